@@ -1,0 +1,103 @@
+// Package bind parses the user's bind requests, as given to --bind/-B or
+// in APPTAINER_BIND, into source/destination pairs. It only reads strings:
+// checking that sources exist and mounting them is the launcher's job.
+package bind
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Spec is one bind request: Source on the host appears at Destination in
+// the container, read-only if ReadOnly. Both paths are absolute and clean.
+type Spec struct {
+	Source      string
+	Destination string
+	ReadOnly    bool
+}
+
+// Parse parses one --bind value. A value holds one or more specs separated
+// by commas, each "src[:dst[:opts]]":
+//
+//   - src is a host path; a relative one is taken relative to cwd;
+//   - dst is an absolute path in the container, src when left out, and
+//     never the container root;
+//   - opts is "ro" or "rw" (the default).
+//
+// Blanks around each spec and empty specs ("a,,b", a trailing comma) are
+// ignored, so a list can be written "a, b" and an empty value binds
+// nothing.
+func Parse(value, cwd string) ([]Spec, error) {
+	var specs []Spec
+	for item := range strings.SplitSeq(value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		spec, err := parseOne(item, cwd)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// ParseAll parses every value of a repeated --bind flag, in order.
+func ParseAll(values []string, cwd string) ([]Spec, error) {
+	var specs []Spec
+	for _, value := range values {
+		parsed, err := Parse(value, cwd)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, parsed...)
+	}
+	return specs, nil
+}
+
+// parseOne parses a single trimmed, non-empty spec.
+func parseOne(item, cwd string) (Spec, error) {
+	fields := strings.Split(item, ":")
+	if len(fields) > 3 {
+		return Spec{}, fmt.Errorf("invalid bind spec %q: too many fields", item)
+	}
+
+	src := fields[0]
+	if src == "" {
+		return Spec{}, fmt.Errorf("invalid bind spec %q: empty source", item)
+	}
+	if !filepath.IsAbs(src) {
+		if !filepath.IsAbs(cwd) {
+			return Spec{}, fmt.Errorf("invalid bind spec %q: relative source %q needs an absolute working directory, got %q", item, src, cwd)
+		}
+		src = filepath.Join(cwd, src)
+	}
+	spec := Spec{Source: filepath.Clean(src), Destination: filepath.Clean(src)}
+
+	if len(fields) > 1 {
+		dst := fields[1]
+		switch {
+		case dst == "":
+			return Spec{}, fmt.Errorf("invalid bind spec %q: empty destination", item)
+		case !filepath.IsAbs(dst):
+			return Spec{}, fmt.Errorf("invalid bind spec %q: destination %q is not an absolute path", item, dst)
+		}
+		spec.Destination = filepath.Clean(dst)
+	}
+	if spec.Destination == "/" {
+		return Spec{}, fmt.Errorf("invalid bind spec %q: cannot bind over the container root /", item)
+	}
+
+	if len(fields) > 2 {
+		switch opt := fields[2]; opt {
+		case "ro":
+			spec.ReadOnly = true
+		case "rw":
+		default:
+			return Spec{}, fmt.Errorf("bind option %q in %q is not supported (want ro or rw)", opt, item)
+		}
+	}
+	return spec, nil
+}

@@ -1,0 +1,138 @@
+package instance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// States of a booted instance, as kept in File.State.
+const (
+	// StateStarting: the container is started but init has not reported
+	// readiness yet.
+	StateStarting = "starting"
+	// StateRunning: init reported readiness and no unit has failed.
+	StateRunning = "running"
+	// StateDegraded: init is up but some units failed (see File.FailedUnits).
+	StateDegraded = "degraded"
+)
+
+// maxFileSize bounds how much of an instance file is read. The largest field
+// is the engine configuration, a few tens of kilobytes in practice; the bound
+// only keeps a corrupted or hostile file from exhausting memory.
+const maxFileSize = 16 << 20
+
+// File is the content of an instance file,
+// <configdir>/instances/app/<hostname>/<user>/<name>/<name>.json.
+//
+// The first group of fields, and their JSON keys, are upstream's and are
+// always written, so upstream tools can list and stop our instances. The
+// second group is ours; every field is omitted when empty, so a plain
+// instance's file is byte-for-byte what upstream would write.
+type File struct {
+	// Pid is the host PID of the container's PID 1 (/sbin/init for --boot).
+	Pid int `json:"pid"`
+	// PPid is the host PID of the monitor; Alive checks it.
+	PPid int `json:"ppid"`
+	// Name is the instance name; it always equals the directory name.
+	Name string `json:"name"`
+	// User is the name of the user who started the instance.
+	User string `json:"user"`
+	// Image is the absolute path of the image (or of a temporary sandbox).
+	Image string `json:"image"`
+	// Config is the engine configuration as JSON; being []byte it is stored
+	// base64-encoded, as upstream stores it.
+	Config []byte `json:"config"`
+	// UserNs tells whether the container has a user namespace.
+	UserNs bool `json:"userns"`
+	// Cgroup tells whether the container has its own cgroup.
+	Cgroup bool `json:"cgroup"`
+	// IP is the address CNI gave the container; empty without CNI.
+	IP string `json:"ip"`
+	// LogErrPath and LogOutPath are the monitor's stderr and stdout logs.
+	LogErrPath string `json:"logErrPath"`
+	LogOutPath string `json:"logOutPath"`
+	// Checkpoint names a DMTCP checkpoint, if any.
+	Checkpoint string `json:"checkpoint"`
+	// ShareNSMode marks a --sharens instance, hidden by `list` without --all.
+	ShareNSMode bool `json:"sharensMode"`
+
+	// Boot marks an instance whose PID 1 is the image's init (--boot).
+	Boot bool `json:"boot,omitempty"`
+	// BootHostnet marks a booted instance sharing the host network.
+	BootHostnet bool `json:"bootHostnet,omitempty"`
+	// MaskedUnits are the systemd units masked to protect the host network.
+	MaskedUnits []string `json:"maskedUnits,omitempty"`
+	// State is StateStarting, StateRunning or StateDegraded for a booted
+	// instance. Readers must accept other values from newer versions.
+	State string `json:"state,omitempty"`
+	// FailedUnits are the units init reported as failed.
+	FailedUnits []string `json:"failedUnits,omitempty"`
+	// Networks are the CNI networks attached to the container, in order.
+	Networks []string `json:"networks,omitempty"`
+	// NetnsPath is the network namespace joined with --netns-path.
+	NetnsPath string `json:"netnsPath,omitempty"`
+	// RunDir is the instance's private runtime directory (mount points,
+	// console socket); the monitor removes it on exit.
+	RunDir string `json:"runDir,omitempty"`
+	// CgroupPaths are the cgroups created for the instance, removed on stop.
+	CgroupPaths []string `json:"cgroupPaths,omitempty"`
+	// ContainerUUID is the ID handed to the container and to CNI.
+	ContainerUUID string `json:"containerUUID,omitempty"`
+	// HostnetGuard is the host-network guard's record for a --boot-hostnet
+	// instance; this package stores it without interpreting it.
+	HostnetGuard string `json:"hostnetGuard,omitempty"`
+	// Started is when the instance was started (RFC 3339 in the file).
+	Started time.Time `json:"started,omitzero"`
+}
+
+// ReadFile reads and checks the instance file at path. It does not look at
+// the monitor: use Alive for that. A symbolic link at path is refused, so a
+// file planted in a user's directory cannot point a privileged reader at an
+// arbitrary file.
+func ReadFile(path string) (*File, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open instance file %q: %w", path, err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read instance file %q: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("failed to read instance file %q: larger than %d bytes", path, maxFileSize)
+	}
+	f, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse instance file %q: %w", path, err)
+	}
+	return f, nil
+}
+
+// decode parses an instance file. Unknown keys are accepted, as they come
+// from other versions; a name that could not have been written (and that
+// would escape the instance directory if used as a path) is refused.
+func decode(data []byte) (*File, error) {
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	if err := CheckName(f.Name); err != nil {
+		return nil, err
+	}
+	if f.Pid < 0 || f.PPid < 0 {
+		return nil, errors.New("negative pid")
+	}
+	return &f, nil
+}
+
+// encode renders f as written to disk.
+func encode(f *File) ([]byte, error) {
+	return json.Marshal(f)
+}

@@ -1,0 +1,251 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Create records a new instance. It fails with an error wrapping ErrExists,
+// "instance <name> already exists", if an instance of that name has a live
+// monitor; the files of a dead one (a ghost) are removed first, so a name
+// can be reused after its monitor was killed.
+//
+// Check and creation happen under a lock on the per-user directory, so of two
+// concurrent starts of one name exactly one succeeds. f.PPid should already
+// name the live monitor: a file whose monitor is not alive is a ghost to
+// every other reader and may be purged at once.
+func (p Paths) Create(f *File) error {
+	if f == nil {
+		return errors.New("failed to create instance: nil instance file")
+	}
+	if err := p.checkName(f.Name); err != nil {
+		return err
+	}
+	userDir := p.userDir()
+	if err := os.MkdirAll(userDir, 0o700); err != nil {
+		return fmt.Errorf("failed to create instance directory %q: %w", userDir, err)
+	}
+	unlock, err := lockDir(userDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	if err := p.claimDir(f.Name); err != nil {
+		return err
+	}
+	if err := p.writeFile(f); err != nil {
+		_ = os.RemoveAll(p.Dir(f.Name))
+		return err
+	}
+	return nil
+}
+
+// claimDir creates the directory of instance name, replacing a ghost's. The
+// caller holds the per-user lock, so a directory without a file cannot be a
+// concurrent Create halfway through: it is the remains of a start that died
+// before writing its file.
+func (p Paths) claimDir(name string) error {
+	dir := p.Dir(name)
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrExist) {
+		old, rerr := ReadFile(p.FilePath(name))
+		switch {
+		case rerr == nil && Alive(old):
+			return fmt.Errorf("instance %s %w", name, ErrExists)
+		case rerr == nil, errors.Is(rerr, fs.ErrNotExist):
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("failed to remove exited instance %q: %w", dir, err)
+			}
+			err = os.Mkdir(dir, 0o700)
+		default:
+			return fmt.Errorf("failed to check existing instance %q: %w", name, rerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("failed to create instance directory %q: %w", dir, err)
+	}
+	// Mkdir's mode passes through the umask; upstream expects exactly 0700.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("failed to set mode of instance directory %q: %w", dir, err)
+	}
+	return nil
+}
+
+// Write stores f as the file of instance f.Name, replacing any previous
+// content atomically. It is how the owner of an instance updates it after
+// Create; it neither checks for nor removes other instances.
+func (p Paths) Write(f *File) error {
+	if f == nil {
+		return errors.New("failed to write instance: nil instance file")
+	}
+	if err := p.checkName(f.Name); err != nil {
+		return err
+	}
+	dir := p.Dir(f.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("failed to create instance directory %q: %w", dir, err)
+	}
+	return p.writeFile(f)
+}
+
+// writeFile encodes f into its instance directory, which must exist.
+func (p Paths) writeFile(f *File) error {
+	data, err := encode(f)
+	if err != nil {
+		return fmt.Errorf("failed to encode instance %q: %w", f.Name, err)
+	}
+	if err := writeFileAtomic(p.Dir(f.Name), f.Name+".json", data, 0o644); err != nil {
+		return fmt.Errorf("failed to write instance %q: %w", f.Name, err)
+	}
+	return nil
+}
+
+// Get returns instance name if its monitor is alive. A missing instance, and
+// a ghost (whose files Get removes, as upstream does), give an error
+// wrapping ErrNotFound: "no instance found with name <name>".
+func (p Paths) Get(name string) (*File, error) {
+	if err := p.checkName(name); err != nil {
+		return nil, err
+	}
+	f, err := p.read(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w with name %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !Alive(f) {
+		if err := p.reap([]string{name}); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w with name %s", ErrNotFound, name)
+	}
+	return f, nil
+}
+
+// List returns the live instances whose names match glob (a filepath.Match
+// pattern on names; "" means "*"), sorted by name. The files of ghosts are
+// removed on the way, as upstream's listing does. No match is not an error.
+// An instance file that cannot be parsed is: it is reported with its path
+// rather than silently skipped or deleted.
+func (p Paths) List(glob string) ([]*File, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if glob == "" {
+		glob = "*"
+	}
+	if _, err := filepath.Match(glob, ""); err != nil {
+		return nil, fmt.Errorf("invalid instance name pattern %q: %w", glob, err)
+	}
+	if strings.Contains(glob, "/") {
+		return nil, fmt.Errorf("invalid instance name pattern %q: names contain no slash", glob)
+	}
+	entries, err := os.ReadDir(p.userDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return []*File{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read instance directory %q: %w", p.userDir(), err)
+	}
+
+	live := []*File{}
+	var ghosts []string
+	// ReadDir sorts by file name, which is the instance name.
+	for _, entry := range entries {
+		name := entry.Name()
+		if !entry.IsDir() || CheckName(name) != nil {
+			continue
+		}
+		if ok, _ := filepath.Match(glob, name); !ok {
+			continue
+		}
+		f, err := p.read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Being created, or left by a start that died early;
+			// Create deals with it.
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if Alive(f) {
+			live = append(live, f)
+		} else {
+			ghosts = append(ghosts, name)
+		}
+	}
+	if err := p.reap(ghosts); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// Delete removes the directory of instance name and everything in it. The
+// logs are kept. Deleting an instance that is already gone is not an error,
+// so a monitor's cleanup can run more than once.
+func (p Paths) Delete(name string) error {
+	if err := p.checkName(name); err != nil {
+		return err
+	}
+	unlock, err := lockDir(p.userDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.RemoveAll(p.Dir(name)); err != nil {
+		return fmt.Errorf("failed to delete instance %q: %w", name, err)
+	}
+	return nil
+}
+
+// read loads the file of instance name and checks that it describes that
+// instance, so a file copied or planted under another name is not acted on.
+func (p Paths) read(name string) (*File, error) {
+	path := p.FilePath(name)
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Name != name {
+		return nil, fmt.Errorf("instance file %q describes instance %q", path, f.Name)
+	}
+	return f, nil
+}
+
+// reap removes the named ghosts. Under the lock each one is read again: a new
+// instance may have taken the name since it was found dead.
+func (p Paths) reap(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	unlock, err := lockDir(p.userDir())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, name := range names {
+		f, err := p.read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if Alive(f) {
+			continue
+		}
+		if err := os.RemoveAll(p.Dir(name)); err != nil {
+			return fmt.Errorf("failed to remove exited instance %q: %w", name, err)
+		}
+	}
+	return nil
+}
