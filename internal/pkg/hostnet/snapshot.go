@@ -1,0 +1,125 @@
+package hostnet
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Snapshot is the network state of one network namespace: everything a
+// booted system could change on a host whose network it shares. Two
+// snapshots of the same namespace are compared with Compare. It is plain
+// data so it can be kept as JSON (in the instance file) and compared later,
+// from another process.
+type Snapshot struct {
+	// Netns identifies the namespace the snapshot was taken in, as the
+	// kernel prints it ("net:[4026531840]"). Comparing snapshots of two
+	// different namespaces is a caller's mistake that Compare reports.
+	Netns string `json:"netns"`
+	// Links are the network interfaces, sorted by name.
+	Links []Link `json:"links"`
+	// Addresses are the IPv4 and IPv6 addresses of every link.
+	Addresses []Address `json:"addresses"`
+	// Routes are the routes of every table, IPv4 and IPv6.
+	Routes []Route `json:"routes"`
+	// Rules are the IPv4 and IPv6 policy routing rules, in kernel order.
+	Rules []Rule `json:"rules"`
+	// Netfilter is the firewall ruleset as the host's own tools print it.
+	Netfilter Netfilter `json:"netfilter"`
+	// Sysctls maps every readable net.* sysctl, named as sysctl(8) names
+	// it, to its value with runs of blanks folded to one space. Keys that
+	// change by themselves are left out (see excludedSysctls).
+	Sysctls map[string]string `json:"sysctls"`
+	// ResolvConf is the host's resolver configuration, when asked for.
+	ResolvConf *ResolvConf `json:"resolvConf,omitempty"`
+	// Listeners are the listening TCP sockets and the UDP sockets with no
+	// connected peer.
+	Listeners []Listener `json:"listeners"`
+}
+
+// ResolvConf is the content of the host's resolv.conf.
+type ResolvConf struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+	// Error is set instead of Content when the file could not be read
+	// (typically: it does not exist), so that its appearance shows up.
+	Error string `json:"error,omitempty"`
+}
+
+// SnapshotOptions tune what Take records.
+type SnapshotOptions struct {
+	// ResolvConf is the path of the host's resolv.conf whose content is
+	// recorded; empty records nothing.
+	ResolvConf string
+	// ListenerFilter, when set, keeps only the listening sockets whose inode
+	// it returns true for. A busy host opens and closes sockets all the
+	// time; the guard can restrict itself to the instance's sockets.
+	ListenerFilter func(inode uint64) bool
+}
+
+// Take records the network state of the calling thread's network
+// namespace. Netlink sockets, /proc/thread-self and the firewall tools all
+// follow the thread, not the process, so a caller that entered a namespace
+// with setns must have locked its OS thread first (TakeInNetns does it).
+func Take(opts SnapshotOptions) (*Snapshot, error) {
+	ns, err := os.Readlink(threadNetns)
+	if err != nil {
+		return nil, fmt.Errorf("failed to identify the network namespace: %w", err)
+	}
+	s := &Snapshot{Netns: ns}
+
+	var names map[int]string
+	if s.Links, s.Addresses, names, err = collectLinks(); err != nil {
+		return nil, err
+	}
+	if s.Routes, err = collectRoutes(names); err != nil {
+		return nil, err
+	}
+	if s.Rules, err = collectRules(); err != nil {
+		return nil, err
+	}
+	if s.Netfilter, err = collectNetfilter(lookTool); err != nil {
+		return nil, err
+	}
+	if s.Sysctls, err = readSysctls(procSysNet); err != nil {
+		return nil, err
+	}
+	if opts.ResolvConf != "" {
+		s.ResolvConf = readResolvConf(opts.ResolvConf)
+	}
+	if s.Listeners, err = collectListeners(procNetDir, opts.ListenerFilter); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// threadNetns names the calling thread's network namespace.
+const threadNetns = "/proc/thread-self/ns/net"
+
+func readResolvConf(path string) *ResolvConf {
+	rc := &ResolvConf{Path: path}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		rc.Error = err.Error()
+		return rc
+	}
+	rc.Content = string(b)
+	return rc
+}
+
+// retryDump repeats a netlink dump that the kernel interrupted because the
+// table changed under it; the partial result of such a dump is not used.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	const attempts = 5
+	var err error
+	for range attempts {
+		var res []T
+		res, err = dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return res, err
+		}
+	}
+	return nil, fmt.Errorf("dump interrupted %d times: %w", attempts, err)
+}
