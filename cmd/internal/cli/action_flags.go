@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/spf13/pflag"
+)
+
+// actionOptions holds the values of the action flags of one command.
+type actionOptions struct {
+	launcher.Options
+	bootTimeout int
+	// sink receives values of flags this build does not implement.
+	sink struct {
+		b bool
+		s string
+		l []string
+	}
+}
+
+func boolFlag(field func(*actionOptions) *bool) func(*pflag.FlagSet, *actionOptions, string, string, string) {
+	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+		fs.BoolVarP(field(o), name, short, false, usage)
+	}
+}
+
+func stringFlag(field func(*actionOptions) *string) func(*pflag.FlagSet, *actionOptions, string, string, string) {
+	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+		fs.StringVarP(field(o), name, short, "", usage)
+	}
+}
+
+// sliceFlag values are split on commas, as pflag StringSlices are upstream.
+func sliceFlag(field func(*actionOptions) *[]string) func(*pflag.FlagSet, *actionOptions, string, string, string) {
+	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+		fs.StringSliceVarP(field(o), name, short, nil, usage)
+	}
+}
+
+// arrayFlag values are kept whole (--bind splits its own commas later).
+func arrayFlag(field func(*actionOptions) *[]string) func(*pflag.FlagSet, *actionOptions, string, string, string) {
+	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+		fs.StringArrayVarP(field(o), name, short, nil, usage)
+	}
+}
+
+var (
+	unsupportedBool   = boolFlag(func(o *actionOptions) *bool { return &o.sink.b })
+	unsupportedString = stringFlag(func(o *actionOptions) *string { return &o.sink.s })
+	unsupportedArray  = arrayFlag(func(o *actionOptions) *[]string { return &o.sink.l })
+)
+
+// actionFlags is the one table of flags for exec, run, shell, instance
+// start and instance run: names, shorthands, env keys and help as upstream,
+// plus this project's --boot-hostnet family.
+var actionFlags = []flagSpec{
+	// Booting.
+	{Name: "boot", Usage: "execute /sbin/init to boot container (root only)", EnvKeys: []string{"BOOT"}, Groups: groupInstance,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.Boot })},
+	{Name: "boot-hostnet", Usage: "with --boot, keep the booted instance in the host network namespace instead of a new one, with safeguards (network units masked, net capabilities dropped, read-only /sys and /proc/sys, private read-only resolv.conf) and a check that the host network is unchanged (root only)",
+		EnvKeys: []string{"BOOT_HOSTNET"}, Groups: groupInstance,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.BootHostnet })},
+	{Name: "boot-hostnet-unmask", Usage: "with --boot-hostnet, let this systemd unit run although it is on the list of masked network units (repeatable, comma-separated)",
+		EnvKeys: []string{"BOOT_HOSTNET_UNMASK"}, Groups: groupInstance,
+		Var: sliceFlag(func(o *actionOptions) *[]string { return &o.BootHostnetUnmask })},
+	{Name: "boot-hostnet-guard", Usage: "with --boot-hostnet, what to do when the host network changed during boot: off, warn or fail (default from apptainer.conf, normally warn)",
+		EnvKeys: []string{"BOOT_HOSTNET_GUARD"}, Groups: groupInstance,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.BootHostnetGuard })},
+	{Name: "boot-timeout", Usage: "with --boot, seconds to wait for init to report the system ready (default from apptainer.conf, normally 90)",
+		EnvKeys: []string{"BOOT_TIMEOUT"}, Groups: groupInstance,
+		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+			fs.IntVarP(&o.bootTimeout, name, short, 0, usage)
+		}},
+	{Name: "pid-file", Usage: "write instance PID to the file with the given name", EnvKeys: []string{"PID_FILE"}, Groups: groupInstance,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.PidFile })},
+
+	// Networking.
+	{Name: "net", Short: "n", Usage: "run container in a new network namespace (sets up a bridge network interface by default)", EnvKeys: []string{"NET", "UNSHARE_NET"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.Net })},
+	{Name: "network", Usage: "specify desired network type separated by commas, each network will bring up a dedicated interface inside container", EnvKeys: []string{"NETWORK"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Network })},
+	{Name: "network-args", Usage: "specify network arguments to pass to CNI plugins", EnvKeys: []string{"NETWORK_ARGS"}, Groups: groupAll,
+		Var: sliceFlag(func(o *actionOptions) *[]string { return &o.NetworkArgs })},
+	{Name: "netns-path", Usage: "join the network namespace at the specified path (as root, or if permitted in apptainer.conf)", EnvKeys: []string{"NETNS_PATH"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.NetnsPath })},
+	{Name: "dns", Usage: "list of DNS server separated by commas to add in resolv.conf", EnvKeys: []string{"DNS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.DNS })},
+
+	// Namespaces.
+	{Name: "hostname", Usage: "set container hostname", EnvKeys: []string{"HOSTNAME"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Hostname })},
+	{Name: "uts", Usage: "run container in a new UTS namespace", EnvKeys: []string{"UTS", "UNSHARE_UTS"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.UTS })},
+	{Name: "ipc", Short: "i", Usage: "run container in a new IPC namespace", EnvKeys: []string{"IPC", "UNSHARE_IPC"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.IPC })},
+	{Name: "pid", Short: "p", Usage: "run container in a new PID namespace", EnvKeys: []string{"PID", "UNSHARE_PID"}, Groups: groupActions,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.PID })},
+	{Name: "userns", Short: "u", Usage: "run container in a new user namespace", EnvKeys: []string{"USERNS", "UNSHARE_USERNS"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+	{Name: "fakeroot", Short: "f", Usage: "run container with the appearance of running as root", EnvKeys: []string{"FAKEROOT"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+
+	// Privileges.
+	{Name: "keep-privs", Usage: "let root user keep privileges in container (root only)", EnvKeys: []string{"KEEP_PRIVS"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.KeepPrivs })},
+	{Name: "no-privs", Usage: "drop all privileges from root user in container", EnvKeys: []string{"NO_PRIVS"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.NoPrivs })},
+	{Name: "add-caps", Usage: "a comma separated capability list to add", EnvKeys: []string{"ADD_CAPS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.AddCaps })},
+	{Name: "drop-caps", Usage: "a comma separated capability list to drop", EnvKeys: []string{"DROP_CAPS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.DropCaps })},
+	{Name: "allow-setuid", Usage: "allow setuid binaries in container (root only)", EnvKeys: []string{"ALLOW_SETUID"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+	{Name: "security", Usage: "enable security features (SELinux, Apparmor, Seccomp)", EnvKeys: []string{"SECURITY"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedArray},
+
+	// Containment and environment.
+	{Name: "contain", Short: "c", Usage: "use minimal /dev and empty other directories (e.g. /tmp and $HOME) instead of sharing filesystems from your host", EnvKeys: []string{"CONTAIN"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.Contain })},
+	{Name: "containall", Short: "C", Usage: "contain not only file systems, but also PID, IPC, and environment", EnvKeys: []string{"CONTAINALL"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.ContainAll })},
+	{Name: "cleanenv", Short: "e", Usage: "clean environment before running container", EnvKeys: []string{"CLEANENV"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.CleanEnv })},
+	{Name: "env", Usage: "pass environment variable to contained process", Groups: groupAll,
+		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+			fs.StringToStringVarP(&o.Env, name, short, nil, usage)
+		}},
+	{Name: "env-file", Usage: "pass environment variables from file", EnvKeys: []string{"ENV_FILE"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedString},
+	{Name: "compat", Usage: "apply settings for increased OCI/Docker compatibility", EnvKeys: []string{"COMPAT"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+	{Name: "no-init", Usage: "do NOT start shim process with --pid", EnvKeys: []string{"NOSHIMINIT"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+
+	// Filesystems.
+	{Name: "writable", Short: "w", Usage: "by default all Apptainer containers are available as read only, this option makes the file system accessible as read/write", EnvKeys: []string{"WRITABLE"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.Writable })},
+	{Name: "writable-tmpfs", Usage: "makes the file system accessible as read-write with non persistent data (with overlay support only)", EnvKeys: []string{"WRITABLE_TMPFS"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.WritableTmpfs })},
+	{Name: "bind", Short: "B", Usage: "a user-bind path specification. spec has the format src[:dest[:opts]], where src and dest are outside and inside paths. If dest is not given, it is set equal to src. Mount options ('opts') may be specified as 'ro' (read-only) or 'rw' (read/write, which is the default). Multiple bind paths can be given by a comma separated list.",
+		EnvKeys: []string{"BIND", "BINDPATH"}, Groups: groupAll, EnvAppend: true,
+		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.Binds })},
+	{Name: "mount", Usage: "a mount specification e.g. 'type=bind,source=/opt,destination=/hostopt'", EnvKeys: []string{"MOUNT"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedArray},
+	{Name: "home", Short: "H", Usage: "a home directory specification. spec can either be a src path or src:dest pair. src is the source path of the home directory outside the container and dest overrides the home directory within the container.",
+		EnvKeys: []string{"HOME"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Home })},
+	{Name: "workdir", Short: "W", Usage: "working directory to be used for /tmp, /var/tmp and $HOME (if -c/--contain was also used)", EnvKeys: []string{"WORKDIR"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Workdir })},
+	{Name: "no-mount", Usage: "disable one or more 'mount xxx' options set in apptainer.conf", EnvKeys: []string{"NO_MOUNT"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedArray},
+	{Name: "overlay", Short: "o", Usage: "use an overlayFS image for persistent data storage or as read-only layer of container", EnvKeys: []string{"OVERLAY", "OVERLAYIMAGE"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedArray},
+	{Name: "scratch", Short: "S", Usage: "include a scratch directory within the container that is linked to a temporary dir", EnvKeys: []string{"SCRATCH", "SCRATCHDIR"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedArray},
+	{Name: "nv", Usage: "enable Nvidia support", EnvKeys: []string{"NV"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+	{Name: "rocm", Usage: "enable experimental Rocm support", EnvKeys: []string{"ROCM"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedBool},
+	{Name: "app", Usage: "set an application to run inside a container", EnvKeys: []string{"APP", "APPNAME"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedString},
+}

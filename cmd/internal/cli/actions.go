@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/spf13/cobra"
+)
+
+type actionKind struct {
+	action  launcher.Action
+	use     string
+	short   string
+	example string
+	minArgs int
+}
+
+var (
+	actionExec = actionKind{launcher.ActionExec, "exec [exec options...] <container> <command>",
+		"Run a command within a container", "  apptainer exec /tmp/debian ls /\n  apptainer exec instance://web cat /etc/hostname", 2}
+	actionRun = actionKind{launcher.ActionRun, "run [run options...] <container> [args...]",
+		"Run the user-defined default command within a container", "  apptainer run /tmp/debian", 1}
+	actionShell = actionKind{launcher.ActionShell, "shell [shell options...] <container>",
+		"Run a shell within a container", "  apptainer shell /tmp/debian\n  apptainer shell instance://web", 1}
+)
+
+// instanceURI prefixes an image argument that names a running instance.
+const instanceURI = "instance://"
+
+func newActionCommand(k actionKind) *cobra.Command {
+	o := &actionOptions{}
+	cmd := &cobra.Command{
+		Use:                   k.use,
+		Short:                 k.short,
+		Example:               k.example,
+		Args:                  cobra.MinimumNArgs(k.minArgs),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnv(cmd, actionFlags, os.Getenv, stderrLog); err != nil {
+				return err
+			}
+			o.Action = k.action
+			o.Args = args[1:]
+			if name, ok := strings.CutPrefix(args[0], instanceURI); ok {
+				return joinInstance(k.action, name, o)
+			}
+			return runAction(o, args[0])
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	register(cmd, actionFlags, groupActions, o)
+	return cmd
+}
+
+// buildConfig resolves the image, gathers host facts, loads the conf and
+// lets the launcher decide. Its messages are printed here.
+func buildConfig(o *actionOptions, image string) (*config.Config, error) {
+	abs, err := resolveImage(image)
+	if err != nil {
+		return nil, err
+	}
+	o.Image = abs
+	host, err := gatherHost(abs)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if o.bootTimeout < 0 {
+		return nil, usageError{errors.New("--boot-timeout must be a positive number of seconds")}
+	}
+	o.BootTimeout = secondsDuration(o.bootTimeout)
+	cfg, msgs, err := launcher.Build(o.Options, conf, host)
+	for _, m := range msgs {
+		if m.Level == launcher.Warning {
+			stderrLog.Warningf("%s", m.Text)
+		} else {
+			stderrLog.Infof("%s", m.Text)
+		}
+	}
+	if err != nil {
+		return nil, launcherError(err)
+	}
+	return cfg, nil
+}
+
+// launcherError removes the class marker from a launcher error's text;
+// the class still decides the exit code.
+func launcherError(err error) error {
+	msg := err.Error()
+	for _, class := range []error{launcher.ErrInvalid, launcher.ErrPermission} {
+		msg = strings.TrimPrefix(msg, class.Error()+": ")
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+func runAction(o *actionOptions, image string) error {
+	cfg, err := buildConfig(o, image)
+	if err != nil {
+		return err
+	}
+	code, err := engine.Run(cfg)
+	if err != nil {
+		return err
+	}
+	return exitError{code: code}
+}

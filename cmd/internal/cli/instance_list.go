@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/spf13/cobra"
+)
+
+type listOptions struct {
+	user       string
+	json, logs bool
+	all        bool
+}
+
+func newInstanceListCommand() *cobra.Command {
+	o := &listOptions{}
+	cmd := &cobra.Command{
+		Use:   "list [list options...] [<instance name glob>]",
+		Short: "List all running and named Apptainer instances",
+		Example: `  apptainer instance list
+  apptainer instance list --json 'node*'`,
+		Args:                  cobra.MaximumNArgs(1),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.json && o.logs {
+				return errors.New("more than one flags have been set")
+			}
+			paths, err := instancePaths(o.user)
+			if err != nil {
+				return err
+			}
+			glob := "*"
+			if len(args) == 1 {
+				glob = args[0]
+			}
+			files, err := paths.List(glob)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case o.json:
+				return instance.WriteJSON(w, files)
+			case o.logs:
+				return instance.WriteLogsTable(w, files)
+			}
+			return instance.WriteTable(w, files)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.user, "user", "u", "", "if running as root, list instances from \"<username>\"")
+	f.BoolVarP(&o.json, "json", "j", false, "print structured json instead of list")
+	f.BoolVarP(&o.logs, "logs", "l", false, "display location of stdout and sterr log files for instances")
+	f.BoolVarP(&o.all, "all", "a", false, "list all instances (including sharens mode)")
+	return cmd
+}

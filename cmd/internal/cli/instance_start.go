@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func newInstanceStartCommand(action launcher.Action) *cobra.Command {
+	o := &actionOptions{}
+	verb := "start"
+	short := "Start a named instance of the given container image"
+	if action == launcher.ActionInstanceRun {
+		verb = "run"
+		short = "Run a named instance of the given container image"
+	}
+	cmd := &cobra.Command{
+		Use:                   verb + " [" + verb + " options...] <container path> <instance name> [" + verb + "script args...]",
+		Short:                 short,
+		Args:                  cobra.MinimumNArgs(2),
+		DisableFlagsInUseLine: true,
+		Example: `  apptainer instance ` + verb + ` /tmp/debian web
+  apptainer instance ` + verb + ` --boot /srv/images/node web
+  apptainer instance ` + verb + ` --boot --boot-hostnet /srv/images/node node1`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnv(cmd, actionFlags, os.Getenv, stderrLog); err != nil {
+				return err
+			}
+			o.Action = action
+			o.InstanceName = args[1]
+			o.Args = args[2:]
+			return startInstance(cmd, o, args[0])
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	register(cmd, actionFlags, groupInstance, o)
+	return cmd
+}
+
+func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
+	if err := instance.CheckName(o.InstanceName); err != nil {
+		return err
+	}
+	if o.Boot && len(o.Args) > 0 {
+		stderrLog.Warningf("--boot runs /sbin/init without arguments; ignoring %s", strings.Join(o.Args, " "))
+		o.Args = nil
+	}
+	cfg, err := buildConfig(o, image)
+	if err != nil {
+		return err
+	}
+	paths, err := instancePaths("")
+	if err != nil {
+		return err
+	}
+	if f, err := paths.Get(o.InstanceName); err == nil && instance.Alive(f) {
+		return fmt.Errorf("instance %s already exists", o.InstanceName)
+	}
+	outPath, errPath := paths.LogPaths(o.InstanceName)
+	outLog, errLog, err := openLogs(outPath, errPath)
+	if err != nil {
+		return err
+	}
+	defer outLog.Close()
+	defer errLog.Close()
+
+	tty := term.IsTerminal(int(os.Stderr.Fd()))
+	progress := func(s string) {
+		if tty {
+			stderrLog.Infof("%s", s)
+		} else {
+			stderrLog.Verbosef("%s", s)
+		}
+	}
+	res, err := engine.StartInstance(cfg, outLog, errLog, progress)
+	if err != nil {
+		if errors.Is(err, instance.ErrExists) {
+			return fmt.Errorf("instance %s already exists", o.InstanceName)
+		}
+		return fmt.Errorf("failed to start instance: %w", err)
+	}
+	for _, w := range res.Warnings {
+		stderrLog.Warningf("%s", w)
+	}
+	if cfg.HostNet != nil {
+		stderrLog.Infof("%s shares the host network; masked %d network units, dropped %s", o.InstanceName,
+			len(cfg.HostNet.MaskedUnits), strings.Join(cfg.HostNet.DroppedCaps, ", "))
+		if res.HostnetChanges != "" {
+			stderrLog.Warningf("the host network changed while %s booted:\n%s", o.InstanceName, res.HostnetChanges)
+		} else if cfg.HostNet.Guard != "off" {
+			stderrLog.Infof("host-network guard: host network unchanged")
+		}
+	}
+	stderrLog.Infof("instance started successfully")
+	if cfg.Boot != nil {
+		switch {
+		case len(res.FailedUnits) > 0:
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (failed units: %s)\n", o.InstanceName, res.State, strings.Join(res.FailedUnits, ", "))
+		default:
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", o.InstanceName, res.State)
+		}
+	}
+	stderrLog.Verbosef("you will find instance output here: %s", outPath)
+	stderrLog.Verbosef("you will find instance error here: %s", errPath)
+	return nil
+}
+
+// openLogs opens an instance's logs for appending: upstream keeps them
+// after the instance stops.
+func openLogs(outPath, errPath string) (*os.File, *os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(outPath), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("failed to create log directory: %w", err)
+	}
+	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to open log file: %w", err)
+	}
+	errLog, err := os.OpenFile(errPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		out.Close()
+		return nil, nil, fmt.Errorf("failed to open log file: %w", err)
+	}
+	return out, errLog, nil
+}

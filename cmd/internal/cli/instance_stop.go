@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/apptainer/apptainer/internal/pkg/signal"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+type stopOptions struct {
+	user    string
+	all     bool
+	force   bool
+	signal  string
+	timeout int
+}
+
+func newInstanceStopCommand() *cobra.Command {
+	o := &stopOptions{}
+	cmd := &cobra.Command{
+		Use:   "stop [stop options...] [instance name]",
+		Short: "Stop a named instance of a given container image",
+		Long: `Stop a named instance. Booted instances (--boot) get SIGRTMIN+3, which
+systemd treats as a request to halt; other instances get SIGINT. After the
+timeout the instance is killed.`,
+		Example: `  apptainer instance stop web
+  apptainer instance stop --all
+  apptainer instance stop --signal RTMIN+4 node1`,
+		Args:                  cobra.MaximumNArgs(1),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, kv := range []struct {
+				key string
+				set func(string)
+			}{
+				{"USER", func(v string) { o.user = v }},
+				{"SIGNAL", func(v string) { o.signal = v }},
+			} {
+				if v, ok := envLookup(kv.key, os.Getenv, stderrLog); ok && !cmd.Flags().Changed(strings.ToLower(kv.key)) {
+					kv.set(v)
+				}
+			}
+			return stopInstances(o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.user, "user", "u", "", "if running as root, stop instances belonging to user")
+	f.BoolVarP(&o.all, "all", "a", false, "stop all user's instances")
+	f.BoolVarP(&o.force, "force", "F", false, "force kill instance")
+	f.StringVarP(&o.signal, "signal", "s", "", "signal sent to the instance (names, numbers and RTMIN+N are accepted)")
+	f.IntVarP(&o.timeout, "timeout", "t", 10, "force kill non stopped instances after X seconds")
+	return cmd
+}
+
+func stopInstances(o *stopOptions, args []string) error {
+	if len(args) == 0 && !o.all {
+		return usageError{errors.New("invalid command")}
+	}
+	if o.user != "" && os.Getuid() != 0 {
+		return errors.New("Only root user can stop user's instances")
+	}
+	var sig unix.Signal
+	if o.signal != "" {
+		s, err := signal.Parse(o.signal)
+		if err != nil {
+			return fmt.Errorf("Could not convert stop signal: %w", err)
+		}
+		sig = s
+	}
+	paths, err := instancePaths(o.user)
+	if err != nil {
+		return err
+	}
+	glob := "*"
+	if len(args) == 1 {
+		glob = args[0]
+	}
+	files, err := paths.List(glob)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return errors.New("no instance found")
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(files))
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = stopOne(f, sig, o.force, time.Duration(o.timeout)*time.Second)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// stopOne signals an instance's PID 1 and waits for its monitor to finish
+// cleaning up, killing PID 1 after timeout.
+func stopOne(f *instance.File, sig unix.Signal, force bool, timeout time.Duration) error {
+	if sig == 0 {
+		sig = unix.SIGINT
+		if f.Boot {
+			sig = signal.RTMin + 3
+		}
+	}
+	if force {
+		sig = unix.SIGKILL
+	}
+	stderrLog.Infof("Stopping %s instance of %s (PID=%d)", f.Name, f.Image, f.Pid)
+	start := time.Now()
+	if f.Pid > 0 {
+		if err := unix.Kill(f.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("failed to send %s to instance %s: %w", signal.Name(sig), f.Name, err)
+		}
+	}
+	killed := false
+	for instance.Alive(f) {
+		if !killed && time.Since(start) > timeout {
+			stderrLog.Infof("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
+			_ = unix.Kill(f.Pid, unix.SIGKILL)
+			killed = true
+		}
+		if time.Since(start) > timeout+30*time.Second {
+			return fmt.Errorf("instance %s: the monitor (PID %d) did not finish its cleanup", f.Name, f.PPid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start).Round(10 * time.Millisecond)
+	if f.Boot {
+		outcome := lastMonitorLine(f)
+		if outcome == "" {
+			outcome = "stopped"
+		}
+		stderrLog.Infof("%s: %s after %s", f.Name, outcome, elapsed)
+	}
+	if f.BootHostnet {
+		if b, err := os.ReadFile(engine.GuardReportPath(f.LogErrPath)); err == nil {
+			if s := strings.TrimSpace(string(b)); s == "{}" || s == `{"changes":null}` || s == `{"changes":[]}` || s == "null" {
+				stderrLog.Infof("host-network guard: host network unchanged after stop")
+			} else {
+				stderrLog.Warningf("host-network guard: the host network changed; see %s", engine.GuardReportPath(f.LogErrPath))
+			}
+		}
+	}
+	return nil
+}
+
+// lastMonitorLine finds the monitor's report on how init ended.
+func lastMonitorLine(f *instance.File) string {
+	b, err := os.ReadFile(f.LogErrPath)
+	if err != nil {
+		return ""
+	}
+	prefix := "instance " + f.Name + ": "
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if s, ok := strings.CutPrefix(lines[i], prefix); ok {
+			return s
+		}
+	}
+	return ""
+}

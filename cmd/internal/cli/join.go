@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"golang.org/x/sys/unix"
+)
+
+// joinInstance runs exec, run or shell inside every namespace of a running
+// instance.
+func joinInstance(action launcher.Action, name string, o *actionOptions) error {
+	paths, err := instancePaths("")
+	if err != nil {
+		return err
+	}
+	f, err := paths.Get(name)
+	if err != nil || !instance.Alive(f) {
+		return fmt.Errorf("no instance found with name %s", name)
+	}
+	cfg, err := instanceConfig(f)
+	if err != nil {
+		return err
+	}
+	jc := engine.JoinConfig{Cwd: cfg.Spec.Process.Cwd, Env: cfg.Spec.Process.Env}
+	if c := cfg.Spec.Process.Capabilities; c != nil {
+		jc.Caps = c.Bounding
+		if jc.Caps == nil {
+			jc.Caps = []string{}
+		}
+	}
+	jc.NoNewPrivs = cfg.NoNewPrivileges
+	if cfg.Boot != nil {
+		// init's environment is systemd's; a login-like one suits a shell.
+		jc.Env = []string{"PATH=" + launcher.DefaultPath, "HOME=/root", "TERM=" + os.Getenv("TERM"),
+			"container=apptainer", "APPTAINER_CONTAINER=" + f.Image, "APPTAINER_INSTANCE=" + f.Name}
+		jc.Cwd = "/root"
+	}
+	switch action {
+	case launcher.ActionShell:
+		jc.Args = append([]string{"/bin/sh"}, o.Args...)
+	case launcher.ActionRun:
+		jc.Args = append([]string{"/.singularity.d/runscript"}, o.Args...)
+	default:
+		if len(o.Args) == 0 {
+			return errors.New("exec needs a command to run")
+		}
+		jc.Args = o.Args
+	}
+	cmd, err := engine.JoinCommand(f.Pid, jc)
+	if err != nil {
+		return err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// The joined process is in our process group and gets terminal signals
+	// itself; the C side forwards the others.
+	signal.Ignore(unix.SIGINT, unix.SIGQUIT)
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws := ee.Sys().(unix.WaitStatus)
+		if ws.Signaled() {
+			return exitError{code: 128 + int(ws.Signal())}
+		}
+		return exitError{code: ws.ExitStatus()}
+	}
+	if err != nil {
+		return err
+	}
+	return exitError{code: 0}
+}

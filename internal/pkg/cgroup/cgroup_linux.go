@@ -1,0 +1,114 @@
+// Package cgroup gives each booted instance its own cgroup2 directory. It
+// works on pure cgroup2 hosts (/sys/fs/cgroup) and on hybrid hosts, where
+// cgroup2 sits at /sys/fs/cgroup/unified with no controllers: systemd inside
+// the instance then runs in unified mode and touches none of the host's v1
+// hierarchies.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// parentName is the directory under the cgroup2 root that holds instances.
+const parentName = "apptainer"
+
+// Mountpoint returns where the host's cgroup2 hierarchy is mounted.
+func Mountpoint() (string, error) {
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
+	if err != nil {
+		return "", fmt.Errorf("failed to read mountinfo: %w", err)
+	}
+	best := ""
+	for _, m := range mounts {
+		// Prefer the canonical locations over private mounts elsewhere.
+		switch m.Mountpoint {
+		case "/sys/fs/cgroup":
+			return m.Mountpoint, nil
+		case "/sys/fs/cgroup/unified":
+			best = m.Mountpoint
+		default:
+			if best == "" {
+				best = m.Mountpoint
+			}
+		}
+	}
+	if best == "" {
+		return "", errors.New("no cgroup2 hierarchy is mounted on this host")
+	}
+	return best, nil
+}
+
+// Path is the cgroup2 directory of one instance.
+func Path(mountpoint, user, name string) string {
+	return filepath.Join(mountpoint, parentName, user+"."+name)
+}
+
+// Create makes the instance's cgroup and returns an open directory fd for
+// clone(CLONE_INTO_CGROUP). A leftover directory of a dead instance with the
+// same name is removed first; one with live processes is an error.
+func Create(path string) (*os.File, error) {
+	if _, err := os.Stat(path); err == nil {
+		if err := Remove(path, 0); err != nil {
+			return nil, fmt.Errorf("cgroup %s of an earlier instance is still in use: %w", path, err)
+		}
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create cgroup %s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("failed to open cgroup %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Remove deletes the instance's cgroup and every cgroup systemd made below
+// it, deepest first. Processes leave a cgroup shortly after they are reaped,
+// so it retries until wait has passed.
+func Remove(path string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := removeTree(path)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			_ = os.Remove(filepath.Dir(path)) // the parent, once the last instance is gone
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("failed to remove cgroup %s: %w", path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func removeTree(path string) error {
+	var dirs []string
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	for _, d := range dirs {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	return nil
+}

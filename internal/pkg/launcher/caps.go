@@ -1,0 +1,108 @@
+package launcher
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+)
+
+// bootDroppedCaps are dropped from booted instances unless --keep-privs:
+// init must not reboot the host (CAP_SYS_BOOT) nor poke at raw I/O.
+var bootDroppedCaps = []string{"CAP_SYS_BOOT", "CAP_SYS_RAWIO"}
+
+// capSet is the result of capability decisions: the set given to the
+// process and what was dropped for host-network safety.
+type capSet struct {
+	Caps           []string
+	HostnetDropped []string
+	NoNewPrivs     bool
+}
+
+// decideCaps computes the process's capabilities. Root starts from
+// "root default capabilities" (full with --keep-privs, none with
+// --no-privs), then --add-caps and --drop-caps apply. Unlike upstream, a
+// booted instance keeps the user's --drop-caps and drops CAP_SYS_BOOT and
+// CAP_SYS_RAWIO on top. On the host network CAP_NET_ADMIN, CAP_NET_RAW,
+// CAP_SYS_MODULE and CAP_SYS_TIME go too, unless --keep-privs or named in
+// --add-caps.
+func decideCaps(o Options, h Host, rootDefault string) (capSet, []Message, error) {
+	var msgs []Message
+	if h.UID != 0 {
+		if o.KeepPrivs {
+			return capSet{}, nil, fmt.Errorf("%w: Could not configure --keep-privs: --keep-privs requires root privileges", ErrPermission)
+		}
+		return capSet{NoNewPrivs: true}, nil, nil
+	}
+	mode := rootDefault
+	switch {
+	case o.KeepPrivs:
+		mode = "full"
+	case o.NoPrivs:
+		mode = "no"
+	}
+	base, err := capabilities.RootDefault(mode, h.CapabilityJSON)
+	if err != nil {
+		return capSet{}, nil, fmt.Errorf("failed to read root default capabilities: %w", err)
+	}
+	add, unknownAdd := capabilities.ParseList(o.AddCaps)
+	for _, u := range unknownAdd {
+		msgs = append(msgs, Message{Warning, fmt.Sprintf("won't add unknown capability: %s", u)})
+	}
+	drop, unknownDrop := capabilities.ParseList(o.DropCaps)
+	for _, u := range unknownDrop {
+		msgs = append(msgs, Message{Warning, fmt.Sprintf("won't drop unknown capability: %s", u)})
+	}
+	set := union(base, add)
+	set = without(set, drop)
+	if h.HeldCaps != nil {
+		set = intersect(set, h.HeldCaps)
+	}
+	if o.Boot && !o.KeepPrivs {
+		set = without(set, bootDroppedCaps)
+	}
+	var hostnetDropped []string
+	if o.BootHostnet && !o.KeepPrivs {
+		for _, c := range hostnet.DroppedCapabilities {
+			if !slices.Contains(add, c) {
+				hostnetDropped = append(hostnetDropped, c)
+			}
+		}
+		set = without(set, hostnetDropped)
+	}
+	return capSet{Caps: set, HostnetDropped: hostnetDropped, NoNewPrivs: len(set) == 0}, msgs, nil
+}
+
+// union returns a followed by the members of b not in a, in order.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, c := range b {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// intersect returns the members of a that are in b, in order.
+func intersect(a, b []string) []string {
+	var out []string
+	for _, c := range a {
+		if slices.Contains(b, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// without returns a minus the members of b, in order.
+func without(a, b []string) []string {
+	var out []string
+	for _, c := range a {
+		if !slices.Contains(b, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

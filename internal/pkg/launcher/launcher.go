@@ -1,0 +1,307 @@
+package launcher
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
+	"github.com/apptainer/apptainer/internal/pkg/bind"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	"github.com/apptainer/apptainer/internal/pkg/signal"
+	"github.com/google/uuid"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// uuidSpace seeds container_uuid: the same host, user and instance name
+// always give the same UUID, so a booted instance keeps its identity across
+// restarts, as systemd's container interface asks.
+var uuidSpace = uuid.MustParse("6b3d7c2e-4a1f-4d0e-9b8a-2f61c0a4e5d9")
+
+// Build decides everything about one container. The steps follow
+// upstream's launcher order; each is a small function in this package.
+func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Message, error) {
+	var msgs []Message
+	if err := checkBasics(o, h); err != nil {
+		return nil, nil, err
+	}
+	if err := checkBootHostnet(o, h, conf.AllowBootHostnet); err != nil {
+		return nil, nil, err
+	}
+	if err := checkBoot(o, h); err != nil {
+		return nil, nil, err
+	}
+	if o.Writable && o.WritableTmpfs {
+		msgs = append(msgs, Message{Warning, "Disabling --writable-tmpfs flag, mutually exclusive with --writable"})
+		o.WritableTmpfs = false
+	}
+
+	contain := o.Contain || o.ContainAll || o.Boot
+	cleanEnv := o.CleanEnv || o.ContainAll
+	ns := namespaces{
+		PID:       o.PID || o.ContainAll || o.Action.IsInstance(),
+		IPC:       o.IPC || o.ContainAll,
+		UTS:       o.UTS || o.Hostname != "",
+		Net:       o.Net,
+		NetnsPath: o.NetnsPath,
+	}
+	hostname := o.Hostname
+	if o.Boot {
+		ns, hostname = bootInstance(o, ns)
+	}
+	nsList, netPlan, nsMsgs := setNamespaces(o, ns)
+	msgs = append(msgs, nsMsgs...)
+	if h.UID != 0 && (newNetNamespace(nsList) && !isNone(netPlan.Networks)) {
+		return nil, nil, fmt.Errorf("%w: network requires root or a suid installation with /etc/subuid --fakeroot; non-root users can only use --network=none unless permitted by the administrator", ErrPermission)
+	}
+	ns, nsList, nsMsgs = applyConfNamespaces(conf, ns, nsList, hostname)
+	msgs = append(msgs, nsMsgs...)
+	if !hasNS(nsList, specs.UTSNamespace) {
+		hostname = ""
+	}
+
+	caps, capMsgs, err := decideCaps(o, h, conf.RootDefaultCapabilities)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs = append(msgs, capMsgs...)
+	if h.UID != 0 {
+		// Checked after the root-only features so that each gets upstream's
+		// own message first.
+		return nil, nil, fmt.Errorf("%w: this build runs containers as root only (no setuid starter, no user namespace support yet)", ErrPermission)
+	}
+
+	dns := splitList(o.DNS)
+	if err := checkDNS(dns, func(s string) bool { return net.ParseIP(s) != nil }); err != nil {
+		return nil, nil, err
+	}
+	var userBinds []bind.Spec
+	if len(o.Binds) > 0 {
+		if !conf.UserBindControl && h.UID != 0 {
+			return nil, nil, fmt.Errorf("%w: user bind control is disabled by system administrator", ErrPermission)
+		}
+		userBinds, err = bind.ParseAll(o.Binds, h.Cwd)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+
+	home := homeDest(o, h)
+	in := mountInputs{
+		Contain:   contain,
+		PIDNS:     hasNS(nsList, specs.PIDNamespace),
+		IPCNS:     hasNS(nsList, specs.IPCNamespace),
+		NewNetNS:  newNetNamespace(nsList),
+		Hostname:  hostname,
+		HomeDest:  home,
+		Boot:      o.Boot,
+		HostNet:   o.BootHostnet,
+		Cgroup:    o.Boot,
+		BindPaths: conf.BindPath,
+	}
+	mp, err := planMounts(o, h, in, userBinds, dns, conf.ConfigResolvConf)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	c := &config.Config{
+		Image:           o.Image,
+		Rootfs:          rootfsMode(o),
+		Files:           mp.Files,
+		Symlinks:        mp.Symlinks,
+		Cgroup:          o.Boot,
+		NoNewPrivileges: caps.NoNewPrivs,
+	}
+	cwd := h.Cwd
+	if contain {
+		cwd = home
+	}
+	c.Spec = specs.Spec{
+		Version:  specs.Version,
+		Hostname: hostname,
+		Root:     &specs.Root{Path: "rootfs", Readonly: c.Rootfs == config.RootfsReadOnly},
+		Process: &specs.Process{
+			User:            specs.User{UID: uint32(h.UID), GID: uint32(h.GID)},
+			Cwd:             cwd,
+			Env:             processEnv(o, h, cleanEnv, home),
+			Capabilities:    capSpec(caps.Caps),
+			NoNewPrivileges: caps.NoNewPrivs,
+		},
+		Mounts: mp.Mounts,
+		Linux: &specs.Linux{
+			Namespaces:    nsList,
+			Devices:       mp.Devices,
+			ReadonlyPaths: mp.ReadOnly,
+		},
+	}
+
+	args, shim, err := processArgs(o, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Spec.Process.Args = args
+	c.Shim = shim
+
+	if o.Action.IsInstance() {
+		c.Instance = &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
+	}
+	if len(netPlan.Networks) > 0 {
+		c.Network = networkConfig(conf, h, netPlan)
+	}
+	if o.Boot {
+		id := uuid.NewSHA1(uuidSpace, []byte(h.Hostname+"/"+h.User+"/"+o.InstanceName)).String()
+		timeout := o.BootTimeout
+		if timeout == 0 {
+			timeout = time.Duration(conf.BootTimeout) * time.Second
+		}
+		c.Boot = &config.Boot{Timeout: timeout, StopSignal: int(signal.RTMin + 3), ContainerUUID: id}
+		c.Spec.Process.Env = initEnv(id)
+		c.Spec.Process.Cwd = "/"
+	}
+	if o.BootHostnet {
+		hn, err := hostNetConfig(o, conf, h, caps)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.HostNet = hn
+		c.Spec.Process.Args = append(c.Spec.Process.Args, hostnet.InitArgs(hn.MaskedUnits)...)
+	}
+	return c, msgs, nil
+}
+
+// checkBasics refuses what this build cannot do at all.
+func checkBasics(o Options, h Host) error {
+	if o.Image == "" || !filepath.IsAbs(o.Image) {
+		return fmt.Errorf("%w: image path %q must be absolute", ErrInvalid, o.Image)
+	}
+	if o.UserNS {
+		return fmt.Errorf("%w: --userns is not supported by this build", ErrInvalid)
+	}
+	if o.Action.IsInstance() && o.InstanceName == "" {
+		return fmt.Errorf("%w: an instance name is required", ErrInvalid)
+	}
+	return nil
+}
+
+// hostNetConfig applies --boot-hostnet's safeguards: the effective list of
+// masked units, the capabilities dropped and the guard mode. The read-only
+// /sys and /proc/sys and the private read-only resolv.conf come from
+// planMounts; the missing network namespace from setNamespaces.
+func hostNetConfig(o Options, conf *apptainerconf.File, h Host, caps capSet) (*config.HostNet, error) {
+	masks, err := hostnet.EffectiveMasks(conf.BootHostnetMaskUnits, o.BootHostnetUnmask)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	guard := o.BootHostnetGuard
+	if guard == "" {
+		guard = conf.BootHostnetGuard
+	}
+	mode, err := config.ParseGuardMode(guard)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return &config.HostNet{MaskedUnits: masks, DroppedCaps: caps.HostnetDropped, Guard: mode, ResolvConf: h.ResolvConf}, nil
+}
+
+// processArgs decides what runs: init for --boot, the runtime's shim for
+// other instances (with the start or run script as its child), the
+// runscript, a shell, or the user's command.
+func processArgs(o Options, h Host) ([]string, bool, error) {
+	has := func(p string) bool { return h.ImageHas == nil || h.ImageHas(p) }
+	switch {
+	case o.Boot:
+		if !has("/sbin/init") {
+			return nil, false, fmt.Errorf("%w: --boot needs /sbin/init in the image, and %s has none", ErrInvalid, o.Image)
+		}
+		return []string{"/sbin/init"}, false, nil
+	case o.Action == ActionInstanceStart:
+		if has("/.singularity.d/startscript") {
+			return append([]string{"/.singularity.d/startscript"}, o.Args...), true, nil
+		}
+		return nil, true, nil
+	case o.Action == ActionInstanceRun:
+		if has("/.singularity.d/runscript") {
+			return append([]string{"/.singularity.d/runscript"}, o.Args...), true, nil
+		}
+		return nil, true, nil
+	case o.Action == ActionRun:
+		if has("/.singularity.d/runscript") {
+			return append([]string{"/.singularity.d/runscript"}, o.Args...), false, nil
+		}
+		return nil, false, fmt.Errorf("%w: no runscript found in %s (/.singularity.d/runscript)", ErrInvalid, o.Image)
+	case o.Action == ActionShell:
+		return append([]string{"/bin/sh"}, o.Args...), false, nil
+	default:
+		if len(o.Args) == 0 {
+			return nil, false, fmt.Errorf("%w: exec needs a command to run", ErrInvalid)
+		}
+		return o.Args, false, nil
+	}
+}
+
+// applyConfNamespaces removes namespaces the administrator disallowed, with
+// upstream's warnings.
+func applyConfNamespaces(conf *apptainerconf.File, ns namespaces, list []specs.LinuxNamespace, hostname string) (namespaces, []specs.LinuxNamespace, []Message) {
+	var msgs []Message
+	drop := func(t specs.LinuxNamespaceType, allowed bool, what string) {
+		if allowed || !hasNS(list, t) {
+			return
+		}
+		msgs = append(msgs, Message{Warning, fmt.Sprintf("Not virtualizing %s namespace by configuration", what)})
+		var kept []specs.LinuxNamespace
+		for _, n := range list {
+			if n.Type != t {
+				kept = append(kept, n)
+			}
+		}
+		list = kept
+	}
+	drop(specs.IPCNamespace, conf.AllowIpcNs, "ipc")
+	drop(specs.PIDNamespace, conf.AllowPidNs, "pid")
+	before := hasNS(list, specs.UTSNamespace)
+	drop(specs.UTSNamespace, conf.AllowUtsNs, "uts")
+	if before && !hasNS(list, specs.UTSNamespace) && hostname != "" {
+		msgs = append(msgs, Message{Warning, "Container hostname cannot be set."})
+	}
+	return ns, list, msgs
+}
+
+func networkConfig(conf *apptainerconf.File, h Host, plan networkPlan) *config.Network {
+	confDir := conf.CNIConfPath
+	if confDir == "" {
+		confDir = h.CNIConfDir
+	}
+	plugins := h.CNIPluginDirs
+	if conf.CNIPluginPath != "" {
+		plugins = []string{conf.CNIPluginPath}
+	}
+	return &config.Network{Networks: plan.Networks, Args: plan.Args, ConfDir: confDir, PluginDirs: plugins, CacheDir: h.CNICacheDir}
+}
+
+func rootfsMode(o Options) config.RootfsMode {
+	switch {
+	case o.Writable:
+		return config.RootfsWritable
+	case o.WritableTmpfs || o.Boot:
+		// systemd needs a writable /var and /etc to reach "running".
+		return config.RootfsTmpfsOverlay
+	}
+	return config.RootfsReadOnly
+}
+
+func capSpec(caps []string) *specs.LinuxCapabilities {
+	return &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps}
+}
+
+func hasNS(list []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
+	for _, n := range list {
+		if n.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func isNone(networks []string) bool { return len(networks) == 1 && networks[0] == "none" }

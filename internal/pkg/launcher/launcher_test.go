@@ -1,0 +1,365 @@
+package launcher
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
+	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func rootHost() Host {
+	return Host{
+		UID: 0, GID: 0, User: "root", HomeDir: "/root", Cwd: "/work",
+		Environ:       []string{"PATH=/usr/bin", "TERM=xterm", "FOO=bar", "APPTAINER_BIND=/x", "APPTAINERENV_INJECTED=yes"},
+		Hostname:      "node7",
+		ResolvConf:    "/etc/resolv.conf",
+		Resolv:        []byte("nameserver 10.0.0.53\n"),
+		Localtime:     true,
+		ConfigDir:     "/root/.apptainer",
+		CNIConfDir:    "/etc/apptainer/network",
+		CNIPluginDirs: []string{"/usr/lib/cni"},
+		CNICacheDir:   "/run/apptainer/cni-cache",
+	}
+}
+
+func instanceOpts(mod func(*Options)) Options {
+	o := Options{Action: ActionInstanceStart, Image: "/img/debian", InstanceName: "node1"}
+	if mod != nil {
+		mod(&o)
+	}
+	return o
+}
+
+// nsSummary renders a namespace list as "mnt,net,uts,pid" with joined
+// paths as "net=/path".
+func nsSummary(c *config.Config) string {
+	var parts []string
+	for _, n := range c.Spec.Linux.Namespaces {
+		s := string(n.Type)
+		if n.Path != "" {
+			s += "=" + n.Path
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ",")
+}
+
+func networks(c *config.Config) string {
+	if c.Network == nil {
+		return ""
+	}
+	return strings.Join(c.Network.Networks, ",")
+}
+
+func TestNamespaceAndNetworkMatrix(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     Options
+		wantNS   string
+		wantNets string
+		wantMsg  string
+	}{
+		{"exec plain", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}}, "mount", "", ""},
+		{"exec --net defaults to bridge", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Net: true}, "mount,network", "bridge", ""},
+		{"exec --network implies --net", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Network: "ptp,bridge"}, "mount,network", "ptp,bridge", "Setting --net (required by --network)"},
+		{"exec --network-args implies --net", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, NetworkArgs: []string{"portmap=80/tcp"}}, "mount,network", "bridge", "Setting --net (required by --network-args)"},
+		{"exec --netns-path joins", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, NetnsPath: "/run/netns/x"}, "mount,network=/run/netns/x", "", ""},
+		{"--net with --netns-path: the path wins", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Net: true, NetnsPath: "/run/netns/x"}, "mount,network=/run/netns/x", "", "cannot join existing --netns-path"},
+		{"exec --containall", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, ContainAll: true}, "mount,pid,ipc", "", ""},
+		{"exec --hostname implies uts", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Hostname: "h"}, "mount,uts", "", ""},
+		{"instance gets a PID namespace", instanceOpts(nil), "mount,pid", "", ""},
+		{"--boot: new netns with the bridge", instanceOpts(func(o *Options) { o.Boot = true }), "mount,network,uts,pid", "bridge", ""},
+		{"--boot --network none", instanceOpts(func(o *Options) { o.Boot = true; o.Network = "none" }), "mount,network,uts,pid", "none", ""},
+		{"--boot --network ptp", instanceOpts(func(o *Options) { o.Boot = true; o.Network = "ptp" }), "mount,network,uts,pid", "ptp", ""},
+		{"--boot --netns-path", instanceOpts(func(o *Options) { o.Boot = true; o.NetnsPath = "/proc/1/ns/net" }), "mount,network=/proc/1/ns/net,uts,pid", "", "cannot join existing --netns-path"},
+		{"--boot --boot-hostnet: host network, no CNI", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnet = true }), "mount,uts,pid", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, msgs, err := Build(tt.opts, apptainerconf.Default(), rootHost())
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if got := nsSummary(c); got != tt.wantNS {
+				t.Errorf("namespaces = %q, want %q", got, tt.wantNS)
+			}
+			if got := networks(c); got != tt.wantNets {
+				t.Errorf("networks = %q, want %q", got, tt.wantNets)
+			}
+			if tt.wantMsg != "" && !slices.ContainsFunc(msgs, func(m Message) bool { return strings.Contains(m.Text, tt.wantMsg) }) {
+				t.Errorf("messages %v lack %q", msgs, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	user := rootHost()
+	user.UID, user.User = 1000, "alice"
+	deny := apptainerconf.Default()
+	deny.AllowBootHostnet = false
+	boot := func(mod func(*Options)) Options {
+		return instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnet = true; mod(o) })
+	}
+	tests := []struct {
+		name  string
+		opts  Options
+		conf  *apptainerconf.File
+		host  Host
+		class error
+		want  string
+	}{
+		{"hostnet without boot", instanceOpts(func(o *Options) { o.BootHostnet = true }), nil, rootHost(), ErrInvalid, "--boot-hostnet requires --boot"},
+		{"hostnet with --net", boot(func(o *Options) { o.Net = true }), nil, rootHost(), ErrInvalid, "cannot be combined with --net"},
+		{"hostnet with --network", boot(func(o *Options) { o.Network = "bridge" }), nil, rootHost(), ErrInvalid, "cannot be combined with --network"},
+		{"hostnet with --network-args", boot(func(o *Options) { o.NetworkArgs = []string{"portmap=80/tcp"} }), nil, rootHost(), ErrInvalid, "cannot be combined with --network-args"},
+		{"hostnet with --netns-path", boot(func(o *Options) { o.NetnsPath = "/proc/1/ns/net" }), nil, rootHost(), ErrInvalid, "cannot be combined with --netns-path"},
+		{"hostnet as non-root", boot(func(*Options) {}), nil, user, ErrPermission, "--boot-hostnet requires root privileges"},
+		{"hostnet disabled by conf", boot(func(*Options) {}), deny, rootHost(), ErrPermission, "allow boot hostnet = no"},
+		{"unmask without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetUnmask = []string{"systemd-resolved.service"} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask requires --boot-hostnet"},
+		{"guard without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetGuard = "fail" }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard requires --boot-hostnet"},
+		{"bad guard mode", boot(func(o *Options) { o.BootHostnetGuard = "loud" }), nil, rootHost(), ErrInvalid, `invalid host-network guard mode "loud"`},
+		{"unmask of a unit not masked", boot(func(o *Options) { o.BootHostnetUnmask = []string{"sshd.service"} }), nil, rootHost(), ErrInvalid, "sshd.service"},
+		{"boot as non-root", instanceOpts(func(o *Options) { o.Boot = true }), nil, user, ErrPermission, "Could not configure --boot: --boot requires root privileges"},
+		{"boot on exec", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Boot: true}, nil, rootHost(), ErrInvalid, "--boot is only available"},
+		{"boot without /sbin/init", instanceOpts(func(o *Options) { o.Boot = true }), nil, func() Host { h := rootHost(); h.ImageHas = func(string) bool { return false }; return h }(), ErrInvalid, "--boot needs /sbin/init"},
+		{"bad dns", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, DNS: "1.1.1.1,nope"}, nil, rootHost(), ErrInvalid, "dns ip nope is not a valid IP address"},
+		{"bad bind", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Binds: []string{"/a:/b:/c:/d"}}, nil, rootHost(), ErrInvalid, "/a:/b:/c:/d"},
+		{"relative image", Options{Action: ActionExec, Image: "img", Args: []string{"true"}}, nil, rootHost(), ErrInvalid, "must be absolute"},
+		{"exec without command", Options{Action: ActionExec, Image: "/img"}, nil, rootHost(), ErrInvalid, "exec needs a command"},
+		{"keep-privs as non-root", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, KeepPrivs: true}, nil, user, ErrPermission, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := tt.conf
+			if conf == nil {
+				conf = apptainerconf.Default()
+			}
+			c, _, err := Build(tt.opts, conf, tt.host)
+			if err == nil {
+				t.Fatalf("Build succeeded (%v), want an error", nsSummary(c))
+			}
+			if !errors.Is(err, tt.class) {
+				t.Errorf("error %q is not of class %v", err, tt.class)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBootInstance(t *testing.T) {
+	c, _, err := Build(instanceOpts(func(o *Options) { o.Boot = true; o.DropCaps = "CAP_CHOWN" }), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Spec.Hostname != "node1" {
+		t.Errorf("hostname = %q, want the instance name", c.Spec.Hostname)
+	}
+	if !slices.Equal(c.Spec.Process.Args, []string{"/sbin/init"}) {
+		t.Errorf("args = %v, want /sbin/init alone", c.Spec.Process.Args)
+	}
+	caps := c.Spec.Process.Capabilities.Bounding
+	for _, dropped := range []string{"CAP_SYS_BOOT", "CAP_SYS_RAWIO", "CAP_CHOWN"} {
+		if slices.Contains(caps, dropped) {
+			t.Errorf("%s kept, want it dropped (user drops are kept on --boot)", dropped)
+		}
+	}
+	if !slices.Contains(caps, "CAP_NET_ADMIN") || !slices.Contains(caps, "CAP_SYS_ADMIN") {
+		t.Errorf("caps %v lack CAP_NET_ADMIN or CAP_SYS_ADMIN", caps)
+	}
+	if c.Rootfs != config.RootfsTmpfsOverlay || !c.Cgroup || c.Boot == nil || c.HostNet != nil {
+		t.Errorf("rootfs %s cgroup %v boot %v hostnet %v", c.Rootfs, c.Cgroup, c.Boot, c.HostNet)
+	}
+	if c.Boot.StopSignal != 37 {
+		t.Errorf("stop signal %d, want SIGRTMIN+3 (37)", c.Boot.StopSignal)
+	}
+	env := strings.Join(c.Spec.Process.Env, " ")
+	for _, want := range []string{"container=apptainer", "container_uuid=" + c.Boot.ContainerUUID, "NOTIFY_SOCKET=/run/host/notify"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("init env %q lacks %q", env, want)
+		}
+	}
+	if strings.Contains(env, "FOO=bar") {
+		t.Errorf("init env %q carries the caller's environment", env)
+	}
+	again, _, _ := Build(instanceOpts(func(o *Options) { o.Boot = true }), apptainerconf.Default(), rootHost())
+	other, _, _ := Build(instanceOpts(func(o *Options) { o.Boot = true; o.InstanceName = "node2" }), apptainerconf.Default(), rootHost())
+	if again.Boot.ContainerUUID != c.Boot.ContainerUUID || other.Boot.ContainerUUID == c.Boot.ContainerUUID {
+		t.Errorf("container_uuid not stable per name: %s %s %s", c.Boot.ContainerUUID, again.Boot.ContainerUUID, other.Boot.ContainerUUID)
+	}
+	if !slices.Contains(c.Spec.Linux.ReadonlyPaths, "/proc/sys") {
+		t.Errorf("read-only paths %v lack /proc/sys", c.Spec.Linux.ReadonlyPaths)
+	}
+	assertMount(t, c, "/sys", "sysfs", true)
+	assertMount(t, c, "/sys/fs/cgroup", "cgroup2", false)
+	assertMount(t, c, "/run", "tmpfs", false)
+	assertMount(t, c, "/dev/console", "bind", false)
+	// Its own network namespace: a generated /etc/hosts, not the host's.
+	if m := findMount(c, "/etc/hosts"); m == nil || m.Source != config.SessionSource+"hosts" {
+		t.Errorf("/etc/hosts mount = %+v, want the generated file", m)
+	}
+	// resolv.conf: a private copy, writable (the instance has its own network).
+	assertMount(t, c, "/etc/resolv.conf", "bind", false)
+}
+
+func TestBootHostnetSafeguards(t *testing.T) {
+	conf := apptainerconf.Default()
+	conf.BootHostnetMaskUnits = []string{"site-net.service"}
+	c, _, err := Build(instanceOpts(func(o *Options) {
+		o.Boot, o.BootHostnet = true, true
+		o.BootHostnetUnmask = []string{"systemd-timesyncd.service"}
+	}), conf, rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network != nil {
+		t.Errorf("network = %+v, want none on the host network", c.Network)
+	}
+	if c.HostNet == nil {
+		t.Fatal("HostNet not set")
+	}
+	masks := c.HostNet.MaskedUnits
+	for _, u := range []string{"systemd-networkd.service", "systemd-resolved.service", "networking.service", "site-net.service"} {
+		if !slices.Contains(masks, u) || !slices.Contains(c.Spec.Process.Args, "systemd.mask="+u) {
+			t.Errorf("%s not masked (masks %v, args %v)", u, masks, c.Spec.Process.Args)
+		}
+	}
+	if slices.Contains(masks, "systemd-timesyncd.service") {
+		t.Errorf("unmasked unit still in %v", masks)
+	}
+	caps := c.Spec.Process.Capabilities
+	for _, dropped := range hostnet.DroppedCapabilities {
+		for _, set := range [][]string{caps.Bounding, caps.Effective, caps.Permitted, caps.Inheritable, caps.Ambient} {
+			if slices.Contains(set, dropped) {
+				t.Errorf("%s kept in a capability set", dropped)
+			}
+		}
+	}
+	if !slices.Equal(c.HostNet.DroppedCaps, hostnet.DroppedCapabilities) {
+		t.Errorf("recorded drops %v", c.HostNet.DroppedCaps)
+	}
+	if c.HostNet.Guard != config.GuardWarn {
+		t.Errorf("guard = %s, want warn by default", c.HostNet.Guard)
+	}
+	if c.Spec.Hostname != "node1" || !hasNS(c.Spec.Linux.Namespaces, specs.UTSNamespace) {
+		t.Errorf("the UTS namespace and hostname must stay: %q %v", c.Spec.Hostname, nsSummary(c))
+	}
+	assertMount(t, c, "/sys", "sysfs", true)
+	assertMount(t, c, "/etc/resolv.conf", "bind", true)
+	for _, f := range c.Files {
+		if f.Name == "resolv.conf" && string(f.Content) != "nameserver 10.0.0.53\n" {
+			t.Errorf("resolv.conf copy = %q", f.Content)
+		}
+	}
+	// The host network: /etc/hosts is the host's file.
+	if m := findMount(c, "/etc/hosts"); m == nil || m.Source != "/etc/hosts" {
+		t.Errorf("/etc/hosts mount = %+v, want the host's", m)
+	}
+}
+
+func TestBootHostnetCapabilityOverrides(t *testing.T) {
+	c, _, err := Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnet, o.AddCaps = true, true, "CAP_NET_RAW" }), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := c.Spec.Process.Capabilities.Bounding
+	if !slices.Contains(caps, "CAP_NET_RAW") || slices.Contains(caps, "CAP_NET_ADMIN") {
+		t.Errorf("--add-caps CAP_NET_RAW: caps %v", caps)
+	}
+	c, _, err = Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnet, o.KeepPrivs = true, true, true }), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps = c.Spec.Process.Capabilities.Bounding
+	for _, kept := range []string{"CAP_NET_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_TIME"} {
+		if !slices.Contains(caps, kept) {
+			t.Errorf("--keep-privs: %s dropped", kept)
+		}
+	}
+	if len(c.HostNet.DroppedCaps) != 0 {
+		t.Errorf("--keep-privs: recorded drops %v", c.HostNet.DroppedCaps)
+	}
+}
+
+func TestCapsLimitedToHeld(t *testing.T) {
+	h := rootHost()
+	h.HeldCaps = []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}
+	c, _, err := Build(Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, KeepPrivs: true}, apptainerconf.Default(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Spec.Process.Capabilities.Bounding; !slices.Equal(got, []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}) {
+		t.Errorf("caps = %v, want only the held ones", got)
+	}
+	c, _, _ = Build(Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, NoPrivs: true}, apptainerconf.Default(), rootHost())
+	if len(c.Spec.Process.Capabilities.Bounding) != 0 || !c.NoNewPrivileges {
+		t.Errorf("--no-privs: caps %v nnp %v", c.Spec.Process.Capabilities.Bounding, c.NoNewPrivileges)
+	}
+	if full, _ := capabilities.RootDefault("full", ""); len(full) == 0 {
+		t.Fatal("no known capabilities")
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	c, _, err := Build(Options{Action: ActionExec, Image: "/img/debian", Args: []string{"env"}, Env: map[string]string{"X": "1"}}, apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := c.Spec.Process.Env
+	for _, want := range []string{"FOO=bar", "TERM=xterm", "INJECTED=yes", "X=1", "APPTAINER_CONTAINER=/img/debian", "APPTAINER_NAME=debian", "HOME=/root", "PATH=" + DefaultPath} {
+		if !slices.Contains(env, want) {
+			t.Errorf("env %v lacks %s", env, want)
+		}
+	}
+	if slices.ContainsFunc(env, func(s string) bool {
+		return strings.HasPrefix(s, "APPTAINER_BIND=") || strings.HasPrefix(s, "APPTAINERENV_")
+	}) {
+		t.Errorf("env %v forwards the runtime's own variables", env)
+	}
+	c, _, _ = Build(Options{Action: ActionExec, Image: "/img/debian", Args: []string{"env"}, CleanEnv: true}, apptainerconf.Default(), rootHost())
+	if slices.Contains(c.Spec.Process.Env, "FOO=bar") || !slices.Contains(c.Spec.Process.Env, "TERM=xterm") || !slices.Contains(c.Spec.Process.Env, "LANG=C") {
+		t.Errorf("--cleanenv env %v", c.Spec.Process.Env)
+	}
+}
+
+func TestConfNamespaces(t *testing.T) {
+	conf := apptainerconf.Default()
+	conf.AllowUtsNs = false
+	_, msgs, err := Build(Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Hostname: "h"}, conf, rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(msgs, func(m Message) bool { return m.Text == "Container hostname cannot be set." }) {
+		t.Errorf("messages %v", msgs)
+	}
+}
+
+func findMount(c *config.Config, dest string) *specs.Mount {
+	var found *specs.Mount
+	for i := range c.Spec.Mounts {
+		if c.Spec.Mounts[i].Destination == dest {
+			found = &c.Spec.Mounts[i]
+		}
+	}
+	return found
+}
+
+func assertMount(t *testing.T, c *config.Config, dest, typ string, readOnly bool) {
+	t.Helper()
+	m := findMount(c, dest)
+	if m == nil {
+		t.Errorf("no mount at %s", dest)
+		return
+	}
+	if m.Type != typ || slices.Contains(m.Options, "ro") != readOnly {
+		t.Errorf("mount %s = %+v, want type %s read-only %v", dest, m, typ, readOnly)
+	}
+}

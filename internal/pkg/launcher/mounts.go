@@ -1,0 +1,255 @@
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/bind"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// RunDirSource prefixes a mount source inside the instance's runtime
+// directory on the host (the notify socket directory), which only the
+// monitor knows.
+const RunDirSource = "rundir:"
+
+// defaultHosts is the /etc/hosts of a container with its own network
+// namespace: the host's names mean nothing there.
+const defaultHosts = `127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+ff02::1	ip6-allnodes
+ff02::2	ip6-allrouters
+`
+
+// mountPlan collects the spec mounts, generated files, devices and links.
+type mountPlan struct {
+	Mounts   []specs.Mount
+	Files    []config.File
+	Devices  []specs.LinuxDevice
+	Symlinks []config.Symlink
+	ReadOnly []string
+}
+
+func (p *mountPlan) add(m specs.Mount) { p.Mounts = append(p.Mounts, m) }
+
+// file adds a generated file mounted read-only at dest.
+func (p *mountPlan) file(name, dest string, content []byte, writable bool) {
+	p.Files = append(p.Files, config.File{Name: name, Content: content, Mode: 0o644})
+	opts := []string{"bind", "ro"}
+	if writable {
+		opts = []string{"bind"}
+	}
+	p.add(specs.Mount{Destination: dest, Type: "bind", Source: config.SessionSource + name, Options: opts})
+}
+
+// mountInputs are the decisions mounts depend on.
+type mountInputs struct {
+	Contain   bool
+	PIDNS     bool
+	IPCNS     bool
+	NewNetNS  bool
+	Hostname  string
+	HomeDest  string
+	Boot      bool
+	HostNet   bool
+	Cgroup    bool
+	BindPaths []string
+}
+
+// planMounts lays out the container's filesystem on top of the image, in
+// mount order. The kernel filesystems come first, then /dev, the tmpfs
+// directories, home, the generated /etc files and finally the user's binds,
+// so a user bind can cover anything the runtime mounted.
+func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []string, configResolv bool) (mountPlan, error) {
+	var p mountPlan
+	nosuid := []string{"nosuid", "nodev", "noexec"}
+
+	if in.PIDNS {
+		p.add(specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: nosuid})
+	} else {
+		p.add(specs.Mount{Destination: "/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "nosuid", "nodev"}})
+	}
+	sysOpts := slices.Clone(nosuid)
+	if in.Boot {
+		// A read-only /sys keeps udev and sysfs writers inside the container
+		// away from host devices.
+		sysOpts = append(sysOpts, "ro")
+	}
+	p.add(specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts})
+	if in.Cgroup {
+		p.add(specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: nosuid})
+	}
+
+	if in.Contain {
+		p.add(specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755", "size=4m"}})
+		for _, d := range []struct {
+			name         string
+			major, minor int64
+		}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}} {
+			mode := os.FileMode(0o666)
+			p.Devices = append(p.Devices, specs.LinuxDevice{Path: "/dev/" + d.name, Type: "c", Major: d.major, Minor: d.minor, FileMode: &mode})
+		}
+		p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}})
+		p.add(specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}})
+		if in.IPCNS {
+			p.add(specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: nosuid})
+		}
+		p.Symlinks = append(p.Symlinks,
+			config.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"},
+			config.Symlink{Path: "/dev/fd", Target: "/proc/self/fd"},
+			config.Symlink{Path: "/dev/stdin", Target: "/proc/self/fd/0"},
+			config.Symlink{Path: "/dev/stdout", Target: "/proc/self/fd/1"},
+			config.Symlink{Path: "/dev/stderr", Target: "/proc/self/fd/2"},
+		)
+		if in.Boot {
+			// The monitor's pty slave becomes the console, so console-getty
+			// has a real terminal and the boot log reaches the .out file.
+			p.add(specs.Mount{Destination: "/dev/console", Type: "bind", Source: RunDirSource + "console", Options: []string{"bind"}})
+		}
+		if in.HostNet {
+			for _, dev := range h.InfinibandDevices {
+				p.add(specs.Mount{Destination: dev, Type: "bind", Source: dev, Options: []string{"bind", "nosuid"}})
+			}
+		}
+	} else {
+		p.add(specs.Mount{Destination: "/dev", Type: "bind", Source: "/dev", Options: []string{"rbind", "nosuid"}})
+	}
+
+	if in.Boot {
+		p.add(specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755"}})
+		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: RunDirSource + "host", Options: []string{"bind", "ro"}})
+	}
+	switch {
+	case o.Workdir != "" && in.Contain:
+		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: filepath.Join(o.Workdir, "tmp"), Options: []string{"bind", "nosuid", "nodev"}})
+		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: filepath.Join(o.Workdir, "var_tmp"), Options: []string{"bind", "nosuid", "nodev"}})
+	case in.Contain:
+		p.add(specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
+		p.add(specs.Mount{Destination: "/var/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
+	default:
+		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "nosuid", "nodev"}})
+		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: "/var/tmp", Options: []string{"rbind", "nosuid", "nodev"}})
+	}
+
+	if err := planHome(&p, o, h, in); err != nil {
+		return mountPlan{}, err
+	}
+
+	if in.Hostname != "" {
+		p.file("hostname", "/etc/hostname", []byte(in.Hostname+"\n"), false)
+	}
+	for _, bp := range in.BindPaths {
+		src, dst, _ := strings.Cut(bp, ":")
+		if dst == "" {
+			dst = src
+		}
+		switch {
+		case dst == "/etc/hosts" && in.NewNetNS:
+			p.file("hosts", "/etc/hosts", []byte(defaultHosts), false)
+		case in.Contain && dst != "/etc/hosts" && dst != "/etc/localtime":
+			// A contained container keeps only the host's time zone and names.
+		case dst == "/etc/localtime" && !h.Localtime:
+		default:
+			p.add(specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+		}
+	}
+	if configResolv || in.HostNet {
+		if err := planResolvConf(&p, h, in, dns); err != nil {
+			return mountPlan{}, err
+		}
+	}
+
+	for _, b := range userBinds {
+		opts := []string{"rbind", "nosuid", "nodev"}
+		if b.ReadOnly {
+			opts = append(opts, "ro")
+		}
+		p.add(specs.Mount{Destination: b.Destination, Type: "bind", Source: b.Source, Options: opts})
+	}
+
+	if in.Boot {
+		// All of /proc/sys is global or belongs to a namespace the instance
+		// shares; writes there would outlive the instance.
+		p.ReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"}
+	}
+	return p, nil
+}
+
+// planHome mounts the home directory: the host's (non-contained), an empty
+// one (contained), or the --home source.
+func planHome(p *mountPlan, o Options, h Host, in mountInputs) error {
+	if o.Home != "" {
+		src, _, _ := strings.Cut(o.Home, ":")
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(h.Cwd, src)
+		}
+		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: filepath.Clean(src), Options: []string{"rbind", "nosuid", "nodev"}})
+		return nil
+	}
+	switch {
+	case in.Contain && o.Workdir != "":
+		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: filepath.Join(o.Workdir, "home"), Options: []string{"bind", "nosuid", "nodev"}})
+	case in.Contain:
+		p.add(specs.Mount{Destination: in.HomeDest, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=700"}})
+	case h.HomeDir != "" && h.HomeDir != "/":
+		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: h.HomeDir, Options: []string{"rbind", "nosuid", "nodev"}})
+	}
+	return nil
+}
+
+// planResolvConf gives the container its name servers. --dns writes a new
+// file. A booted instance gets a private copy of the host's file, read-only
+// on the host network: a DHCP client inside must not rewrite the host's DNS
+// through a bind (upstream binds the host file writable). Everything else
+// binds the host's file read-only, like upstream.
+func planResolvConf(p *mountPlan, h Host, in mountInputs, dns []string) error {
+	if len(dns) > 0 {
+		var b strings.Builder
+		for _, d := range dns {
+			b.WriteString("nameserver " + d + "\n")
+		}
+		p.file("resolv.conf", "/etc/resolv.conf", []byte(b.String()), !in.HostNet && in.Boot)
+		return nil
+	}
+	if in.Boot {
+		p.file("resolv.conf", "/etc/resolv.conf", h.Resolv, !in.HostNet)
+		return nil
+	}
+	if h.ResolvConf == "" {
+		return nil
+	}
+	p.add(specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: h.ResolvConf, Options: []string{"bind", "ro", "nosuid", "nodev"}})
+	return nil
+}
+
+// homeDest is where the user's home appears inside the container.
+func homeDest(o Options, h Host) string {
+	if o.Home != "" {
+		src, dst, ok := strings.Cut(o.Home, ":")
+		if ok && dst != "" {
+			return filepath.Clean(dst)
+		}
+		return filepath.Clean(src)
+	}
+	if h.UID == 0 {
+		return "/root"
+	}
+	if h.HomeDir == "" {
+		return "/"
+	}
+	return h.HomeDir
+}
+
+// checkDNS validates --dns entries.
+func checkDNS(list []string, valid func(string) bool) error {
+	for _, d := range list {
+		if !valid(d) {
+			return fmt.Errorf("%w: dns ip %s is not a valid IP address", ErrInvalid, d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+// Package launcher turns what the user asked for (Options), the
+// administrator's policy (apptainer.conf) and facts about the host (Host)
+// into a container config. It makes every decision and performs none: no
+// file is written, no namespace created, nothing logged. Messages the user
+// should see are returned with the config, so every flag combination can be
+// checked in a table test.
+package launcher
+
+import "time"
+
+// Action is the command that asked for a container.
+type Action string
+
+const (
+	ActionExec          Action = "exec"
+	ActionRun           Action = "run"
+	ActionShell         Action = "shell"
+	ActionInstanceStart Action = "instance start"
+	ActionInstanceRun   Action = "instance run"
+)
+
+// IsInstance reports whether the action starts an instance.
+func (a Action) IsInstance() bool { return a == ActionInstanceStart || a == ActionInstanceRun }
+
+// Options are the user's choices, one field per CLI flag (see
+// cmd/internal/cli/action_flags.go for names, env keys and defaults).
+type Options struct {
+	Action       Action
+	Image        string   // absolute path of a sandbox directory
+	Args         []string // command (exec), or arguments (run, shell, instance)
+	InstanceName string
+	PidFile      string
+
+	Boot              bool
+	BootHostnet       bool
+	BootHostnetUnmask []string
+	BootHostnetGuard  string        // "" means apptainer.conf's "boot hostnet guard"
+	BootTimeout       time.Duration // 0 means apptainer.conf's "boot timeout"
+
+	Net         bool
+	Network     string // comma-separated CNI network names
+	NetworkArgs []string
+	NetnsPath   string
+	DNS         string // comma-separated name servers
+
+	Hostname string
+	UTS      bool
+	IPC      bool
+	PID      bool
+	UserNS   bool
+
+	Contain    bool
+	ContainAll bool
+	CleanEnv   bool
+
+	Writable      bool
+	WritableTmpfs bool
+	Binds         []string
+	Home          string
+	Workdir       string
+
+	KeepPrivs bool
+	NoPrivs   bool
+	AddCaps   string
+	DropCaps  string
+
+	Env map[string]string // --env
+}
+
+// Host are the facts about the calling user and the host that decisions
+// depend on. The CLI gathers them; tests make them up.
+type Host struct {
+	UID, GID int
+	User     string
+	HomeDir  string
+	Cwd      string
+	Environ  []string
+
+	// Hostname is the host's own hostname.
+	Hostname string
+	// ResolvConf is the path of the host's resolv.conf and Resolv its content.
+	ResolvConf string
+	Resolv     []byte
+	// Localtime reports whether /etc/localtime exists on the host.
+	Localtime bool
+	// InfinibandDevices are the RDMA device nodes a host-network instance gets.
+	InfinibandDevices []string
+	// ImageHas reports whether a path exists inside the image.
+	ImageHas func(path string) bool
+	// HeldCaps are the capabilities the runtime itself holds; a container
+	// cannot get more (root here lacks CAP_SYS_RESOURCE, for instance).
+	// nil means no limit.
+	HeldCaps []string
+	// CapabilityJSON is the path of capability.json ("root default capabilities = file").
+	CapabilityJSON string
+	// ConfigDir is the user's configuration directory ($HOME/.apptainer).
+	ConfigDir string
+	// CNICacheDir holds libcni's cache.
+	CNICacheDir string
+	// CNIPluginDirs are searched when "cni plugin path" is unset.
+	CNIPluginDirs []string
+	// CNIConfDir is used when "cni configuration path" is unset.
+	CNIConfDir string
+}
+
+// Level of a message returned with a config.
+type Level int
+
+const (
+	Info Level = iota
+	Warning
+)
+
+// Message is something the CLI should print, at its level.
+type Message struct {
+	Level Level
+	Text  string
+}

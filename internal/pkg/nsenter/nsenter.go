@@ -1,0 +1,60 @@
+// Package nsenter enters namespaces before the Go runtime starts (see
+// nsenter.c). A process asks for it by re-executing the runtime binary with
+// the variable returned by Env; importing this package links the C
+// constructor into the binary.
+package nsenter
+
+/*
+#cgo CFLAGS: -Wall -Werror
+*/
+import "C"
+
+import (
+	"strconv"
+	"strings"
+)
+
+// EnvName is the variable the constructor reads.
+const EnvName = "_APPTAINER_NSENTER"
+
+// order is the order namespaces are joined in: the mount namespace last.
+var order = []string{"cgroup", "ipc", "uts", "net", "pid", "mnt"}
+
+// Request names the namespace files to join, by type ("net", "mnt", …).
+type Request struct {
+	Paths map[string]string
+	// Fork makes the joining process fork once more, so that the code that
+	// runs is inside a joined PID namespace.
+	Fork bool
+}
+
+// Env returns the NAME=VALUE environment entry for r.
+func Env(r Request) string {
+	var parts []string
+	if r.Fork {
+		parts = append(parts, "fork")
+	}
+	for _, t := range order {
+		if p, ok := r.Paths[t]; ok {
+			parts = append(parts, t+"="+p)
+		}
+	}
+	return EnvName + "=" + strings.Join(parts, ";")
+}
+
+// ForPID asks to join every namespace of process pid that differs from the
+// caller's, and to fork into its PID namespace.
+func ForPID(pid int, same func(nsType string) bool) Request {
+	r := Request{Paths: map[string]string{}, Fork: true}
+	for _, t := range order {
+		if same != nil && same(t) {
+			continue
+		}
+		r.Paths[t] = procNS(pid, t)
+	}
+	return r
+}
+
+func procNS(pid int, t string) string {
+	return "/proc/" + strconv.Itoa(pid) + "/ns/" + t
+}

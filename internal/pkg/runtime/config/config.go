@@ -1,0 +1,179 @@
+// Package config is the contract between the launcher, which decides, and
+// the engine, which executes: a runtime-spec Spec for everything the OCI
+// model can say (process, namespaces, mounts, capabilities, hostname) plus the
+// few things it cannot (the image to assemble, instance bookkeeping, boot
+// readiness, CNI networks, the host-network safeguards). A Config is plain
+// data: it is built without side effects and travels as JSON from the CLI to
+// the monitor and to the container's init stage.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// RootfsMode says how the image becomes the container's root filesystem.
+type RootfsMode string
+
+const (
+	// RootfsReadOnly binds the image read-only (the default for exec/run/shell).
+	RootfsReadOnly RootfsMode = "readonly"
+	// RootfsWritable binds the image read-write (--writable).
+	RootfsWritable RootfsMode = "writable"
+	// RootfsTmpfsOverlay stacks an overlay with a tmpfs upper layer on the
+	// image (--writable-tmpfs, and the default for booted instances).
+	RootfsTmpfsOverlay RootfsMode = "tmpfs-overlay"
+)
+
+// SessionSource prefixes a mount source that names a file the engine writes
+// into the container's session directory before mounting it (see File).
+const SessionSource = "session:"
+
+// Config is everything the engine needs to run one container.
+type Config struct {
+	// Spec holds the process, namespaces, mounts (in mount order, relative
+	// to the new root), devices, capabilities, hostname and read-only paths.
+	Spec specs.Spec `json:"spec"`
+
+	// Image is the absolute path of the image (a sandbox directory).
+	Image string `json:"image"`
+	// Rootfs says how the image is mounted as the root filesystem.
+	Rootfs RootfsMode `json:"rootfs"`
+
+	// Files are generated files (hostname, hosts, resolv.conf …) written to
+	// the session directory and mounted where a Spec mount's source is
+	// SessionSource+Name.
+	Files []File `json:"files,omitempty"`
+	// Symlinks are created inside the new root after the mounts (e.g.
+	// /dev/fd -> /proc/self/fd on a minimal /dev).
+	Symlinks []Symlink `json:"symlinks,omitempty"`
+
+	// Instance is set for instance start/run, nil for exec/run/shell.
+	Instance *Instance `json:"instance,omitempty"`
+	// Boot is set when /sbin/init is booted (--boot).
+	Boot *Boot `json:"boot,omitempty"`
+	// Network is set when a new network namespace gets CNI networks.
+	Network *Network `json:"network,omitempty"`
+	// HostNet is set when a booted instance shares the host's network
+	// namespace (--boot-hostnet).
+	HostNet *HostNet `json:"hostNet,omitempty"`
+
+	// Shim runs the runtime's own minimal init as PID 1 (upstream's
+	// appinit): it starts Spec.Process.Args, if any, as its child, reaps
+	// orphans and keeps the instance alive until it is signalled.
+	Shim bool `json:"shim,omitempty"`
+	// Cgroup asks for a cgroup per instance, with its own cgroup namespace
+	// and cgroup2 mounted at /sys/fs/cgroup.
+	Cgroup bool `json:"cgroup,omitempty"`
+	// RunDir is the instance's runtime directory on the host (notify
+	// socket, console). The engine fills it in; the launcher never does.
+	RunDir string `json:"runDir,omitempty"`
+	// NoNewPrivileges sets PR_SET_NO_NEW_PRIVS before exec.
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+}
+
+// File is a generated file mounted into the container.
+type File struct {
+	Name    string `json:"name"`
+	Content []byte `json:"content"`
+	Mode    uint32 `json:"mode"`
+}
+
+// Symlink is created at Path (inside the container) pointing at Target.
+type Symlink struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+// Instance holds what the monitor needs to keep an instance.
+type Instance struct {
+	Name string `json:"name"`
+	User string `json:"user"`
+	UID  int    `json:"uid"`
+	// ConfigDir is the per-user configuration directory holding instance
+	// files and logs ($HOME/.apptainer).
+	ConfigDir string `json:"configDir"`
+	// PidFile, when set, receives the instance PID after a successful start.
+	PidFile string `json:"pidFile,omitempty"`
+}
+
+// Boot holds the settings of a booted instance.
+type Boot struct {
+	// Timeout bounds the wait for systemd's READY=1.
+	Timeout time.Duration `json:"timeout"`
+	// StopSignal is sent by `instance stop` when no --signal is given.
+	StopSignal int `json:"stopSignal"`
+	// ContainerUUID is exported to init as container_uuid.
+	ContainerUUID string `json:"containerUUID"`
+}
+
+// Network describes the CNI networks of a new network namespace.
+type Network struct {
+	// Networks are CNI network names; "none" means only loopback.
+	Networks []string `json:"networks"`
+	// Args are the raw --network-args values.
+	Args []string `json:"args,omitempty"`
+	// ConfDir and PluginDirs locate the CNI configuration and plugins.
+	ConfDir    string   `json:"confDir"`
+	PluginDirs []string `json:"pluginDirs"`
+	CacheDir   string   `json:"cacheDir"`
+}
+
+// GuardMode says what the host-network guard does when it sees a change.
+type GuardMode string
+
+const (
+	GuardOff  GuardMode = "off"
+	GuardWarn GuardMode = "warn"
+	GuardFail GuardMode = "fail"
+)
+
+// ParseGuardMode checks a --boot-hostnet-guard or apptainer.conf value.
+func ParseGuardMode(s string) (GuardMode, error) {
+	switch m := GuardMode(s); m {
+	case GuardOff, GuardWarn, GuardFail:
+		return m, nil
+	}
+	return "", fmt.Errorf("invalid host-network guard mode %q: want off, warn or fail", s)
+}
+
+// HostNet holds the safeguards of a booted instance on the host network.
+type HostNet struct {
+	// MaskedUnits are passed to init as systemd.mask= arguments.
+	MaskedUnits []string `json:"maskedUnits"`
+	// DroppedCaps were removed from every capability set.
+	DroppedCaps []string `json:"droppedCaps"`
+	// Guard says what happens when the host's network state changed.
+	Guard GuardMode `json:"guard"`
+	// ResolvConf is the host file whose private read-only copy is mounted.
+	ResolvConf string `json:"resolvConf"`
+}
+
+// Encode returns the JSON form passed between processes.
+func (c *Config) Encode() ([]byte, error) { return json.Marshal(c) }
+
+// Decode reads a Config written by Encode.
+func Decode(b []byte) (*Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("failed to decode container config: %w", err)
+	}
+	return &c, nil
+}
+
+// HasNamespace reports whether the spec lists a namespace of type t, and
+// the path to join ("" for a new one).
+func (c *Config) HasNamespace(t specs.LinuxNamespaceType) (bool, string) {
+	if c.Spec.Linux == nil {
+		return false, ""
+	}
+	for _, ns := range c.Spec.Linux.Namespaces {
+		if ns.Type == t {
+			return true, ns.Path
+		}
+	}
+	return false, ""
+}

@@ -1,0 +1,349 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
+	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	// Every stage changes namespaces, mounts and credentials of the thread
+	// that finally calls execve; keep main on one OS thread from the start.
+	if os.Getenv(StageEnv) != "" {
+		runtime.LockOSThread()
+	}
+}
+
+// SessionDir is the mount point of each container's private session tmpfs
+// (generated files, overlay layers, the new root). It lives in the
+// container's own mount namespace, so it vanishes with it.
+func SessionDir() string { return filepath.Join(buildcfg.LocalStateDir, "apptainer", "mnt", "session") }
+
+// containerMain is PID 1 of a new container until it execs.
+func containerMain() error {
+	cfgFile := os.NewFile(configFD, "config")
+	b, err := io.ReadAll(cfgFile)
+	cfgFile.Close()
+	if err != nil {
+		return fmt.Errorf("failed to read container config: %w", err)
+	}
+	cfg, err := config.Decode(b)
+	if err != nil {
+		return err
+	}
+	sync := os.NewFile(syncFD, "sync")
+	unix.CloseOnExec(syncFD)
+	line, err := bufio.NewReader(sync).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "go" {
+		return fmt.Errorf("container setup aborted by the runtime")
+	}
+	if err := setupContainer(cfg); err != nil {
+		_ = writeMessage(sync, stageMessage{Error: err.Error()})
+		return err
+	}
+	err = execProcess(cfg)
+	_ = writeMessage(sync, stageMessage{Error: err.Error()})
+	return err
+}
+
+// setupContainer builds the root filesystem and pivots into it.
+func setupContainer(cfg *config.Config) error {
+	if cfg.Cgroup {
+		// The monitor cloned us into the instance cgroup; unsharing now
+		// makes it the root of the container's cgroup namespace.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("failed to create cgroup namespace: %w", err)
+		}
+	}
+	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
+	session := SessionDir()
+	if err := os.MkdirAll(session, 0o755); err != nil {
+		return fmt.Errorf("failed to create session directory: %w", err)
+	}
+	if err := mount("tmpfs", session, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+		return err
+	}
+	root, err := mountRootfs(cfg, session)
+	if err != nil {
+		return err
+	}
+	if err := writeFiles(cfg, session); err != nil {
+		return err
+	}
+	for _, m := range cfg.Spec.Mounts {
+		if err := mountSpec(cfg, root, session, m); err != nil {
+			return err
+		}
+	}
+	if err := makeDevices(root, cfg.Spec.Linux.Devices); err != nil {
+		return err
+	}
+	for _, l := range cfg.Symlinks {
+		p, err := securePath(root, l.Path)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.Symlink(l.Target, p); err != nil {
+			return fmt.Errorf("failed to create symlink %s: %w", l.Path, err)
+		}
+	}
+	for _, ro := range cfg.Spec.Linux.ReadonlyPaths {
+		p, err := securePath(root, ro)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(p); err != nil {
+			continue // e.g. no /proc/sysrq-trigger on this kernel
+		}
+		if err := mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if err := remountReadOnly(p, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+			return err
+		}
+	}
+	if err := finishRootfs(cfg, root); err != nil {
+		return err
+	}
+	if cfg.Spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Spec.Hostname)); err != nil {
+			return fmt.Errorf("failed to set hostname %q: %w", cfg.Spec.Hostname, err)
+		}
+	}
+	return pivot(root)
+}
+
+// mountRootfs assembles the image as the new root in the session directory.
+// Only --writable binds the image itself. Everything else gets an overlay
+// with a tmpfs upper layer, so mount points missing from the image can be
+// created without touching it; a read-only root is made read-only once the
+// mounts are done (see finishRootfs).
+func mountRootfs(cfg *config.Config, session string) (string, error) {
+	root := filepath.Join(session, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	if cfg.Rootfs == config.RootfsWritable {
+		if err := mount(cfg.Image, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return "", err
+		}
+		return root, nil
+	}
+	upper, work := filepath.Join(session, "upper"), filepath.Join(session, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", cfg.Image, upper, work)
+	if err := mount("overlay", root, "overlay", 0, data); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+// finishRootfs makes a read-only root read-only, after its mount points
+// were made.
+func finishRootfs(cfg *config.Config, root string) error {
+	if cfg.Rootfs != config.RootfsReadOnly {
+		return nil
+	}
+	return mount("", root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
+}
+
+// writeFiles writes the generated files into the session directory.
+func writeFiles(cfg *config.Config, session string) error {
+	dir := filepath.Join(session, "files")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range cfg.Files {
+		if strings.Contains(f.Name, "/") {
+			return fmt.Errorf("invalid generated file name %q", f.Name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Content, os.FileMode(f.Mode)); err != nil {
+			return fmt.Errorf("failed to write %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// mountSpec performs one spec mount inside root.
+func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
+	target, err := securePath(root, m.Destination)
+	if err != nil {
+		return err
+	}
+	flags, data, readOnly := parseMountOptions(m.Options)
+	source := m.Source
+	switch {
+	case strings.HasPrefix(source, config.SessionSource):
+		source = filepath.Join(session, "files", strings.TrimPrefix(source, config.SessionSource))
+	case strings.HasPrefix(source, launcher.RunDirSource):
+		if cfg.RunDir == "" {
+			return fmt.Errorf("mount of %s needs the instance runtime directory", m.Destination)
+		}
+		source = filepath.Join(cfg.RunDir, strings.TrimPrefix(source, launcher.RunDirSource))
+	}
+	isDir := true
+	if flags&unix.MS_BIND != 0 {
+		fi, err := os.Stat(source)
+		if err != nil {
+			return fmt.Errorf("failed to bind %s: %w", m.Destination, err)
+		}
+		isDir = fi.IsDir()
+		if err := replaceSymlink(target, isDir, cfg.Rootfs != config.RootfsWritable); err != nil {
+			return err
+		}
+	}
+	if err := mountPoint(target, isDir); err != nil {
+		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
+	}
+	fstype := m.Type
+	if fstype == "bind" {
+		fstype = ""
+	}
+	if err := mount(source, target, fstype, flags, data); err != nil {
+		return err
+	}
+	if readOnly {
+		if flags&unix.MS_BIND != 0 {
+			return remountReadOnly(target, flags&^(unix.MS_BIND|unix.MS_REC))
+		}
+		return mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, data)
+	}
+	return nil
+}
+
+// replaceSymlink turns a symlink at a bind target into a plain mount point
+// when the root filesystem is a throwaway overlay. Debian's resolv.conf is a
+// link into /run, which a bind would follow to a file that does not exist.
+func replaceSymlink(target string, dir, overlay bool) error {
+	fi, err := os.Lstat(target)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 || !overlay {
+		return nil
+	}
+	if err := os.Remove(target); err != nil {
+		return fmt.Errorf("failed to replace symlink %s: %w", target, err)
+	}
+	return mountPoint(target, dir)
+}
+
+// makeDevices creates device nodes in the container's minimal /dev.
+func makeDevices(root string, devices []specs.LinuxDevice) error {
+	for _, d := range devices {
+		p, err := securePath(root, d.Path)
+		if err != nil {
+			return err
+		}
+		mode := uint32(0o666)
+		if d.FileMode != nil {
+			mode = uint32(*d.FileMode)
+		}
+		if d.Type == "c" {
+			mode |= unix.S_IFCHR
+		} else {
+			mode |= unix.S_IFBLK
+		}
+		old := unix.Umask(0)
+		err = unix.Mknod(p, mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+		unix.Umask(old)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("failed to create device %s: %w", d.Path, err)
+		}
+	}
+	return nil
+}
+
+// pivot makes root the new "/" and detaches the old one, so no host path
+// stays reachable (a chroot would leave them there).
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("failed to pivot_root into %s: %w", root, err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("failed to detach the old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// execProcess applies credentials and execs the container's process.
+func execProcess(cfg *config.Config) error {
+	p := cfg.Spec.Process
+	if err := os.Chdir(p.Cwd); err != nil {
+		fmt.Fprintf(os.Stderr, "WARNING: could not chdir to %s: %v, using /\n", p.Cwd, err)
+		_ = os.Chdir("/")
+	}
+	if cfg.Shim {
+		return runShim(cfg)
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return err
+	}
+	if err := applyCredentials(cfg); err != nil {
+		return err
+	}
+	err = unix.Exec(path, p.Args, p.Env)
+	if errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("exec %s failed: a shared library is likely missing in the image", path)
+	}
+	return fmt.Errorf("exec %s failed: %w", path, err)
+}
+
+// applyCredentials sets capabilities and no_new_privs, last before exec.
+func applyCredentials(cfg *config.Config) error {
+	var caps []string
+	if c := cfg.Spec.Process.Capabilities; c != nil {
+		caps = c.Bounding
+	}
+	if err := capabilities.Apply(caps); err != nil {
+		return fmt.Errorf("failed to set capabilities: %w", err)
+	}
+	if cfg.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("failed to set no_new_privs: %w", err)
+		}
+	}
+	return nil
+}
+
+// lookPath finds a command in the container's PATH.
+func lookPath(cmd string, env []string) (string, error) {
+	if strings.Contains(cmd, "/") {
+		return cmd, nil
+	}
+	path := launcher.DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, cmd)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: executable file not found in $PATH", cmd)
+}

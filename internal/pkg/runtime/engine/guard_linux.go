@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+)
+
+// baselineFile is where the monitor keeps the host-network snapshot taken
+// before the instance started.
+const baselineFile = "hostnet-baseline.json"
+
+// hostGuard proves that a booted instance on the host network left the
+// host's network state alone: it compares snapshots taken before start,
+// after READY and after stop. The monitor runs in the host's network
+// namespace, so its snapshots are the host's.
+type hostGuard struct {
+	resolv   string
+	baseline *hostnet.Snapshot
+}
+
+func newHostGuard(resolv string) (*hostGuard, error) {
+	snap, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: resolv})
+	if err != nil {
+		return nil, fmt.Errorf("failed to record the host network state: %w", err)
+	}
+	return &hostGuard{resolv: resolv, baseline: snap}, nil
+}
+
+func (g *hostGuard) saveBaseline(path string) error {
+	b, err := json.Marshal(struct {
+		ResolvConf string            `json:"resolvConf"`
+		Snapshot   *hostnet.Snapshot `json:"snapshot"`
+	}{g.resolv, g.baseline})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// check compares the host's state now with the baseline.
+func (g *hostGuard) check(_ int) (hostnet.Diff, error) {
+	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv})
+	if err != nil {
+		return hostnet.Diff{}, err
+	}
+	return hostnet.Compare(g.baseline, now), nil
+}
+
+// report writes the after-stop verdict to the error log and next to it as
+// <name>.hostnet.json, which `instance stop` shows.
+func (g *hostGuard) report(when string, paths instance.Paths, name string) {
+	diff, err := g.check(0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "host-network guard (%s): %v\n", when, err)
+		return
+	}
+	if diff.Empty() {
+		fmt.Fprintf(os.Stderr, "host-network guard (%s): host network unchanged\n", when)
+	} else {
+		fmt.Fprintf(os.Stderr, "host-network guard (%s): the host network changed:\n%s\n", when, diff.String())
+	}
+	_, errPath := paths.LogPaths(name)
+	if b, err := json.Marshal(diff); err == nil {
+		_ = os.WriteFile(GuardReportPath(errPath), b, 0o644)
+	}
+}
+
+// GuardReportPath is where the after-stop guard report of an instance whose
+// error log is errLog is written.
+func GuardReportPath(errLog string) string {
+	return strings.TrimSuffix(errLog, ".err") + ".hostnet.json"
+}
+
+// HostnetDiff compares the host's network state now with the baseline the
+// monitor of a running --boot-hostnet instance recorded.
+func HostnetDiff(f *instance.File) (hostnet.Diff, error) {
+	if !f.BootHostnet {
+		return hostnet.Diff{}, fmt.Errorf("instance %s does not share the host network (--boot-hostnet)", f.Name)
+	}
+	b, err := os.ReadFile(filepath.Join(f.RunDir, baselineFile))
+	if err != nil {
+		return hostnet.Diff{}, fmt.Errorf("no host-network baseline for instance %s (guard off?): %w", f.Name, err)
+	}
+	var saved struct {
+		ResolvConf string            `json:"resolvConf"`
+		Snapshot   *hostnet.Snapshot `json:"snapshot"`
+	}
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return hostnet.Diff{}, fmt.Errorf("corrupt host-network baseline: %w", err)
+	}
+	g := &hostGuard{resolv: saved.ResolvConf, baseline: saved.Snapshot}
+	return g.check(0)
+}

@@ -1,0 +1,436 @@
+package engine
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/cgroup"
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	"golang.org/x/sys/unix"
+)
+
+// StartResult is what `instance start` reports once the instance runs.
+type StartResult struct {
+	Pid         int      `json:"pid"`
+	IP          string   `json:"ip,omitempty"`
+	State       string   `json:"state,omitempty"`
+	FailedUnits []string `json:"failedUnits,omitempty"`
+	// HostnetChanges is the guard's report after READY ("" when unchanged).
+	HostnetChanges string   `json:"hostnetChanges,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+}
+
+// StartInstance starts the instance's monitor and waits until the instance
+// runs (for --boot: until systemd is ready) or failed. Progress lines go to
+// progress as they arrive. Nothing of a failed start is left behind: the
+// monitor cleans up before it reports the error.
+func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(string)) (*StartResult, error) {
+	blob, err := cfg.Encode()
+	if err != nil {
+		return nil, err
+	}
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		cfgW.Close()
+		return nil, err
+	}
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+	cmd := exec.Command(execPath())
+	cmd.Args = []string{instance.MonitorName(cfg.Instance.User, cfg.Instance.Name)}
+	cmd.Env = append(os.Environ(), StageEnv+"="+stageMonitor)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, outLog, errLog
+	cmd.ExtraFiles = []*os.File{cfgR, statusW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	cfgR.Close()
+	statusW.Close()
+	if err != nil {
+		cfgW.Close()
+		statusR.Close()
+		return nil, fmt.Errorf("failed to start instance monitor: %w", err)
+	}
+	go func() {
+		_, _ = cfgW.Write(blob)
+		cfgW.Close()
+	}()
+	defer statusR.Close()
+	// The monitor lives on after we return; reap it if it dies first.
+	go func() { _ = cmd.Wait() }()
+
+	sc := bufio.NewScanner(statusR)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var m stageMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue
+		}
+		switch {
+		case m.Progress != "":
+			if progress != nil {
+				progress(m.Progress)
+			}
+		case m.Error != "":
+			return nil, errors.New(m.Error)
+		case m.Result != nil:
+			return m.Result, nil
+		}
+	}
+	msg := "the instance monitor exited before the instance was started"
+	if tail := tailFile(errLog.Name(), 10); tail != "" {
+		msg += "; the end of " + errLog.Name() + ":\n" + tail
+	}
+	return nil, errors.New(msg)
+}
+
+// monitor keeps one instance: it starts it, reports to the CLI, waits for
+// PID 1 to exit and then undoes everything the start made.
+type monitor struct {
+	cfg      *config.Config
+	status   *os.File
+	paths    instance.Paths
+	file     *instance.File
+	runDir   string
+	cgPath   string
+	cgFD     *os.File
+	notify   *notifyListener
+	console  *console
+	c        *container
+	guard    *hostGuard
+	stopping chan os.Signal
+}
+
+func (m *monitor) progress(s string) { _ = writeMessage(m.status, stageMessage{Progress: s}) }
+
+// monitorMain is the monitor process.
+func monitorMain() (int, error) {
+	f := os.NewFile(configFD, "config")
+	blob, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return 1, err
+	}
+	cfg, err := config.Decode(blob)
+	if err != nil {
+		return 1, err
+	}
+	m := &monitor{cfg: cfg, status: os.NewFile(syncFD, "status")}
+	unix.CloseOnExec(syncFD)
+	// A stop request aimed at the monitor stops the instance cleanly.
+	m.stopping = make(chan os.Signal, 4)
+	signal.Notify(m.stopping, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+
+	res, err := m.start()
+	if err != nil {
+		m.cleanup()
+		_ = writeMessage(m.status, stageMessage{Error: err.Error()})
+		m.status.Close()
+		return 1, err
+	}
+	_ = writeMessage(m.status, stageMessage{Result: res})
+	m.status.Close()
+	return m.run(), nil
+}
+
+// start brings the instance up and records it.
+func (m *monitor) start() (*StartResult, error) {
+	inst := m.cfg.Instance
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	m.paths = instance.Paths{ConfigDir: inst.ConfigDir, Hostname: host, User: inst.User}
+	outPath, errPath := m.paths.LogPaths(inst.Name)
+	m.file = &instance.File{
+		PPid: os.Getpid(), Name: inst.Name, User: inst.User, Image: m.cfg.Image,
+		LogOutPath: outPath, LogErrPath: errPath, State: "starting",
+		Boot: m.cfg.Boot != nil, BootHostnet: m.cfg.HostNet != nil,
+		Started: time.Now().UTC(),
+	}
+	if m.cfg.HostNet != nil {
+		m.file.MaskedUnits = m.cfg.HostNet.MaskedUnits
+		m.file.HostnetGuard = string(m.cfg.HostNet.Guard)
+	}
+	if m.cfg.Network != nil {
+		m.file.Networks = m.cfg.Network.Networks
+	}
+	if m.cfg.Boot != nil {
+		m.file.ContainerUUID = m.cfg.Boot.ContainerUUID
+	}
+	if m.file.Config, err = m.cfg.Encode(); err != nil {
+		return nil, err
+	}
+	if err := m.paths.Create(m.file); err != nil {
+		return nil, err
+	}
+
+	m.runDir = filepath.Join(RunRoot(), "instances", inst.User, inst.Name)
+	_ = os.RemoveAll(m.runDir) // left by a monitor that was killed
+	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create %s: %w", m.runDir, err)
+	}
+	m.file.RunDir = m.runDir
+
+	stdout, stderr := os.Stdout, os.Stderr
+	if m.cfg.Boot != nil {
+		if err := m.prepareBoot(); err != nil {
+			return nil, err
+		}
+		stdout, stderr = m.console.slave, m.console.slave
+	}
+	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
+		m.progress("recording the host network state")
+		if m.guard, err = newHostGuard(m.cfg.HostNet.ResolvConf); err != nil {
+			return nil, err
+		}
+		if err := m.guard.saveBaseline(filepath.Join(m.runDir, baselineFile)); err != nil {
+			return nil, err
+		}
+	}
+	stdin := stdout
+	if m.cfg.Boot == nil {
+		if stdin, err = os.Open(os.DevNull); err != nil {
+			return nil, err
+		}
+	}
+	m.progress("starting " + describe(m.cfg))
+	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, RunDir: m.runDir, Progress: m.progress})
+	if err != nil {
+		return nil, err
+	}
+	m.file.Pid = m.c.cmd.Process.Pid
+	m.file.IP = m.c.ip
+	m.file.State = "running"
+	if err := m.paths.Write(m.file); err != nil {
+		return nil, err
+	}
+
+	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP}
+	if m.cfg.Boot != nil {
+		if err := m.waitReady(res); err != nil {
+			return nil, err
+		}
+		m.file.State, m.file.FailedUnits = res.State, res.FailedUnits
+	}
+	if m.guard != nil {
+		diff, err := m.guard.check(m.file.Pid)
+		if err != nil {
+			res.Warnings = append(res.Warnings, "host-network guard: "+err.Error())
+		} else if !diff.Empty() {
+			res.HostnetChanges = diff.String()
+			fmt.Fprintf(os.Stderr, "host-network guard: the host network changed after boot:\n%s\n", diff.String())
+			if m.cfg.HostNet.Guard == config.GuardFail {
+				return nil, fmt.Errorf("the host network changed while the instance booted (boot hostnet guard = fail); the instance was stopped:\n%s", diff.String())
+			}
+		}
+	}
+	if err := m.paths.Write(m.file); err != nil {
+		return nil, err
+	}
+	if m.cfg.Instance.PidFile != "" {
+		if err := writePidFile(m.cfg.Instance.PidFile, m.file.Pid); err != nil {
+			res.Warnings = append(res.Warnings, "Failed to write pid file: "+err.Error())
+		}
+	}
+	return res, nil
+}
+
+// prepareBoot makes what a booted init needs on the host side: its cgroup,
+// the notify socket, /run/host and the console.
+func (m *monitor) prepareBoot() error {
+	mnt, err := cgroup.Mountpoint()
+	if err != nil {
+		return err
+	}
+	m.cgPath = cgroup.Path(mnt, m.cfg.Instance.User, m.cfg.Instance.Name)
+	if m.cgFD, err = cgroup.Create(m.cgPath); err != nil {
+		return err
+	}
+	m.file.Cgroup = true
+	m.file.CgroupPaths = []string{m.cgPath}
+	host := filepath.Join(m.runDir, "host")
+	if err := writeHostFiles(host, m.cfg.HostNet != nil); err != nil {
+		return err
+	}
+	if m.notify, err = listenNotify(host); err != nil {
+		return err
+	}
+	if m.console, err = openConsole(m.runDir); err != nil {
+		return err
+	}
+	m.console.logTo(os.Stdout)
+	return nil
+}
+
+// waitReady waits for READY=1, init's death or the boot timeout.
+func (m *monitor) waitReady(res *StartResult) error {
+	m.progress("booting " + m.cfg.Spec.Process.Args[0] + " (waiting for systemd to report ready)")
+	initExited := make(chan struct{})
+	go func() {
+		// Watch without reaping: the exit status is collected in run().
+		for {
+			var info unix.Siginfo
+			if err := waitid(m.c.cmd.Process.Pid, &info); !errors.Is(err, unix.EINTR) {
+				close(initExited)
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(m.cfg.Boot.Timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.notify.ready:
+			res.State, res.FailedUnits = bootState(m.c.cmd.Process.Pid)
+			return nil
+		case s := <-m.notify.status:
+			m.progress(s)
+		case <-initExited:
+			return fmt.Errorf("init exited before the system was ready; the end of the console log:\n%s", tailFile(m.file.LogOutPath, 15))
+		case <-timer.C:
+			m.stopInit(5 * time.Second)
+			return fmt.Errorf("the system was not ready after %s (--boot-timeout); the end of the console log:\n%s", m.cfg.Boot.Timeout, tailFile(m.file.LogOutPath, 15))
+		case <-m.stopping:
+			m.stopInit(10 * time.Second)
+			return errors.New("the instance was stopped while it booted")
+		}
+	}
+}
+
+// run waits for PID 1 to exit, then cleans up. It returns the monitor's
+// exit code.
+func (m *monitor) run() int {
+	go func() {
+		for range m.stopping {
+			if m.cfg.Boot != nil {
+				_ = unix.Kill(m.c.cmd.Process.Pid, unix.Signal(m.cfg.Boot.StopSignal))
+			} else {
+				_ = unix.Kill(m.c.cmd.Process.Pid, unix.SIGINT)
+			}
+		}
+	}()
+	ws, err := m.c.wait()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ERROR:   waiting for the instance: %v\n", err)
+	}
+	fmt.Fprintf(os.Stderr, "instance %s: %s\n", m.cfg.Instance.Name, describeExit(ws, m.cfg.Boot != nil))
+	m.cleanup()
+	return 0
+}
+
+// stopInit halts init (SIGRTMIN+3 for systemd), then kills it after grace.
+func (m *monitor) stopInit(grace time.Duration) {
+	if m.c == nil || m.c.cmd == nil || m.c.cmd.Process == nil {
+		return
+	}
+	pid := m.c.cmd.Process.Pid
+	sig := unix.SIGINT
+	if m.cfg.Boot != nil {
+		sig = unix.Signal(m.cfg.Boot.StopSignal)
+	}
+	_ = unix.Kill(pid, sig)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if exited(pid) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
+}
+
+// cleanup undoes whatever start made, in reverse order. It runs after a
+// failed start and after PID 1 exited, and tolerates partial state.
+func (m *monitor) cleanup() {
+	if m.c != nil {
+		if m.c.cmd != nil && m.c.cmd.ProcessState == nil {
+			m.stopInit(5 * time.Second)
+			_, _ = m.c.wait()
+		}
+		if err := m.c.releaseNetwork(); err != nil {
+			fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
+		}
+	}
+	if m.guard != nil {
+		m.guard.report("after stop", m.paths, m.cfg.Instance.Name)
+	}
+	if m.notify != nil {
+		m.notify.Close()
+	}
+	if m.console != nil {
+		time.Sleep(50 * time.Millisecond) // let the last console lines reach the log
+		m.console.Close()
+	}
+	if m.cgFD != nil {
+		m.cgFD.Close()
+	}
+	if m.cgPath != "" {
+		if err := cgroup.Remove(m.cgPath, 5*time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
+		}
+	}
+	if m.runDir != "" {
+		_ = os.RemoveAll(m.runDir)
+	}
+	if m.file != nil && m.file.PPid == os.Getpid() {
+		if cur, err := m.paths.Get(m.cfg.Instance.Name); err == nil && cur.PPid == os.Getpid() {
+			_ = m.paths.Delete(m.cfg.Instance.Name)
+		}
+	}
+}
+
+func describe(cfg *config.Config) string {
+	switch {
+	case cfg.HostNet != nil:
+		return "booted instance on the host network"
+	case cfg.Boot != nil:
+		return "booted instance"
+	}
+	return "instance"
+}
+
+// describeExit says how PID 1 ended, in the words of systemd's container
+// interface: a pidns init that halted is killed by the kernel with SIGINT
+// (halt/poweroff) or SIGHUP (reboot).
+func describeExit(ws unix.WaitStatus, boot bool) string {
+	switch {
+	case boot && ws.Signaled() && ws.Signal() == unix.SIGINT:
+		return "init halted cleanly"
+	case boot && ws.Signaled() && ws.Signal() == unix.SIGHUP:
+		return "init asked for a reboot and was stopped"
+	case ws.Signaled():
+		return "init was killed by " + ws.Signal().String()
+	}
+	return "init exited with status " + strconv.Itoa(ws.ExitStatus())
+}
+
+func writePidFile(path string, pid int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%d\n", pid)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

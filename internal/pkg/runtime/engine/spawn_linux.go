@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/network"
+	"github.com/apptainer/apptainer/internal/pkg/nsenter"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// cniTimeout bounds each CNI ADD or DEL pass, as upstream.
+const cniTimeout = 5 * time.Second
+
+// container is a spawned container stage and what was set up for it on the
+// host side.
+type container struct {
+	cfg      *config.Config
+	cmd      *exec.Cmd
+	sync     *os.File
+	net      *network.Setup
+	netnsRef string // bind mount holding the network namespace for CNI DEL
+	ip       string
+}
+
+// spawnOptions are the host-side resources a container is started with.
+type spawnOptions struct {
+	Stdin, Stdout, Stderr *os.File
+	// CgroupFD, when set, is the cgroup2 directory the child is cloned into.
+	CgroupFD *os.File
+	// RunDir holds the network namespace reference (and for instances the
+	// notify socket and console).
+	RunDir string
+	// Progress receives human-readable steps.
+	Progress func(string)
+}
+
+// cloneFlags maps the spec's new namespaces to clone flags.
+func cloneFlags(list []specs.LinuxNamespace) (uintptr, string) {
+	var flags uintptr
+	joinNet := ""
+	for _, ns := range list {
+		if ns.Path != "" {
+			if ns.Type == specs.NetworkNamespace {
+				joinNet = ns.Path
+			}
+			continue
+		}
+		switch ns.Type {
+		case specs.MountNamespace:
+			flags |= unix.CLONE_NEWNS
+		case specs.PIDNamespace:
+			flags |= unix.CLONE_NEWPID
+		case specs.UTSNamespace:
+			flags |= unix.CLONE_NEWUTS
+		case specs.IPCNamespace:
+			flags |= unix.CLONE_NEWIPC
+		case specs.NetworkNamespace:
+			flags |= unix.CLONE_NEWNET
+		}
+	}
+	return flags, joinNet
+}
+
+// spawn starts the container stage, configures its network and lets it
+// build its root and exec. On any error everything it made is undone.
+func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
+	c = &container{cfg: cfg}
+	defer func() {
+		if err != nil {
+			c.abort()
+		}
+	}()
+	if cfg.Network != nil && !isNoneNetwork(cfg.Network.Networks) {
+		c.net, err = network.New(network.Config{
+			ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs,
+			CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout,
+		}, cfg.Network.Networks, cfg.Network.Args)
+		if err != nil {
+			return c, fmt.Errorf("network setup failed: %w", err)
+		}
+	}
+	flags, joinNet := cloneFlags(cfg.Spec.Linux.Namespaces)
+	if joinNet != "" {
+		if err := network.CheckNetnsPath(joinNet); err != nil {
+			return c, err
+		}
+	}
+	cfg.RunDir = o.RunDir
+	blob, err := cfg.Encode()
+	if err != nil {
+		return c, err
+	}
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return c, err
+	}
+	defer cfgR.Close()
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		cfgW.Close()
+		return c, err
+	}
+	c.sync = os.NewFile(uintptr(pair[0]), "sync")
+	childSync := os.NewFile(uintptr(pair[1]), "sync-child")
+
+	cmd := exec.Command(execPath())
+	cmd.Args = []string{"apptainer-container"}
+	cmd.Env = []string{StageEnv + "=" + stageContainer}
+	if joinNet != "" {
+		cmd.Env = append(cmd.Env, nsenter.Env(nsenter.Request{Paths: map[string]string{"net": joinNet}}))
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
+	cmd.ExtraFiles = []*os.File{cfgR, childSync}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
+	if o.CgroupFD != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(o.CgroupFD.Fd())
+	}
+	err = cmd.Start()
+	// Only the child may hold its end: the parent reads EOF when it execs.
+	childSync.Close()
+	if err != nil {
+		cfgW.Close()
+		return c, fmt.Errorf("failed to start container process: %w", err)
+	}
+	c.cmd = cmd
+	_, werr := cfgW.Write(blob)
+	cfgW.Close()
+	if werr != nil {
+		return c, fmt.Errorf("failed to send container config: %w", werr)
+	}
+
+	if c.net != nil {
+		if o.Progress != nil {
+			o.Progress("setting up network " + strings.Join(cfg.Network.Networks, ","))
+		}
+		if err := c.attachNetwork(o.RunDir); err != nil {
+			return c, err
+		}
+	}
+	if _, err := c.sync.Write([]byte("go\n")); err != nil {
+		return c, fmt.Errorf("container process died during setup: %w", err)
+	}
+	return c, c.waitExec()
+}
+
+// attachNetwork pins the container's network namespace with a bind mount
+// (so CNI DEL still finds it after the container has exited) and runs CNI ADD.
+func (c *container) attachNetwork(runDir string) error {
+	ref := filepath.Join(runDir, "netns")
+	if err := mountPoint(ref, false); err != nil {
+		return err
+	}
+	nsPath := fmt.Sprintf("/proc/%d/ns/net", c.cmd.Process.Pid)
+	if err := mount(nsPath, ref, "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	c.netnsRef = ref
+	ctx, cancel := context.WithTimeout(context.Background(), cniTimeout*time.Duration(len(c.cfg.Network.Networks)+1))
+	defer cancel()
+	res, err := c.net.Add(ctx, c.containerID(), ref)
+	if err != nil {
+		return fmt.Errorf("network setup failed: %w", err)
+	}
+	c.ip = res.IP
+	return nil
+}
+
+func (c *container) containerID() string { return strconv.Itoa(c.cmd.Process.Pid) }
+
+// waitExec returns once the container process has exec'ed (the sync socket
+// closes), or with the error it reported.
+func (c *container) waitExec() error {
+	line, err := bufio.NewReader(c.sync).ReadString('\n')
+	if errors.Is(err, io.EOF) && line == "" {
+		return nil
+	}
+	var m stageMessage
+	if jerr := json.Unmarshal([]byte(line), &m); jerr == nil && m.Error != "" {
+		return errors.New(m.Error)
+	}
+	if err != nil {
+		return fmt.Errorf("container process failed during setup: %w", err)
+	}
+	return fmt.Errorf("container process failed during setup: %s", strings.TrimSpace(line))
+}
+
+// releaseNetwork runs CNI DEL and lets the network namespace go. A DEL
+// failure is reported, but the rest of the cleanup still happens.
+func (c *container) releaseNetwork() error {
+	var err error
+	if c.net != nil && c.netnsRef != "" && c.cmd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cniTimeout*time.Duration(len(c.cfg.Network.Networks)+1))
+		if derr := c.net.Del(ctx, c.containerID(), c.netnsRef); derr != nil {
+			err = fmt.Errorf("could not delete networks: %w", derr)
+		}
+		cancel()
+	}
+	if c.netnsRef != "" {
+		_ = unix.Unmount(c.netnsRef, unix.MNT_DETACH)
+		_ = os.Remove(c.netnsRef)
+		c.netnsRef = ""
+	}
+	return err
+}
+
+// abort kills a container that failed to start and undoes its network.
+func (c *container) abort() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Kill()
+		_ = c.cmd.Wait()
+	}
+	if err := c.releaseNetwork(); err != nil {
+		fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
+	}
+	if c.sync != nil {
+		c.sync.Close()
+	}
+}
+
+// wait waits for the container's PID 1 and returns its exit status.
+func (c *container) wait() (unix.WaitStatus, error) {
+	err := c.cmd.Wait()
+	c.sync.Close()
+	ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return unix.WaitStatus(ws), err
+	}
+	return unix.WaitStatus(ws), nil
+}
+
+func isNoneNetwork(n []string) bool { return len(n) == 1 && n[0] == "none" }
+
+// exitCode turns a wait status into a shell-style exit code.
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
