@@ -58,7 +58,7 @@ func instancePaths(username string) (instance.Paths, error) {
 	if username != "" {
 		dir = instance.DefaultConfigDir(func(string) string { return "" }, home)
 	}
-	return instance.Paths{ConfigDir: dir, Hostname: host, User: u.Username}, nil
+	return instance.Paths{ConfigDir: dir, Hostname: host, User: u.Username, OnGhost: releaseGhost}, nil
 }
 
 // instanceConfig decodes the container config stored in an instance file.
@@ -69,6 +69,16 @@ func instanceConfig(f *instance.File) (*config.Config, error) {
 	return config.Decode(f.Config)
 }
 
-func secondsDuration(s int) time.Duration { return time.Duration(s) * time.Second }
+// releaseGhost cleans up after an instance whose monitor died.
+func releaseGhost(f *instance.File) {
+	if os.Getuid() != 0 {
+		return
+	}
+	if err := engine.ReleaseGhost(f); err != nil {
+		stderrLog.Warningf("cleaning up after exited instance %s: %v", f.Name, err)
+	} else {
+		stderrLog.Verbosef("cleaned up after exited instance %s", f.Name)
+	}
+}
 
-var _ = engine.RunRoot
+func secondsDuration(s int) time.Duration { return time.Duration(s) * time.Second }

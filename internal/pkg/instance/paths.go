@@ -27,6 +27,11 @@ type Paths struct {
 	Hostname string
 	// User is the name of the user owning the instances.
 	User string
+	// OnGhost, when set, is called with the file of each dead instance just
+	// before its files are removed, so that the host-side resources its
+	// killed monitor could not release (cgroups, network attachments,
+	// runtime directories) are released too.
+	OnGhost func(*File)
 }
 
 // DefaultConfigDir returns the user configuration directory: the value of

@@ -54,14 +54,14 @@ func TestPathsCheck(t *testing.T) {
 		p     Paths
 		valid bool
 	}{
-		{"complete", Paths{"/cfg", "node01", "alice"}, true},
-		{"empty config dir", Paths{"", "node01", "alice"}, false},
-		{"relative config dir", Paths{"cfg", "node01", "alice"}, false},
-		{"empty hostname", Paths{"/cfg", "", "alice"}, false},
-		{"empty user", Paths{"/cfg", "node01", ""}, false},
-		{"user with slash", Paths{"/cfg", "node01", "a/b"}, false},
-		{"dot-dot user", Paths{"/cfg", "node01", ".."}, false},
-		{"dot hostname", Paths{"/cfg", ".", "alice"}, false},
+		{"complete", Paths{ConfigDir: "/cfg", Hostname: "node01", User: "alice"}, true},
+		{"empty config dir", Paths{ConfigDir: "", Hostname: "node01", User: "alice"}, false},
+		{"relative config dir", Paths{ConfigDir: "cfg", Hostname: "node01", User: "alice"}, false},
+		{"empty hostname", Paths{ConfigDir: "/cfg", Hostname: "", User: "alice"}, false},
+		{"empty user", Paths{ConfigDir: "/cfg", Hostname: "node01", User: ""}, false},
+		{"user with slash", Paths{ConfigDir: "/cfg", Hostname: "node01", User: "a/b"}, false},
+		{"dot-dot user", Paths{ConfigDir: "/cfg", Hostname: "node01", User: ".."}, false},
+		{"dot hostname", Paths{ConfigDir: "/cfg", Hostname: ".", User: "alice"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -58,6 +58,9 @@ func (p Paths) claimDir(name string) error {
 		case rerr == nil && Alive(old):
 			return fmt.Errorf("instance %s %w", name, ErrExists)
 		case rerr == nil, errors.Is(rerr, fs.ErrNotExist):
+			if rerr == nil && p.OnGhost != nil {
+				p.OnGhost(old)
+			}
 			if err := os.RemoveAll(dir); err != nil {
 				return fmt.Errorf("failed to remove exited instance %q: %w", dir, err)
 			}
@@ -242,6 +245,9 @@ func (p Paths) reap(names []string) error {
 		}
 		if Alive(f) {
 			continue
+		}
+		if p.OnGhost != nil {
+			p.OnGhost(f)
 		}
 		if err := os.RemoveAll(p.Dir(name)); err != nil {
 			return fmt.Errorf("failed to remove exited instance %q: %w", name, err)

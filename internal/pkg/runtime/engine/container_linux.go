@@ -187,10 +187,6 @@ func writeFiles(cfg *config.Config, session string) error {
 
 // mountSpec performs one spec mount inside root.
 func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
-	target, err := securePath(root, m.Destination)
-	if err != nil {
-		return err
-	}
 	flags, data, readOnly := parseMountOptions(m.Options)
 	source := m.Source
 	switch {
@@ -209,9 +205,10 @@ func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
 			return fmt.Errorf("failed to bind %s: %w", m.Destination, err)
 		}
 		isDir = fi.IsDir()
-		if err := replaceSymlink(target, isDir, cfg.Rootfs != config.RootfsWritable); err != nil {
-			return err
-		}
+	}
+	target, err := mountTarget(root, m.Destination, flags&unix.MS_BIND != 0 && cfg.Rootfs != config.RootfsWritable)
+	if err != nil {
+		return err
 	}
 	if err := mountPoint(target, isDir); err != nil {
 		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
@@ -232,18 +229,29 @@ func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
 	return nil
 }
 
-// replaceSymlink turns a symlink at a bind target into a plain mount point
-// when the root filesystem is a throwaway overlay. Debian's resolv.conf is a
-// link into /run, which a bind would follow to a file that does not exist.
-func replaceSymlink(target string, dir, overlay bool) error {
+// mountTarget resolves a mount destination inside root. When the last
+// component is a symlink and the root is a throwaway overlay, the link
+// itself is replaced by the mount point: Debian's /etc/resolv.conf is a link
+// into /run, and binding through it would put the file somewhere else.
+// Otherwise the link is followed, inside root.
+func mountTarget(root, dest string, replaceLink bool) (string, error) {
+	dir, base := filepath.Split(filepath.Clean("/" + dest))
+	parent, err := securePath(root, dir)
+	if err != nil {
+		return "", err
+	}
+	target := filepath.Join(parent, base)
 	fi, err := os.Lstat(target)
-	if err != nil || fi.Mode()&os.ModeSymlink == 0 || !overlay {
-		return nil
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return target, nil
 	}
-	if err := os.Remove(target); err != nil {
-		return fmt.Errorf("failed to replace symlink %s: %w", target, err)
+	if replaceLink {
+		if err := os.Remove(target); err != nil {
+			return "", fmt.Errorf("failed to replace symlink %s: %w", dest, err)
+		}
+		return target, nil
 	}
-	return mountPoint(target, dir)
+	return securePath(root, dest)
 }
 
 // makeDevices creates device nodes in the container's minimal /dev.

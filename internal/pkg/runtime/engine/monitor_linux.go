@@ -413,6 +413,11 @@ func describe(cfg *config.Config) string {
 // (halt/poweroff) or SIGHUP (reboot).
 func describeExit(ws unix.WaitStatus, boot bool) string {
 	switch {
+	case boot && ws.Exited() && ws.ExitStatus() == 0:
+		// systemd-shutdown in a container exits instead of calling reboot(2).
+		return "init halted cleanly"
+	case boot && ws.Exited() && ws.ExitStatus() == 133:
+		return "init asked for a reboot and was stopped"
 	case boot && ws.Signaled() && ws.Signal() == unix.SIGINT:
 		return "init halted cleanly"
 	case boot && ws.Signaled() && ws.Signal() == unix.SIGHUP:

@@ -177,8 +177,16 @@ func (c *container) attachNetwork(runDir string) error {
 		return fmt.Errorf("network setup failed: %w", err)
 	}
 	c.ip = res.IP
+	// Kept where only root writes, so that a ghost's networks can be
+	// deleted if this process is killed before it cleans up.
+	if b, err := json.Marshal(res); err == nil {
+		_ = os.WriteFile(filepath.Join(runDir, cniResultFile), b, 0o600)
+	}
 	return nil
 }
+
+// cniResultFile holds the CNI result of a container in its runtime directory.
+const cniResultFile = "cni-result.json"
 
 func (c *container) containerID() string { return strconv.Itoa(c.cmd.Process.Pid) }
 
