@@ -1,0 +1,224 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type listEntry struct {
+	Instance    string   `json:"instance"`
+	Pid         int      `json:"pid"`
+	Img         string   `json:"img"`
+	IP          string   `json:"ip"`
+	LogErrPath  string   `json:"logErrPath"`
+	LogOutPath  string   `json:"logOutPath"`
+	Boot        bool     `json:"boot"`
+	BootHostnet bool     `json:"bootHostnet"`
+	MaskedUnits []string `json:"maskedUnits"`
+	State       string   `json:"state"`
+}
+
+func listInstances(t *testing.T, glob string) []listEntry {
+	t.Helper()
+	r := apptainer(t, "instance", "list", "--json", glob)
+	mustSucceed(t, r, "instance list --json")
+	var out struct {
+		Instances []listEntry `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("instance list --json: %v\n%s", err, r.Stdout)
+	}
+	return out.Instances
+}
+
+func getInstance(t *testing.T, name string) listEntry {
+	t.Helper()
+	list := listInstances(t, name)
+	if len(list) != 1 {
+		t.Fatalf("instance list %s: %d entries, want 1", name, len(list))
+	}
+	return list[0]
+}
+
+func instanceFile(name string) string {
+	host, _ := os.Hostname()
+	return filepath.Join(env.Home, ".apptainer", "instances", "app", host, "root", name, name+".json")
+}
+
+func TestExec(t *testing.T) {
+	r := apptainer(t, "exec", env.Busybox, "/bin/echo", "hello from busybox")
+	mustSucceed(t, r, "exec")
+	if strings.TrimSpace(r.Stdout) != "hello from busybox" {
+		t.Errorf("stdout = %q", r.Stdout)
+	}
+	r = apptainer(t, "exec", env.Busybox, "/bin/sh", "-c", "exit 7")
+	if r.Code != 7 {
+		t.Errorf("exit code %d, want the container's 7", r.Code)
+	}
+	r = apptainer(t, "exec", "--containall", "--hostname", "boxy", env.Busybox, "/bin/sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; touch / 2>&1 >/dev/null; ls /dev")
+	mustSucceed(t, r, "exec --containall")
+	lines := strings.Split(r.Stdout, "\n")
+	if lines[0] != "boxy" {
+		t.Errorf("hostname inside = %q", lines[0])
+	}
+	if !strings.Contains(r.Stdout, "null") || strings.Contains(r.Stdout, "sda") {
+		t.Errorf("minimal /dev expected:\n%s", r.Stdout)
+	}
+	if output(t, "hostname") != "e2e-host" {
+		t.Errorf("host hostname changed")
+	}
+	r = apptainer(t, "exec", "-B", env.Top+":/mnt/top:ro", env.Busybox, "/bin/sh", "-c", "ls /mnt/top/busybox/bin/busybox && touch /mnt/top/x")
+	if r.Code == 0 || !strings.Contains(r.Stderr+r.Stdout, "Read-only") {
+		t.Errorf("read-only bind writable:\n%s", r)
+	}
+	r = apptainer(t, "exec", "--writable-tmpfs", env.Busybox, "/bin/sh", "-c", "echo x > /newfile && cat /newfile")
+	mustSucceed(t, r, "exec --writable-tmpfs")
+	if _, err := os.Stat(filepath.Join(env.Busybox, "newfile")); err == nil {
+		t.Error("--writable-tmpfs wrote into the image")
+	}
+}
+
+func TestExecErrors(t *testing.T) {
+	mustFail(t, apptainer(t, "exec", filepath.Join(env.Top, "missing"), "true"), "could not open image")
+	mustFail(t, apptainer(t, "exec", "--fakeroot", env.Busybox, "true"), "--fakeroot is not supported by this build")
+	mustFail(t, apptainer(t, "exec", "--dns", "not-an-ip", env.Busybox, "true"), "dns ip not-an-ip is not a valid IP address")
+	mustFail(t, apptainer(t, "exec", "-B", "/a:/b:/c:/d", env.Busybox, "true"), "/a:/b:/c:/d")
+	mustFail(t, apptainer(t, "exec", env.Busybox, "/does/not/exist"), "/does/not/exist")
+	r := apptainer(t, "exec", "--boot", env.Busybox, "true")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "unknown flag: --boot") {
+		t.Errorf("--boot on exec:\n%s", r)
+	}
+}
+
+func TestInstanceLifecycle(t *testing.T) {
+	const name = "core1"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "instance start")
+	inst := getInstance(t, name)
+	if inst.Instance != name || inst.Pid <= 0 || inst.Img != env.Busybox || inst.State != "running" {
+		t.Fatalf("list entry %+v", inst)
+	}
+	if _, err := os.Stat(instanceFile(name)); err != nil {
+		t.Fatalf("instance file: %v", err)
+	}
+
+	// Joining: every namespace equals the instance PID 1's.
+	for _, ns := range []string{"mnt", "pid", "uts", "ipc"} {
+		r := apptainer(t, "exec", "instance://"+name, "readlink", "/proc/self/ns/"+ns)
+		mustSucceed(t, r, "exec instance:// readlink "+ns)
+		want, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", inst.Pid, ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(r.Stdout); got != want {
+			t.Errorf("%s namespace inside = %s, instance PID 1 has %s", ns, got, want)
+		}
+	}
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	if pidns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", inst.Pid)); pidns == self {
+		t.Error("the instance shares the host's PID namespace")
+	}
+	r := apptainer(t, "exec", "instance://"+name, "sh", "-c", "echo $$")
+	mustSucceed(t, r, "exec instance:// echo $$")
+	if strings.TrimSpace(r.Stdout) == "" || strings.TrimSpace(r.Stdout) == "1" {
+		t.Errorf("joined shell pid %q", r.Stdout)
+	}
+
+	// A second start with the same name fails.
+	mustFail(t, apptainer(t, "instance", "start", env.Busybox, name), "instance "+name+" already exists")
+
+	// Stop: gone, instance file removed, logs kept.
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
+	if len(listInstances(t, name)) != 0 {
+		t.Error("instance still listed after stop")
+	}
+	if _, err := os.Stat(instanceFile(name)); !os.IsNotExist(err) {
+		t.Errorf("instance file left after stop: %v", err)
+	}
+	if _, err := os.Stat(inst.LogErrPath); err != nil {
+		t.Errorf("error log not kept: %v", err)
+	}
+	if syscall.Kill(inst.Pid, 0) == nil {
+		t.Errorf("instance PID %d still alive", inst.Pid)
+	}
+	mustFail(t, apptainer(t, "instance", "stop", name), "no instance found")
+}
+
+func TestInstanceGhost(t *testing.T) {
+	const name = "ghost1"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "instance start")
+	inst := getInstance(t, name)
+	ppid := monitorPID(t, name)
+	if err := syscall.Kill(ppid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(name, 5*time.Second) {
+		t.Fatal("monitor still running after SIGKILL")
+	}
+	// The container dies with its monitor.
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(inst.Pid, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if syscall.Kill(inst.Pid, 0) == nil {
+		t.Errorf("instance PID %d survived its monitor", inst.Pid)
+	}
+	if len(listInstances(t, name)) != 0 {
+		t.Error("ghost still listed")
+	}
+	if _, err := os.Stat(instanceFile(name)); !os.IsNotExist(err) {
+		t.Errorf("ghost's instance file not removed: %v", err)
+	}
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "restart after the ghost")
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "stop")
+}
+
+func TestInstanceNames(t *testing.T) {
+	for _, bad := range []string{"bad/name", "spa ce", "..", "ünï"} {
+		mustFail(t, apptainer(t, "instance", "start", env.Busybox, bad), "is not a valid instance name")
+	}
+	mustFail(t, apptainer(t, "instance", "stop"), "invalid command")
+	mustFail(t, apptainer(t, "instance", "list", "--json", "--logs"), "more than one flags have been set")
+}
+
+func TestInstanceListFormats(t *testing.T) {
+	const name = "fmt1"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "instance start")
+	r := apptainer(t, "instance", "list")
+	mustSucceed(t, r, "instance list")
+	if !strings.HasPrefix(r.Stdout, "INSTANCE NAME") || !strings.Contains(r.Stdout, name) {
+		t.Errorf("table:\n%s", r.Stdout)
+	}
+	r = apptainer(t, "instance", "list", "--logs")
+	mustSucceed(t, r, "instance list --logs")
+	if !strings.Contains(r.Stdout, name+".err") || !strings.Contains(r.Stdout, name+".out") {
+		t.Errorf("logs table:\n%s", r.Stdout)
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", "--all"), "instance stop --all")
+}
+
+// monitorPID finds the monitor process of an instance.
+func monitorPID(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(instanceFile(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		PPid int `json:"ppid"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.PPid
+}
