@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +77,11 @@ func setup() (int, error) {
 		return 1, err
 	}
 	env.Top = top
+	// Readable by everyone: the non-root refusal tests run the binary as
+	// nobody, and it must reach apptainer.conf to say what it refuses.
+	if err := os.Chmod(top, 0o755); err != nil {
+		return 1, err
+	}
 	env.ConfDir = filepath.Join(top, "etc", "apptainer")
 	env.Home = filepath.Join(top, "home")
 	repo, err := filepath.Abs("..")
@@ -176,7 +180,14 @@ func apptainer(t *testing.T, args ...string) result {
 
 func apptainerEnv(t *testing.T, extra []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(env.Bin, args...)
+	return apptainerCmd(t, extra, env.Bin, args...)
+}
+
+// apptainerCmd runs name (apptainer, or a wrapper of it) with the test's
+// environment.
+func apptainerCmd(t *testing.T, extra []string, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Env = append([]string{"HOME=" + env.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, extra...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -268,5 +279,3 @@ func copyFile(src, dst string) error {
 	}
 	return os.WriteFile(dst, b, 0o644)
 }
-
-var _ = runtime.GOOS

@@ -46,13 +46,15 @@ systemd images as instances (--boot), on their own network or, with
 	pf.Bool("nocolor", false, "print without color output (default False)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
+	hostnet := newHostnetCommand()
+	hostnet.AddCommand(newHostnetDiffCommand())
 	root.AddCommand(
 		newVersionCommand(),
 		newActionCommand(actionExec),
 		newActionCommand(actionRun),
 		newActionCommand(actionShell),
 		newInstanceCommand(),
-		newHostnetCommand(),
+		hostnet,
 	)
 	return root
 }

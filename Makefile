@@ -1,0 +1,68 @@
+# Shortcuts for working in the source tree. The real build lives in a
+# build directory made by ./mconfig (see mk/build.mk); `make` makes one in
+# ./builddir with the default paths if there is none yet.
+#
+#   make           configure builddir if needed, build apptainer and its docs
+#   make install   install from builddir (as root; DESTDIR is honoured)
+#   make test      unit tests
+#   make e2e       end-to-end tests against builddir/apptainer (as root)
+#   make check     test + e2e
+#   make lint      gofmt, go vet (also with -tags e2e), shellcheck
+#   make image     build or refresh the cached e2e Debian image
+#   make demo      the README demo: boot on a throwaway fake host network
+#   make ci        everything CI runs (scripts/ci.sh)
+#   make clean     remove what builddir holds except its configuration
+#   make distclean remove builddir
+
+BUILDDIR ?= builddir
+GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+# Extra `go test` flags: make test TESTFLAGS=-v, make e2e E2E_TESTFLAGS='-run Boot'.
+TESTFLAGS     ?=
+E2E_TESTFLAGS ?=
+
+SHELL_SCRIPTS := mconfig .ci/run $(wildcard scripts/*.sh)
+
+.PHONY: all install test e2e check lint image demo ci clean distclean
+
+all: $(BUILDDIR)/Makefile
+	$(MAKE) -C $(BUILDDIR)
+
+$(BUILDDIR)/Makefile:
+	./mconfig -b $(BUILDDIR)
+
+install: $(BUILDDIR)/Makefile
+	$(MAKE) -C $(BUILDDIR) install
+
+test:
+	$(GO) test $(TESTFLAGS) ./...
+
+e2e: $(BUILDDIR)/Makefile
+	$(MAKE) -C $(BUILDDIR) e2e E2E_TESTFLAGS='$(E2E_TESTFLAGS)'
+
+check: test e2e
+
+lint:
+	@echo " GOFMT"
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then \
+		echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$out" >&2; exit 1; fi
+	@echo " VET"
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+	@echo " SHELLCHECK"
+	shellcheck $(SHELL_SCRIPTS)
+
+image:
+	scripts/e2e-image.sh --prune
+
+demo:
+	scripts/demo.sh
+
+ci:
+	scripts/ci.sh
+
+clean:
+	if [ -f $(BUILDDIR)/Makefile ]; then $(MAKE) -C $(BUILDDIR) clean; fi
+
+distclean:
+	rm -rf $(BUILDDIR)

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/spf13/cobra"
+)
+
+// newHostnetDiffCommand shows, on demand, how the host's network state
+// differs from what it was when a --boot-hostnet instance started.
+func newHostnetDiffCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "diff [--json] <instance name>",
+		Short: "Show how the host network changed since a --boot-hostnet instance started",
+		Long: `Compare the host's network state now (links, addresses, routes, policy
+rules, the netfilter ruleset, net.* sysctls, resolv.conf and listening
+sockets) with the snapshot the instance's monitor took before it started.
+Exit status: 0 unchanged, 1 changed, 2 error.`,
+		Example:               "  apptainer hostnet diff node1\n  apptainer hostnet diff --json node1",
+		Args:                  cobra.ExactArgs(1),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			paths, err := instancePaths("")
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			f, err := paths.Get(args[0])
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			diff, err := engine.HostnetDiff(f)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				b, err := json.MarshalIndent(diff, "", "\t")
+				if err != nil {
+					return exitError{code: 2, err: err}
+				}
+				fmt.Fprintln(w, string(b))
+			} else if diff.Empty() {
+				fmt.Fprintf(w, "host network unchanged since %s started\n", f.Name)
+			} else {
+				fmt.Fprintln(w, diff.String())
+			}
+			if !diff.Empty() {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&asJSON, "json", "j", false, "print the changes as JSON")
+	return cmd
+}

@@ -1,0 +1,261 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+)
+
+// snapshot takes the test's own record of the fake host's network state,
+// independent of the runtime's guard.
+func (h *fakeHost) snapshot(t *testing.T) *hostnet.Snapshot {
+	t.Helper()
+	s, err := hostnet.TakeInNetns(h.NetNS, hostnet.SnapshotOptions{ResolvConf: h.ResolvConf})
+	if err != nil {
+		t.Fatalf("snapshot of the fake host: %v", err)
+	}
+	return s
+}
+
+func assertUnchanged(t *testing.T, what string, before, after *hostnet.Snapshot) {
+	t.Helper()
+	if d := hostnet.Compare(before, after); !d.Empty() {
+		t.Errorf("the fake host's network changed %s:\n%s", what, d.String())
+	}
+}
+
+func TestBootHostnet(t *testing.T) {
+	img := bootImage(t)
+	h := newFakeHost(t)
+	before := h.snapshot(t)
+	hostHostname := h.mustRun(t, "hostname")
+	const name = "hostnet1"
+	h.stopOnCleanup(t, name)
+	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", img, name)
+	mustSucceed(t, r, "instance start --boot --boot-hostnet")
+	if !strings.Contains(r.Stdout, name+": running") {
+		t.Errorf("state not running:\n%s", r)
+	}
+	if !strings.Contains(r.Stderr, "host network unchanged") {
+		t.Errorf("the guard did not report:\n%s", r)
+	}
+	inst := getInstance(t, name)
+	if inst.IP != "" || !inst.BootHostnet || len(inst.MaskedUnits) < 10 || inst.State != "running" {
+		t.Errorf("list entry %+v", inst)
+	}
+	hostNS, _ := os.Readlink(h.NetNS)
+	instNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", inst.Pid))
+	if hostNS != instNS {
+		t.Errorf("instance netns %s, host %s", instNS, hostNS)
+	}
+	if !strings.HasSuffix(pid1Exe(t, inst.Pid), "systemd") {
+		t.Errorf("PID 1 is %s", pid1Exe(t, inst.Pid))
+	}
+	if links := h.mustRun(t, "ip", "-o", "link"); strings.Contains(links, "sbr0") || strings.Contains(links, "veth") && !strings.Contains(links, "ib0") {
+		t.Errorf("bridge or veth created:\n%s", links)
+	}
+	if nat := h.mustRun(t, "iptables-save"); strings.Contains(nat, "CNI") {
+		t.Errorf("CNI chains created:\n%s", nat)
+	}
+	ib := h.apptainer(t, "exec", "instance://"+name, "ip", "-o", "link", "show", "ib0")
+	if !strings.Contains(ib.Stdout, "mtu 2044") {
+		t.Errorf("ib0 not visible inside: %s", ib)
+	}
+	hn := h.apptainer(t, "exec", "instance://"+name, "hostname")
+	if strings.TrimSpace(hn.Stdout) != name {
+		t.Errorf("hostname inside %q", hn.Stdout)
+	}
+	if got := h.mustRun(t, "hostname"); got != hostHostname {
+		t.Errorf("host hostname changed: %q -> %q", hostHostname, got)
+	}
+	// Safeguards, seen from the host and from inside.
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", inst.Pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "CapBnd:") {
+			var mask uint64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "CapBnd:")), "%x", &mask)
+			for bit, capName := range map[uint]string{12: "CAP_NET_ADMIN", 13: "CAP_NET_RAW", 16: "CAP_SYS_MODULE", 25: "CAP_SYS_TIME"} {
+				if mask&(1<<bit) != 0 {
+					t.Errorf("init keeps %s", capName)
+				}
+			}
+		}
+	}
+	mounts := h.apptainer(t, "exec", "instance://"+name, "cat", "/proc/self/mountinfo").Stdout
+	for _, want := range []string{" /sys ro,", " /proc/sys ro,", " /etc/resolv.conf ro,"} {
+		if !strings.Contains(mounts, want) {
+			t.Errorf("mountinfo inside lacks %q", want)
+		}
+	}
+	if w := h.apptainer(t, "exec", "instance://"+name, "sh", "-c", "echo nameserver 6.6.6.6 > /etc/resolv.conf"); w.Code == 0 {
+		t.Error("resolv.conf is writable inside")
+	}
+	masked := h.apptainer(t, "exec", "instance://"+name, "systemctl", "is-enabled", "systemd-resolved.service")
+	if !strings.Contains(masked.Stdout, "masked") {
+		t.Errorf("systemd-resolved not masked: %s", masked)
+	}
+	diff := h.apptainer(t, "hostnet", "diff", name)
+	if diff.Code != 0 || !strings.Contains(diff.Stdout, "unchanged") {
+		t.Errorf("hostnet diff: %s", diff)
+	}
+	assertUnchanged(t, "while the instance runs", before, h.snapshot(t))
+	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
+	assertUnchanged(t, "after stop", before, h.snapshot(t))
+}
+
+// riskyLayer is an image layer that tries to reconfigure the host network
+// when booted, in the ways the feasibility study saw real images do.
+func riskyLayer(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"etc/systemd/network/10-ib0.network": "[Match]\nName=ib0\n[Link]\nMTUBytes=4092\n[Network]\nAddress=10.201.0.77/24\n",
+		"etc/systemd/network/99-all.network": "[Match]\nName=eth* en*\n[Network]\nDHCP=yes\n",
+		"etc/network/interfaces.d/ib0":       "auto ib0\niface ib0 inet static\n  address 10.201.0.88/24\n  mtu 1500\n",
+		"etc/network/interfaces.d/eth0":      "allow-hotplug eth0\niface eth0 inet dhcp\n",
+		"etc/sysctl.d/60-net.conf":           "net.ipv4.conf.all.rp_filter = 2\nnet.ipv4.conf.ib0.accept_local = 1\nnet.core.somaxconn = 999\n",
+		"etc/systemd/system/site-firewall.service": "[Unit]\nDescription=Site firewall (rewrites the ruleset)\n[Service]\nType=oneshot\n" +
+			"ExecStart=/bin/sh -c 'ip link set ib0 mtu 1500; ip rule del pref 1000; ip addr flush dev ib0'\n[Install]\nWantedBy=multi-user.target\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		"etc/systemd/system/multi-user.target.wants/systemd-networkd.service":                 "/lib/systemd/system/systemd-networkd.service",
+		"etc/systemd/system/sockets.target.wants/systemd-networkd.socket":                     "/lib/systemd/system/systemd-networkd.socket",
+		"etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service": "/lib/systemd/system/systemd-networkd-wait-online.service",
+		"etc/systemd/system/dbus-org.freedesktop.network1.service":                            "/lib/systemd/system/systemd-networkd.service",
+		"etc/systemd/system/multi-user.target.wants/site-firewall.service":                    "/etc/systemd/system/site-firewall.service",
+	}
+	for name, target := range links {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// stackedImage makes a sandbox of img with layer on top: an overlay mounted
+// in the test's own mount namespace, unmounted at cleanup.
+func stackedImage(t *testing.T, img, layer string) string {
+	t.Helper()
+	base := t.TempDir()
+	merged, upper, work := filepath.Join(base, "merged"), filepath.Join(base, "upper"), filepath.Join(base, "work")
+	for _, d := range []string{merged, upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s:%s,upperdir=%s,workdir=%s", layer, img, upper, work)
+	if out, err := exec.Command("mount", "-t", "overlay", "overlay", "-o", opts, merged).CombinedOutput(); err != nil {
+		t.Fatalf("overlay: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", merged).Run() })
+	return merged
+}
+
+func TestBootHostnetRiskyImage(t *testing.T) {
+	img := stackedImage(t, bootImage(t), riskyLayer(t))
+	h := newFakeHost(t)
+	before := h.snapshot(t)
+	const name = "risky1"
+	h.stopOnCleanup(t, name)
+	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--boot-hostnet-guard", "fail", img, name)
+	mustSucceed(t, r, "boot of a risky image with --boot-hostnet")
+	time.Sleep(3 * time.Second) // give late units their chance
+	assertUnchanged(t, "while the risky instance runs", before, h.snapshot(t))
+	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
+	assertUnchanged(t, "after the risky instance stopped", before, h.snapshot(t))
+}
+
+// TestBootHostnetGuardSeesChanges turns the safeguards off (--keep-privs,
+// the units unmasked) so the risky image does change the host, and checks
+// that the guard reports it: the guard itself is proven.
+func TestBootHostnetGuardSeesChanges(t *testing.T) {
+	img := stackedImage(t, bootImage(t), riskyLayer(t))
+	for _, mode := range []string{"warn", "fail"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newFakeHost(t)
+			name := "unsafe-" + mode
+			h.stopOnCleanup(t, name)
+			args := []string{"instance", "start", "--boot", "--boot-hostnet", "--keep-privs", "--boot-hostnet-guard", mode,
+				"--boot-hostnet-unmask", "systemd-networkd.service,systemd-networkd.socket,systemd-networkd-wait-online.service,networking.service,ifupdown-pre.service,systemd-sysctl.service",
+				img, name}
+			r := h.apptainer(t, args...)
+			if mode == "warn" {
+				mustSucceed(t, r, "start with the guard warning")
+				if !strings.Contains(r.Stderr, "the host network changed") {
+					t.Fatalf("the guard saw nothing:\n%s", r)
+				}
+				diff := h.apptainer(t, "hostnet", "diff", "--json", name)
+				if !strings.Contains(diff.Stdout, `"changes"`) || !strings.Contains(diff.Stdout, "ib0") {
+					t.Errorf("hostnet diff --json: %s", diff)
+				}
+				mustSucceed(t, h.apptainer(t, "instance", "stop", name), "stop")
+			} else {
+				mustFail(t, r, "the host network changed")
+				if monitorRunning(name) {
+					t.Error("instance left running after the guard failed it")
+				}
+			}
+			if !strings.Contains(r.Stderr, "ib0") {
+				t.Errorf("the reported diff does not name ib0:\n%s", r.Stderr)
+			}
+		})
+	}
+}
+
+func TestBootHostnetRefusals(t *testing.T) {
+	img := bootImage(t)
+	h := newFakeHost(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--boot-hostnet"}, "--boot-hostnet requires --boot"},
+		{[]string{"--boot", "--boot-hostnet", "--net"}, "cannot be combined with --net"},
+		{[]string{"--boot", "--boot-hostnet", "--network", "bridge"}, "cannot be combined with --network"},
+		{[]string{"--boot", "--boot-hostnet", "--network-args", "portmap=80/tcp"}, "cannot be combined with --network-args"},
+		{[]string{"--boot", "--boot-hostnet", "--netns-path", "/proc/1/ns/net"}, "cannot be combined with --netns-path"},
+		{[]string{"--boot", "--boot-hostnet", "--boot-hostnet-unmask", "sshd.service"}, "sshd.service"},
+		{[]string{"--boot", "--boot-hostnet", "--boot-hostnet-guard", "loud"}, "invalid host-network guard mode"},
+	}
+	for _, tt := range tests {
+		r := h.apptainer(t, append(append([]string{"instance", "start"}, tt.args...), img, "refused2")...)
+		mustFail(t, r, tt.want)
+	}
+	r := apptainerCmd(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", env.Bin, "instance", "start", "--boot", "--boot-hostnet", img, "user2")
+	mustFail(t, r, "--boot-hostnet requires root privileges")
+	// The administrator can turn the feature off.
+	conf := filepath.Join(env.ConfDir, "apptainer.conf")
+	orig, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(conf, orig, 0o644) })
+	if err := os.WriteFile(conf, append(orig, []byte("\nallow boot hostnet = no\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", img, "refused3"), "allow boot hostnet = no")
+	if monitorRunning("refused2") || monitorRunning("refused3") {
+		t.Error("a refused start left a monitor")
+	}
+}

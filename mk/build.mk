@@ -1,0 +1,107 @@
+# mk/build.mk: the rules of a build directory. ./mconfig writes
+# BUILDDIR/config.mk (paths, version, go) and a BUILDDIR/Makefile that
+# includes it and then this file; nothing here is meant to be run directly.
+#
+# The go tool keeps its own build cache and knows what is out of date, so
+# the Go targets always run and let it decide (FORCE).
+
+ifeq ($(SRCDIR),)
+$(error run ./mconfig, then make -C BUILDDIR; this file is not used on its own)
+endif
+
+BUILDCFG := github.com/apptainer/apptainer/internal/pkg/buildcfg
+
+# The install paths are compiled in: the binary finds its configuration
+# where `make install` puts it.
+LDFLAGS := \
+	-X $(BUILDCFG).Version=$(VERSION) \
+	-X $(BUILDCFG).Prefix=$(PREFIX) \
+	-X $(BUILDCFG).SysConfDir=$(SYSCONFDIR) \
+	-X $(BUILDCFG).LocalStateDir=$(LOCALSTATEDIR) \
+	-X $(BUILDCFG).LibExecDir=$(LIBEXECDIR)
+
+# internal/pkg/nsenter is cgo. Go quietly turns cgo off when it finds no C
+# compiler, which would build a binary without it: ask for cgo, so a
+# missing compiler is an error instead.
+export CGO_ENABLED := 1
+
+# -trimpath: no build machine paths in the binary, so builds reproduce.
+GOBUILDFLAGS := -trimpath -ldflags "$(LDFLAGS)"
+
+CONFDIR       := $(SYSCONFDIR)/apptainer
+COMPLETIONDIR := $(DATADIR)/bash-completion/completions
+INSTALL       := install
+
+# Extra `go test` flags, e.g. make e2e E2E_TESTFLAGS='-run TestBoot -v'.
+TESTFLAGS     ?=
+E2E_TESTFLAGS ?=
+
+.PHONY: all docs install uninstall test e2e e2e-root clean FORCE
+.DEFAULT_GOAL := all
+
+all: $(BUILDDIR)/apptainer docs
+
+$(BUILDDIR)/apptainer: FORCE
+	@echo " GO      $@"
+	cd $(SRCDIR) && $(GO) build $(GOBUILDFLAGS) -o $@ ./cmd/apptainer
+
+# Man pages and completion come from the same command tree as the binary.
+# The man folder is made afresh so a removed command leaves no page.
+docs: FORCE
+	@echo " DOCS    $(BUILDDIR)/man $(BUILDDIR)/bash-completion/apptainer"
+	rm -rf $(BUILDDIR)/man
+	cd $(SRCDIR) && $(GO) run $(GOBUILDFLAGS) ./cmd/docgen \
+		-man $(BUILDDIR)/man -completion $(BUILDDIR)/bash-completion/apptainer
+
+# The network-overrides tree is ours and generated as a whole: it is
+# replaced, so a drop-in removed from the source does not live on; cp -P
+# keeps mask symlinks (to /dev/null) as symlinks.
+install: all
+	@echo " INSTALL $(DESTDIR)$(BINDIR)/apptainer"
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer $(DESTDIR)$(BINDIR)/apptainer
+	@echo " INSTALL $(DESTDIR)$(CONFDIR)"
+	@test -f $(SRCDIR)/etc/apptainer.conf || \
+		{ echo "make install: $(SRCDIR)/etc/apptainer.conf is missing" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/network
+	$(INSTALL) -m 0644 $(SRCDIR)/etc/apptainer.conf $(DESTDIR)$(CONFDIR)/apptainer.conf
+	for f in $(wildcard $(SRCDIR)/etc/network/*.conflist); do \
+		$(INSTALL) -m 0644 $$f $(DESTDIR)$(CONFDIR)/network/ || exit 1; \
+	done
+	if [ -d $(SRCDIR)/etc/network-overrides ]; then \
+		rm -rf $(DESTDIR)$(CONFDIR)/network-overrides && \
+		cp -R -P $(SRCDIR)/etc/network-overrides $(DESTDIR)$(CONFDIR)/network-overrides && \
+		chmod -R u=rwX,go=rX $(DESTDIR)$(CONFDIR)/network-overrides; \
+	fi
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/apptainer
+	@echo " INSTALL $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)/apptainer"
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)
+	$(INSTALL) -m 0644 $(BUILDDIR)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(BUILDDIR)/bash-completion/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
+
+# Configuration (apptainer.conf, network/*.conflist) is the admin's and stays.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
+	rm -f $(DESTDIR)$(MANDIR)/man1/apptainer.1 $(DESTDIR)$(MANDIR)/man1/apptainer-*.1
+	rm -rf $(DESTDIR)$(CONFDIR)/network-overrides
+	@echo "kept $(DESTDIR)$(CONFDIR): remove it by hand if it is no longer wanted"
+
+test:
+	cd $(SRCDIR) && $(GO) test $(TESTFLAGS) ./...
+
+# The e2e tests boot real instances of the cached Debian image, whose root
+# filesystem they get through the environment; they build their own binary
+# with paths pointing at their scratch configuration.
+e2e: e2e-root $(BUILDDIR)/apptainer
+	cd $(SRCDIR) && rootfs=$$(scripts/e2e-image.sh) && \
+		APPTAINER_E2E_ROOTFS=$$rootfs \
+		$(GO) test -tags e2e -count=1 -timeout 60m $(E2E_TESTFLAGS) ./e2e/...
+
+e2e-root:
+	@test "$$(id -u)" -eq 0 || \
+		{ echo "make e2e: the end-to-end tests boot containers and must run as root" >&2; exit 1; }
+
+clean:
+	rm -rf $(BUILDDIR)/apptainer $(BUILDDIR)/man $(BUILDDIR)/bash-completion
+
+FORCE:

@@ -1,0 +1,36 @@
+#!/bin/bash
+# ci.sh: everything CI checks, as the README's second command and .ci/run
+# run it: on Debian 12, as root, from any checkout.
+#
+#   1. install dependencies   scripts/install-deps.sh
+#   2. build                  make (configures ./builddir if needed)
+#   3. lint                   make lint
+#   4. unit tests             go test -count=1 ./...
+#   5. end-to-end tests       make e2e (builds or reuses the cached image)
+#
+# It stops at the first failing step. The last lines are the e2e go test
+# summary.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
+
+[ "$(id -u)" -eq 0 ] || { echo "ci: must run as root (dependencies, e2e boots)" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+
+step "install dependencies"
+scripts/install-deps.sh
+command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
+
+step "build"
+make -s
+
+step "lint"
+make -s lint
+
+step "unit tests"
+go test -count=1 ./...
+
+step "end-to-end tests"
+make -s e2e

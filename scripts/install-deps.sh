@@ -1,0 +1,90 @@
+#!/bin/bash
+# install-deps.sh: install what building and testing this project needs on
+# Debian 12, as root. Safe to run again: apt-get skips what is installed and
+# the package lists are refreshed at most once per run (and not at all when
+# every package is already there).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# Go comes from go.dev, not apt: bookworm's golang is too old for go.mod.
+readonly GO_MIN_MINOR=24
+
+# What each package is for:
+#   debootstrap                 builds the e2e Debian systemd image (scripts/e2e-image.sh)
+#   systemd-container           systemd-nspawn, the reference runtime of the benchmarks
+#   squashfs-tools              mksquashfs/unsquashfs for SIF and squashfs images
+#   containernetworking-plugins CNI bridge/ptp/portmap/firewall plugins (/usr/lib/cni)
+#   iptables nftables           used by the CNI plugins and by the fake host's firewall
+#   busybox-static              the e2e tests' small non-systemd rootfs
+#   iproute2 util-linux         ip, nsenter, unshare, losetup, flock
+#   iperf3 hyperfine            benchmarks
+#   libcap2-bin procps          capsh/getpcaps, ps/pgrep in tests
+#   make gcc libc6-dev          build (internal/pkg/nsenter is cgo)
+#   git ca-certificates         `go mod download`, version from git tags
+#   the shellcheck tool         `make lint` checks the shell scripts
+readonly PACKAGES=(
+	debootstrap systemd-container squashfs-tools containernetworking-plugins
+	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
+	procps hyperfine make gcc libc6-dev git ca-certificates shellcheck
+)
+
+step() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'install-deps: %s\n' "$*" >&2; exit 1; }
+
+# quiet CMD...: run CMD with its chatter kept in a log that is shown only
+# when it fails, so a good run prints just the step lines.
+quiet() {
+	local log rc=0
+	log=$(mktemp)
+	"$@" >"$log" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		cat "$log" >&2
+		rm -f "$log"
+		die "'$*' failed (exit $rc)"
+	fi
+	rm -f "$log"
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (it installs Debian packages)"
+command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 (bookworm)"
+
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	# dpkg-query prints "install ok installed" only for a fully installed package.
+	if [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+		missing+=("$p")
+	fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	step "Debian packages: all ${#PACKAGES[@]} already installed"
+else
+	step "apt-get update"
+	quiet apt-get update -q
+	step "apt-get install ${missing[*]}"
+	quiet apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Go: a toolchain in PATH or at the usual /usr/local/go.
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+if ! command -v go >/dev/null; then
+	die "go not found. Install Go 1.${GO_MIN_MINOR} or newer from https://go.dev/dl/ (unpack it to /usr/local/go and add /usr/local/go/bin to PATH), then run this again."
+fi
+gover=$(go env GOVERSION)        # e.g. go1.26.8
+minor=${gover#go1.}
+minor=${minor%%.*}
+case "$minor" in
+''|*[!0-9]*) die "cannot parse the Go version \"$gover\"" ;;
+esac
+[ "$minor" -ge "$GO_MIN_MINOR" ] || die "$gover is too old: Go 1.${GO_MIN_MINOR} or newer is needed (https://go.dev/dl/)"
+step "Go: $gover"
+
+step "go mod download"
+quiet go mod download
+
+step "dependencies ready"
