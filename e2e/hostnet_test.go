@@ -35,6 +35,13 @@ func assertUnchanged(t *testing.T, what string, before, after *hostnet.Snapshot)
 func TestBootHostnet(t *testing.T) {
 	img := bootImage(t)
 	h := newFakeHost(t)
+	// RDMA device nodes as an InfiniBand host has them: the verbs and
+	// rdma_cm nodes are for the instance, the management ones are not.
+	h.mustRun(t, "mkdir", "-p", "/dev/infiniband")
+	h.mustRun(t, "mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/dev/infiniband")
+	h.mustRun(t, "mknod", "/dev/infiniband/uverbs0", "c", "231", "192")
+	h.mustRun(t, "mknod", "/dev/infiniband/rdma_cm", "c", "10", "58")
+	h.mustRun(t, "mknod", "/dev/infiniband/umad0", "c", "231", "0")
 	before := h.snapshot(t)
 	hostHostname := h.mustRun(t, "hostname")
 	const name = "hostnet1"
@@ -68,6 +75,10 @@ func TestBootHostnet(t *testing.T) {
 	ib := h.apptainer(t, "exec", "instance://"+name, "ip", "-o", "link", "show", "ib0")
 	if !strings.Contains(ib.Stdout, "mtu 2044") {
 		t.Errorf("ib0 not visible inside: %s", ib)
+	}
+	ibdev := h.apptainer(t, "exec", "instance://"+name, "ls", "/dev/infiniband")
+	if !strings.Contains(ibdev.Stdout, "uverbs0") || !strings.Contains(ibdev.Stdout, "rdma_cm") || strings.Contains(ibdev.Stdout, "umad0") {
+		t.Errorf("/dev/infiniband inside: %s", ibdev)
 	}
 	hn := h.apptainer(t, "exec", "instance://"+name, "hostname")
 	if strings.TrimSpace(hn.Stdout) != name {
@@ -122,7 +133,9 @@ func riskyLayer(t *testing.T) string {
 		"etc/network/interfaces.d/ib0":       "auto ib0\niface ib0 inet static\n  address 10.201.0.88/24\n  mtu 1500\n",
 		"etc/network/interfaces.d/eth0":      "allow-hotplug eth0\niface eth0 inet dhcp\n",
 		"etc/sysctl.d/60-net.conf":           "net.ipv4.conf.all.rp_filter = 2\nnet.ipv4.conf.ib0.accept_local = 1\nnet.core.somaxconn = 999\n",
-		"etc/systemd/system/site-firewall.service": "[Unit]\nDescription=Site firewall (rewrites the ruleset)\n[Service]\nType=oneshot\n" +
+		// A stand-in for a distribution firewall unit: the image has no nft
+		// binary, so it rewrites the host's configuration with ip instead.
+		"etc/systemd/system/nftables.service": "[Unit]\nDescription=nftables stand-in (rewrites the host network)\n[Service]\nType=oneshot\n" +
 			"ExecStart=/bin/sh -c 'ip link set ib0 mtu 1500; ip rule del pref 1000; ip addr flush dev ib0'\n[Install]\nWantedBy=multi-user.target\n",
 	}
 	for name, content := range files {
@@ -196,8 +209,10 @@ func TestBootHostnetGuardSeesChanges(t *testing.T) {
 			h := newFakeHost(t)
 			name := "unsafe-" + mode
 			h.stopOnCleanup(t, name)
-			args := []string{"instance", "start", "--boot", "--boot-hostnet", "--keep-privs", "--boot-hostnet-guard", mode,
-				"--boot-hostnet-unmask", "systemd-networkd.service,systemd-networkd.socket,systemd-networkd-wait-online.service,networking.service,ifupdown-pre.service,systemd-sysctl.service",
+			// wait-online stays masked: it would hold the boot for minutes
+			// waiting for links the fake host does not have.
+			args := []string{"instance", "start", "--boot", "--boot-hostnet", "--keep-privs", "--boot-hostnet-guard", mode, "--boot-timeout", "45",
+				"--boot-hostnet-unmask", "systemd-networkd.service,systemd-networkd.socket,networking.service,ifupdown-pre.service,systemd-sysctl.service,nftables.service",
 				img, name}
 			r := h.apptainer(t, args...)
 			if mode == "warn" {
@@ -220,6 +235,40 @@ func TestBootHostnetGuardSeesChanges(t *testing.T) {
 				t.Errorf("the reported diff does not name ib0:\n%s", r.Stderr)
 			}
 		})
+	}
+}
+
+// TestNetworkOverridesKit checks issue 5's promise: an image hardened with
+// etc/network-overrides keeps the host unchanged even when the runtime's
+// own safeguards are off, while the same image unhardened is reported risky.
+func TestNetworkOverridesKit(t *testing.T) {
+	img := stackedImage(t, bootImage(t), riskyLayer(t))
+	audit := apptainer(t, "hostnet", "audit", img)
+	if audit.Code != 1 || !strings.Contains(audit.Stdout, "systemd-networkd") {
+		t.Fatalf("audit of the risky image:\n%s", audit)
+	}
+	mustSucceed(t, apptainer(t, "hostnet", "harden", img), "hostnet harden")
+	if audit = apptainer(t, "hostnet", "audit", img); audit.Code != 0 {
+		t.Fatalf("audit after harden:\n%s", audit)
+	}
+	h := newFakeHost(t)
+	before := h.snapshot(t)
+	const name = "hardened1"
+	h.stopOnCleanup(t, name)
+	// Safeguards off: every capability kept, nothing masked by argv.
+	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--keep-privs",
+		"--boot-hostnet-unmask", strings.Join(hostnet.DefaultMaskedUnits(), ","), img, name)
+	mustSucceed(t, r, "boot of the hardened image with the safeguards off")
+	if !strings.Contains(r.Stdout, name+": running") {
+		t.Errorf("hardened image not running:\n%s", r)
+	}
+	time.Sleep(3 * time.Second)
+	assertUnchanged(t, "while the hardened instance runs", before, h.snapshot(t))
+	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
+	assertUnchanged(t, "after the hardened instance stopped", before, h.snapshot(t))
+	mustSucceed(t, apptainer(t, "hostnet", "harden", "--undo", img), "hostnet harden --undo")
+	if audit = apptainer(t, "hostnet", "audit", img); audit.Code != 1 {
+		t.Errorf("audit after undo:\n%s", audit)
 	}
 }
 

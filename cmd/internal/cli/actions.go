@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
@@ -77,6 +78,9 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 		return nil, usageError{errors.New("--boot-timeout must be a positive number of seconds")}
 	}
 	o.BootTimeout = secondsDuration(o.bootTimeout)
+	if err := prepareWorkdir(o.Workdir); err != nil {
+		return nil, err
+	}
 	cfg, msgs, err := launcher.Build(o.Options, conf, host)
 	for _, m := range msgs {
 		if m.Level == launcher.Warning {
@@ -89,6 +93,31 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 		return nil, launcherError(err)
 	}
 	return cfg, nil
+}
+
+// prepareWorkdir creates the directories a --workdir provides for /tmp,
+// /var/tmp and a contained home.
+func prepareWorkdir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{{"tmp", 0o1777}, {"var_tmp", 0o1777}, {"home", 0o700}} {
+		p := filepath.Join(abs, d.name)
+		if err := os.MkdirAll(p, d.mode); err != nil {
+			return fmt.Errorf("failed to prepare --workdir %s: %w", abs, err)
+		}
+		if err := os.Chmod(p, d.mode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // launcherError removes the class marker from a launcher error's text;

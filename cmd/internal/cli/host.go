@@ -11,6 +11,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
 	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
@@ -18,7 +19,7 @@ import (
 
 // gatherHost collects the facts the launcher decides on. This is the only
 // place where the action commands read the host.
-func gatherHost(image string) (launcher.Host, error) {
+func gatherHost(img string) (launcher.Host, error) {
 	h := launcher.Host{
 		UID: os.Getuid(), GID: os.Getgid(),
 		Environ:        os.Environ(),
@@ -33,6 +34,16 @@ func gatherHost(image string) (launcher.Host, error) {
 		return h, fmt.Errorf("failed to look up the current user: %w", err)
 	}
 	h.User, h.HomeDir = u.Username, u.HomeDir
+	if gids, err := u.GroupIds(); err == nil {
+		for _, g := range gids {
+			if id, err := strconv.Atoi(g); err == nil {
+				h.GIDs = append(h.GIDs, id)
+			}
+			if grp, err := user.LookupGroupId(g); err == nil {
+				h.Groups = append(h.Groups, grp.Name)
+			}
+		}
+	}
 	if home := os.Getenv("HOME"); home != "" {
 		h.HomeDir = home
 	}
@@ -51,10 +62,7 @@ func gatherHost(image string) (launcher.Host, error) {
 	if held, err := capabilities.Held(); err == nil {
 		h.HeldCaps = held
 	}
-	h.ImageHas = func(p string) bool {
-		_, err := os.Lstat(filepath.Join(image, p))
-		return err == nil
-	}
+	h.ImageHas = image.HasFunc(img)
 	return h, nil
 }
 
@@ -71,8 +79,13 @@ func resolveImage(arg string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("could not open image %s: %w", abs, err)
 	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("image %s is not a sandbox directory: only sandbox (directory) images are supported by this build", abs)
+	if fi.IsDir() {
+		return abs, nil
+	}
+	// A file must be a SIF whose root partition can be found; checking
+	// here gives a clear error before any namespace or instance exists.
+	if _, err := image.ReadSIF(abs); err != nil {
+		return "", fmt.Errorf("could not open image %s: %w", abs, err)
 	}
 	return abs, nil
 }

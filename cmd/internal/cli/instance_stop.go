@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -144,10 +145,16 @@ func stopOne(f *instance.File, sig unix.Signal, force bool, timeout time.Duratio
 	}
 	if f.BootHostnet {
 		if b, err := os.ReadFile(engine.GuardReportPath(f.LogErrPath)); err == nil {
-			if s := strings.TrimSpace(string(b)); s == "{}" || s == `{"changes":null}` || s == `{"changes":[]}` || s == "null" {
+			var report struct {
+				Changes []json.RawMessage `json:"changes"`
+			}
+			switch {
+			case json.Unmarshal(b, &report) != nil:
+				stderrLog.Warningf("host-network guard: unreadable report %s", engine.GuardReportPath(f.LogErrPath))
+			case len(report.Changes) == 0:
 				stderrLog.Infof("host-network guard: host network unchanged after stop")
-			} else {
-				stderrLog.Warningf("host-network guard: the host network changed; see %s", engine.GuardReportPath(f.LogErrPath))
+			default:
+				stderrLog.Warningf("host-network guard: the host network changed (%d changes); see %s", len(report.Changes), engine.GuardReportPath(f.LogErrPath))
 			}
 		}
 	}

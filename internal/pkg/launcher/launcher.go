@@ -9,6 +9,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
 	"github.com/apptainer/apptainer/internal/pkg/bind"
 	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/network"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/signal"
 	"github.com/google/uuid"
@@ -53,8 +54,8 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	}
 	nsList, netPlan, nsMsgs := setNamespaces(o, ns)
 	msgs = append(msgs, nsMsgs...)
-	if h.UID != 0 && (newNetNamespace(nsList) && !isNone(netPlan.Networks)) {
-		return nil, nil, fmt.Errorf("%w: network requires root or a suid installation with /etc/subuid --fakeroot; non-root users can only use --network=none unless permitted by the administrator", ErrPermission)
+	if err := checkNetworkPermission(o, conf, h, nsList, netPlan); err != nil {
+		return nil, nil, err
 	}
 	ns, nsList, nsMsgs = applyConfNamespaces(conf, ns, nsList, hostname)
 	msgs = append(msgs, nsMsgs...)
@@ -181,6 +182,29 @@ func checkBasics(o Options, h Host) error {
 	}
 	if o.Action.IsInstance() && o.InstanceName == "" {
 		return fmt.Errorf("%w: an instance name is required", ErrInvalid)
+	}
+	return nil
+}
+
+// checkNetworkPermission applies upstream's rules for non-root users:
+// joining a namespace needs "allow net users/groups" and "allow netns
+// paths", CNI networks need "allow net users/groups" and "allow net
+// networks".
+func checkNetworkPermission(o Options, conf *apptainerconf.File, h Host, nsList []specs.LinuxNamespace, plan networkPlan) error {
+	if h.UID == 0 {
+		return nil
+	}
+	caller := network.Caller{UID: h.UID, User: h.User, GIDs: h.GIDs, Groups: h.Groups}
+	allow := network.Allow{NetUsers: conf.AllowNetUsers, NetGroups: conf.AllowNetGroups, NetNetworks: conf.AllowNetNetworks, NetnsPaths: conf.AllowNetnsPaths}
+	if o.NetnsPath != "" {
+		if err := network.CheckNetnsPermission(o.NetnsPath, caller, allow); err != nil {
+			return fmt.Errorf("%w: %w", ErrPermission, err)
+		}
+	}
+	if newNetNamespace(nsList) && !isNone(plan.Networks) {
+		if err := network.CheckNetworksPermission(plan.Networks, caller, allow); err != nil {
+			return fmt.Errorf("%w: %w", ErrPermission, err)
+		}
 	}
 	return nil
 }

@@ -133,6 +133,13 @@ func TestRefusals(t *testing.T) {
 		{"bad bind", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Binds: []string{"/a:/b:/c:/d"}}, nil, rootHost(), ErrInvalid, "/a:/b:/c:/d"},
 		{"relative image", Options{Action: ActionExec, Image: "img", Args: []string{"true"}}, nil, rootHost(), ErrInvalid, "must be absolute"},
 		{"exec without command", Options{Action: ActionExec, Image: "/img"}, nil, rootHost(), ErrInvalid, "exec needs a command"},
+		{"netns path as non-root, not listed", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, NetnsPath: "/run/netns/x"}, nil, user, ErrPermission, `"/run/netns/x" is not an allowed netns path in singularity.conf`},
+		{"netns path as non-root, listed path but not user", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, NetnsPath: "/run/netns/x"}, func() *apptainerconf.File {
+			c := apptainerconf.Default()
+			c.AllowNetnsPaths = []string{"/run/netns/x"}
+			return c
+		}(), user, ErrPermission, "you are not permitted to join network namespaces in apptainer.conf"},
+		{"bridge as non-root", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Net: true}, nil, user, ErrPermission, "network requires root"},
 		{"keep-privs as non-root", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, KeepPrivs: true}, nil, user, ErrPermission, ""},
 	}
 	for _, tt := range tests {

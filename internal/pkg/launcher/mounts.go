@@ -125,8 +125,8 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 	}
 	switch {
 	case o.Workdir != "" && in.Contain:
-		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: filepath.Join(o.Workdir, "tmp"), Options: []string{"bind", "nosuid", "nodev"}})
-		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: filepath.Join(o.Workdir, "var_tmp"), Options: []string{"bind", "nosuid", "nodev"}})
+		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: filepath.Join(absPath(o.Workdir, h.Cwd), "tmp"), Options: []string{"bind", "nosuid", "nodev"}})
+		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: filepath.Join(absPath(o.Workdir, h.Cwd), "var_tmp"), Options: []string{"bind", "nosuid", "nodev"}})
 	case in.Contain:
 		p.add(specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
 		p.add(specs.Mount{Destination: "/var/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
@@ -184,15 +184,12 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 func planHome(p *mountPlan, o Options, h Host, in mountInputs) error {
 	if o.Home != "" {
 		src, _, _ := strings.Cut(o.Home, ":")
-		if !filepath.IsAbs(src) {
-			src = filepath.Join(h.Cwd, src)
-		}
-		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: filepath.Clean(src), Options: []string{"rbind", "nosuid", "nodev"}})
+		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: absPath(src, h.Cwd), Options: []string{"rbind", "nosuid", "nodev"}})
 		return nil
 	}
 	switch {
 	case in.Contain && o.Workdir != "":
-		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: filepath.Join(o.Workdir, "home"), Options: []string{"bind", "nosuid", "nodev"}})
+		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: filepath.Join(absPath(o.Workdir, h.Cwd), "home"), Options: []string{"bind", "nosuid", "nodev"}})
 	case in.Contain:
 		p.add(specs.Mount{Destination: in.HomeDest, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=700"}})
 	case h.HomeDir != "" && h.HomeDir != "/":
@@ -224,6 +221,15 @@ func planResolvConf(p *mountPlan, h Host, in mountInputs, dns []string) error {
 	}
 	p.add(specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: h.ResolvConf, Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	return nil
+}
+
+// absPath resolves a path given on the command line against the caller's
+// working directory.
+func absPath(p, cwd string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(cwd, p)
 }
 
 // homeDest is where the user's home appears inside the container.

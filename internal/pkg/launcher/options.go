@@ -72,9 +72,13 @@ type Options struct {
 type Host struct {
 	UID, GID int
 	User     string
-	HomeDir  string
-	Cwd      string
-	Environ  []string
+	// GIDs and Groups are the caller's groups, for apptainer.conf's
+	// "allow net groups".
+	GIDs    []int
+	Groups  []string
+	HomeDir string
+	Cwd     string
+	Environ []string
 
 	// Hostname is the host's own hostname.
 	Hostname string

@@ -38,8 +38,14 @@ type Config struct {
 	// to the new root), devices, capabilities, hostname and read-only paths.
 	Spec specs.Spec `json:"spec"`
 
-	// Image is the absolute path of the image (a sandbox directory).
+	// Image is the absolute path of the image (a sandbox directory or a
+	// SIF file).
 	Image string `json:"image"`
+	// ImageKind is "sandbox" or "sif"; empty means the engine looks.
+	ImageKind string `json:"imageKind,omitempty"`
+	// MaxLoopDevices is apptainer.conf's "max loop devices", the bound on
+	// loop devices for a SIF image; nil means the default (256).
+	MaxLoopDevices *int `json:"maxLoopDevices,omitempty"`
 	// Rootfs says how the image is mounted as the root filesystem.
 	Rootfs RootfsMode `json:"rootfs"`
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -140,6 +141,29 @@ func mountRootfs(cfg *config.Config, session string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
+	lower := cfg.Image
+	kind := image.Kind(cfg.ImageKind)
+	if kind == "" {
+		var err error
+		if kind, err = image.Detect(cfg.Image); err != nil {
+			return "", err
+		}
+	}
+	if kind == image.KindSIF {
+		if cfg.Rootfs == config.RootfsWritable {
+			return "", fmt.Errorf("cannot use --writable with SIF image %s: its file system is read-only (use --writable-tmpfs)", cfg.Image)
+		}
+		// The squashfs is the overlay's lower layer; its auto-clearing
+		// loop device goes away with this mount namespace.
+		lower = filepath.Join(session, "image")
+		maxLoop := image.DefaultMaxLoopDevices
+		if cfg.MaxLoopDevices != nil {
+			maxLoop = *cfg.MaxLoopDevices
+		}
+		if err := image.MountSIF(cfg.Image, lower, maxLoop); err != nil {
+			return "", err
+		}
+	}
 	if cfg.Rootfs == config.RootfsWritable {
 		if err := mount(cfg.Image, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return "", err
@@ -152,7 +176,7 @@ func mountRootfs(cfg *config.Config, session string) (string, error) {
 			return "", err
 		}
 	}
-	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", cfg.Image, upper, work)
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
 	if err := mount("overlay", root, "overlay", 0, data); err != nil {
 		return "", err
 	}

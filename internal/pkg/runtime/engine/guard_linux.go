@@ -25,7 +25,7 @@ type hostGuard struct {
 }
 
 func newHostGuard(resolv string) (*hostGuard, error) {
-	snap, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: resolv})
+	snap, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0)})
 	if err != nil {
 		return nil, fmt.Errorf("failed to record the host network state: %w", err)
 	}
@@ -43,9 +43,11 @@ func (g *hostGuard) saveBaseline(path string) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
-// check compares the host's state now with the baseline.
-func (g *hostGuard) check(_ int) (hostnet.Diff, error) {
-	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv})
+// check compares the host's state now with the baseline. Listening
+// sockets count only when a process of the instance (PID 1 is pid) holds
+// them: the host's own daemons come and go without the instance's doing.
+func (g *hostGuard) check(pid int) (hostnet.Diff, error) {
+	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid)})
 	if err != nil {
 		return hostnet.Diff{}, err
 	}
@@ -69,6 +71,37 @@ func (g *hostGuard) report(when string, paths instance.Paths, name string) {
 	if b, err := json.Marshal(diff); err == nil {
 		_ = os.WriteFile(GuardReportPath(errPath), b, 0o644)
 	}
+}
+
+// instanceListeners returns a filter that keeps the sockets held by
+// processes in the PID namespace of pid (none when pid is 0 or gone).
+func instanceListeners(pid int) func(uint64) bool {
+	inodes := map[uint64]bool{}
+	if pid > 0 {
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil {
+			entries, _ := os.ReadDir("/proc")
+			for _, e := range entries {
+				if e.Name()[0] < '0' || e.Name()[0] > '9' {
+					continue
+				}
+				if other, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err != nil || other != ns {
+					continue
+				}
+				fds, _ := os.ReadDir("/proc/" + e.Name() + "/fd")
+				for _, fd := range fds {
+					link, err := os.Readlink("/proc/" + e.Name() + "/fd/" + fd.Name())
+					if err != nil {
+						continue
+					}
+					var ino uint64
+					if _, err := fmt.Sscanf(link, "socket:[%d]", &ino); err == nil {
+						inodes[ino] = true
+					}
+				}
+			}
+		}
+	}
+	return func(ino uint64) bool { return inodes[ino] }
 }
 
 // GuardReportPath is where the after-stop guard report of an instance whose
@@ -95,5 +128,5 @@ func HostnetDiff(f *instance.File) (hostnet.Diff, error) {
 		return hostnet.Diff{}, fmt.Errorf("corrupt host-network baseline: %w", err)
 	}
 	g := &hostGuard{resolv: saved.ResolvConf, baseline: saved.Snapshot}
-	return g.check(0)
+	return g.check(f.Pid)
 }
