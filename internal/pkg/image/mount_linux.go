@@ -1,0 +1,49 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// MountSIF mounts the primary system partition of the SIF at path on
+// target, read-only. The loop device clears itself when its last mount is
+// gone: called in a container's private mount namespace, nothing outlives
+// the container. On any error no loop device or mount is left.
+func MountSIF(path, target string, maxLoopDevices int) error {
+	s, err := ReadSIF(path)
+	if err != nil {
+		return err
+	}
+	return MountPartition(path, s.Primary, target, maxLoopDevices)
+}
+
+// MountPartition mounts one partition of image on target, read-only.
+func MountPartition(image string, p Partition, target string, maxLoopDevices int) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("failed to create mount point %q: %w", target, err)
+	}
+	loop, err := AttachLoop(image, p.Offset, p.Size, maxLoopDevices)
+	if err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_RDONLY | unix.MS_NODEV)
+	if err := unix.Mount(loop.Path, target, p.FSType, flags, ""); err != nil {
+		derr := loop.Detach()
+		if errors.Is(err, unix.ENODEV) {
+			// The kernel has no squashfs; a squashfuse fallback would go
+			// here, but it cannot clean itself up with the namespace the
+			// way an autoclear loop device does, so it is not attempted.
+			err = fmt.Errorf("kernel does not support %s: %w", p.FSType, err)
+		}
+		return errors.Join(fmt.Errorf("failed to mount %s (%s) on %q: %w", loop.Path, image, target, err), derr)
+	}
+	// The mount now holds the device; our handle is no longer needed and
+	// closing it lets autoclear detach the device at the last unmount.
+	if err := loop.Close(); err != nil {
+		return fmt.Errorf("failed to close %s: %w", loop.Path, err)
+	}
+	return nil
+}
