@@ -61,6 +61,20 @@ func instancePaths(username string) (instance.Paths, error) {
 	return instance.Paths{ConfigDir: dir, Hostname: host, User: u.Username, OnGhost: releaseGhost}, nil
 }
 
+// listMatching lists the live instances of user whose names match the
+// optional glob argument (all of them without one).
+func listMatching(username string, args []string) ([]*instance.File, error) {
+	paths, err := instancePaths(username)
+	if err != nil {
+		return nil, err
+	}
+	glob := "*"
+	if len(args) == 1 {
+		glob = args[0]
+	}
+	return paths.List(glob)
+}
+
 // instanceConfig decodes the container config stored in an instance file.
 func instanceConfig(f *instance.File) (*config.Config, error) {
 	if len(f.Config) == 0 {

@@ -26,15 +26,7 @@ func newInstanceListCommand() *cobra.Command {
 			if o.json && o.logs {
 				return errors.New("more than one flags have been set")
 			}
-			paths, err := instancePaths(o.user)
-			if err != nil {
-				return err
-			}
-			glob := "*"
-			if len(args) == 1 {
-				glob = args[0]
-			}
-			files, err := paths.List(glob)
+			files, err := listMatching(o.user, args)
 			if err != nil {
 				return err
 			}

@@ -76,15 +76,7 @@ func stopInstances(o *stopOptions, args []string) error {
 		}
 		sig = s
 	}
-	paths, err := instancePaths(o.user)
-	if err != nil {
-		return err
-	}
-	glob := "*"
-	if len(args) == 1 {
-		glob = args[0]
-	}
-	files, err := paths.List(glob)
+	files, err := listMatching(o.user, args)
 	if err != nil {
 		return err
 	}

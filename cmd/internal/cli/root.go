@@ -54,6 +54,9 @@ systemd images as instances (--boot), on their own network or, with
 		newActionCommand(actionRun),
 		newActionCommand(actionShell),
 		newInstanceCommand(),
+		newBuildCommand(),
+		newInspectCommand(),
+		newSIFCommand(),
 		hostnet,
 	)
 	return root

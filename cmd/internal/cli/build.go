@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"github.com/apptainer/apptainer/internal/pkg/build"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+type buildOptions struct {
+	sandbox, force bool
+}
+
+func newBuildCommand() *cobra.Command {
+	o := &buildOptions{}
+	cmd := &cobra.Command{
+		Use:   "build [local options...] <IMAGE PATH> <BUILD SPEC>",
+		Short: "Build an Apptainer image",
+		Long: `Build an image from a definition file (Bootstrap: debootstrap or localimage),
+a sandbox directory or a SIF. The output is a SIF file, or a sandbox directory
+with --sandbox. It is assembled next to IMAGE PATH and moved into place only
+when the build succeeded.`,
+		Example: `  apptainer build debian.sif examples/systemd-debian/systemd-debian.def
+  apptainer build --sandbox debian/ debian.sif
+  apptainer build --force debian.sif debian/`,
+		Args:                  cobra.ExactArgs(2),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+			defer stop()
+			bo := build.Options{Out: args[0], Source: args[1], Sandbox: o.sandbox, Force: o.force}
+			// Tool output and stage lines only on a terminal, unless -q.
+			if term.IsTerminal(int(os.Stderr.Fd())) && stderrLog.level >= levelInfo {
+				bo.Progress = os.Stderr
+			}
+			if err := build.Build(ctx, bo); err != nil {
+				return err
+			}
+			stderrLog.Infof("Build complete: %s", args[0])
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.sandbox, "sandbox", "s", false, "build image as sandbox format (chroot directory structure)")
+	f.BoolVarP(&o.force, "force", "F", false, "forcibly delete and overwrite an existing image")
+	return cmd
+}

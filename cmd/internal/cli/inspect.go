@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/apptainer/apptainer/internal/pkg/image"
+	"github.com/spf13/cobra"
+)
+
+type inspectOptions struct {
+	labels, deffile, runscript, startscript, helpfile, environment, json bool
+}
+
+// inspectItem is one thing inspect can show: its JSON key and where it
+// lives in the image.
+type inspectItem struct {
+	key  string
+	path string
+	on   *bool
+}
+
+func newInspectCommand() *cobra.Command {
+	o := &inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect [options...] <image path>",
+		Short: "Show metadata for an image",
+		Long: `Show the labels (the default), definition file, runscript, startscript, help
+or environment of a sandbox directory or a SIF image.`,
+		Example: `  apptainer inspect debian.sif
+  apptainer inspect --deffile --runscript --json debian.sif`,
+		Args:                  cobra.ExactArgs(1),
+		DisableFlagsInUseLine: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd.OutOrStdout(), o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.labels, "labels", "l", false, "show the labels associated with the image (default)")
+	f.BoolVar(&o.deffile, "deffile", false, "show the definition file that was used to generate the image")
+	f.BoolVarP(&o.runscript, "runscript", "r", false, "show the runscript for the image")
+	f.BoolVar(&o.startscript, "startscript", false, "show the startscript for the image")
+	f.BoolVarP(&o.helpfile, "helpfile", "H", false, "inspect the runscript helpfile, if it exists")
+	f.BoolVarP(&o.environment, "environment", "e", false, "show the environment settings for the image")
+	f.BoolVarP(&o.json, "json", "j", false, "print structured json instead of sections")
+	return cmd
+}
+
+func runInspect(w io.Writer, o *inspectOptions, arg string) error {
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		return err
+	}
+	files, err := image.OpenFiles(abs)
+	if err != nil {
+		return fmt.Errorf("could not open image %s: %w", abs, err)
+	}
+	items := []inspectItem{
+		{"labels", "/.singularity.d/labels.json", &o.labels},
+		{"deffile", "/.singularity.d/Singularity", &o.deffile},
+		{"runscript", "/.singularity.d/runscript", &o.runscript},
+		{"startscript", "/.singularity.d/startscript", &o.startscript},
+		{"helpfile", "/.singularity.d/runscript.help", &o.helpfile},
+		{"environment", "/.singularity.d/env/90-environment.sh", &o.environment},
+	}
+	if !o.deffile && !o.runscript && !o.startscript && !o.helpfile && !o.environment {
+		o.labels = true
+	}
+	// A SIF carries the definition and labels as descriptors: reading them
+	// there avoids unpacking the file system.
+	var sifMeta *image.SIF
+	if kind, _ := image.Detect(abs); kind == image.KindSIF {
+		if sifMeta, err = image.ReadSIF(abs); err != nil {
+			return fmt.Errorf("could not open image %s: %w", abs, err)
+		}
+	}
+	attrs := map[string]any{}
+	for _, it := range items {
+		if !*it.on {
+			continue
+		}
+		var b []byte
+		switch {
+		case sifMeta != nil && it.key == "deffile" && sifMeta.Deffile != nil:
+			b = sifMeta.Deffile
+		case sifMeta != nil && it.key == "labels" && sifMeta.Labels != nil:
+			b = sifMeta.Labels
+		default:
+			if b, err = files.ReadFile(it.path); errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return err
+			}
+		}
+		if it.key != "labels" {
+			attrs[it.key] = string(b)
+			continue
+		}
+		labels := map[string]string{}
+		if err := json.Unmarshal(b, &labels); err != nil {
+			return fmt.Errorf("failed to decode the labels of %s: %w", abs, err)
+		}
+		attrs["labels"] = labels
+	}
+	if o.json {
+		doc := map[string]any{"data": map[string]any{"attributes": attrs}, "type": "container"}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "    ")
+		return enc.Encode(doc)
+	}
+	for _, it := range items {
+		v, ok := attrs[it.key]
+		if !ok {
+			continue
+		}
+		if labels, isMap := v.(map[string]string); isMap {
+			keys := make([]string, 0, len(labels))
+			for k := range labels {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(w, "%s: %s\n", k, labels[k])
+			}
+			continue
+		}
+		fmt.Fprint(w, v)
+		if s := v.(string); s != "" && s[len(s)-1] != '\n' {
+			fmt.Fprintln(w)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestParseMountOptions(t *testing.T) {
+	tests := []struct {
+		opts  []string
+		flags uintptr
+		data  string
+		ro    bool
+	}{
+		{[]string{"rbind", "nosuid", "nodev", "ro"}, unix.MS_BIND | unix.MS_REC | unix.MS_NOSUID | unix.MS_NODEV, "", true},
+		{[]string{"bind", "rw"}, unix.MS_BIND, "", false},
+		{[]string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "gid=5"}, unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,gid=5", false},
+		{nil, 0, "", false},
+	}
+	for _, tt := range tests {
+		flags, data, ro := parseMountOptions(tt.opts)
+		if flags != tt.flags || data != tt.data || ro != tt.ro {
+			t.Errorf("%v: got %s %q %v, want %s %q %v", tt.opts, flagNames(flags), data, ro, flagNames(tt.flags), tt.data, tt.ro)
+		}
+	}
+	if got := flagNames(unix.MS_BIND | unix.MS_RDONLY); got != "MS_RDONLY|MS_BIND" {
+		t.Errorf("flagNames = %s", got)
+	}
+}
+
+// TestSecurePathStaysInRoot builds an image whose symlinks point outside
+// it, absolutely and with "..": resolution must stay inside the root.
+func TestSecurePathStaysInRoot(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "run/systemd/resolve", "usr/lib"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		"etc/resolv.conf": "../run/systemd/resolve/stub-resolv.conf",
+		"etc/abs":         "/usr/lib",
+		"etc/escape":      "../../../../../../etc",
+		"lib":             "usr/lib",
+		"loop1":           "loop2",
+		"loop2":           "loop1",
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := map[string]string{
+		"/etc/resolv.conf":   "run/systemd/resolve/stub-resolv.conf",
+		"/etc/abs/x":         "usr/lib/x",
+		"/etc/escape/shadow": "etc/shadow",
+		"/lib/../etc":        "etc", // cleaned lexically first
+		"/../../etc":         "etc",
+	}
+	for in, want := range tests {
+		got, err := securePath(root, in)
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got != filepath.Join(root, want) {
+			t.Errorf("securePath(%s) = %s, want %s", in, got, filepath.Join(root, want))
+		}
+	}
+	if _, err := securePath(root, "/loop1/x"); err == nil {
+		t.Error("a symlink loop resolved")
+	}
+}
+
+func TestMountTargetReplacesFinalSymlink(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "etc", "resolv.conf")
+	if err := os.Symlink("../run/systemd/resolve/stub-resolv.conf", link); err != nil {
+		t.Fatal(err)
+	}
+	got, err := mountTarget(root, "/etc/resolv.conf", false)
+	if err != nil || got != filepath.Join(root, "run/systemd/resolve/stub-resolv.conf") {
+		t.Errorf("followed: %s %v", got, err)
+	}
+	got, err = mountTarget(root, "/etc/resolv.conf", true)
+	if err != nil || got != link {
+		t.Errorf("replaced: %s %v", got, err)
+	}
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Errorf("the symlink is still there: %v", err)
+	}
+}
+
+func TestCloneFlags(t *testing.T) {
+	flags, join := cloneFlags([]specs.LinuxNamespace{
+		{Type: specs.MountNamespace}, {Type: specs.PIDNamespace}, {Type: specs.UTSNamespace},
+		{Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"},
+	})
+	if flags != unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWUTS || join != "/proc/1/ns/net" {
+		t.Errorf("flags %x join %q", flags, join)
+	}
+	flags, join = cloneFlags([]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}})
+	if flags != unix.CLONE_NEWNS|unix.CLONE_NEWNET|unix.CLONE_NEWIPC || join != "" {
+		t.Errorf("flags %x join %q", flags, join)
+	}
+}
+
+func TestDescribeExit(t *testing.T) {
+	tests := []struct {
+		ws   unix.WaitStatus
+		boot bool
+		want string
+	}{
+		{0, true, "init halted cleanly"},
+		{133 << 8, true, "init asked for a reboot and was stopped"},
+		{unix.WaitStatus(unix.SIGKILL), true, "init was killed by killed"},
+		{3 << 8, false, "init exited with status 3"},
+	}
+	for _, tt := range tests {
+		if got := describeExit(tt.ws, tt.boot); got != tt.want {
+			t.Errorf("describeExit(%#x) = %q, want %q", tt.ws, got, tt.want)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	if exitCode(unix.WaitStatus(7<<8)) != 7 || exitCode(unix.WaitStatus(unix.SIGTERM)) != 128+15 {
+		t.Error("exit codes")
+	}
+}
