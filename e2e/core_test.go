@@ -132,6 +132,10 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Errorf("joined shell pid %q", r.Stdout)
 	}
 
+	if r := apptainer(t, "exec", "instance://"+name, "sh", "-c", "exit 5"); r.Code != 5 {
+		t.Errorf("exit code of a joined command = %d, want 5:\n%s", r.Code, r)
+	}
+
 	// A second start with the same name fails.
 	mustFail(t, apptainer(t, "instance", "start", env.Busybox, name), "instance "+name+" already exists")
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"syscall"
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
@@ -64,7 +65,7 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 	err = cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		ws := ee.Sys().(unix.WaitStatus)
+		ws, _ := ee.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
 			return exitError{code: 128 + int(ws.Signal())}
 		}

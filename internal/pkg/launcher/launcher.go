@@ -57,6 +57,11 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err := checkNetworkPermission(o, conf, h, nsList, netPlan); err != nil {
 		return nil, nil, err
 	}
+	if o.Boot && (!conf.AllowUtsNs || !conf.AllowPidNs) {
+		// Without its own UTS namespace systemd renames the host; without
+		// its own PID namespace init is not PID 1.
+		return nil, nil, fmt.Errorf("%w: --boot needs its own PID and UTS namespaces, which apptainer.conf disallows (allow pid ns / allow uts ns = no)", ErrPermission)
+	}
 	ns, nsList, nsMsgs = applyConfNamespaces(conf, ns, nsList, hostname)
 	msgs = append(msgs, nsMsgs...)
 	if !hasNS(nsList, specs.UTSNamespace) {

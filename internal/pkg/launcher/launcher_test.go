@@ -122,6 +122,11 @@ func TestRefusals(t *testing.T) {
 		{"hostnet with --netns-path", boot(func(o *Options) { o.NetnsPath = "/proc/1/ns/net" }), nil, rootHost(), ErrInvalid, "cannot be combined with --netns-path"},
 		{"hostnet as non-root", boot(func(*Options) {}), nil, user, ErrPermission, "--boot-hostnet requires root privileges"},
 		{"hostnet disabled by conf", boot(func(*Options) {}), deny, rootHost(), ErrPermission, "allow boot hostnet = no"},
+		{"boot with uts ns disallowed", instanceOpts(func(o *Options) { o.Boot = true }), func() *apptainerconf.File {
+			c := apptainerconf.Default()
+			c.AllowUtsNs = false
+			return c
+		}(), rootHost(), ErrPermission, "allow pid ns / allow uts ns = no"},
 		{"unmask without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetUnmask = []string{"systemd-resolved.service"} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask requires --boot-hostnet"},
 		{"guard without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetGuard = "fail" }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard requires --boot-hostnet"},
 		{"bad guard mode", boot(func(o *Options) { o.BootHostnetGuard = "loud" }), nil, rootHost(), ErrInvalid, `invalid host-network guard mode "loud"`},

@@ -66,8 +66,11 @@ func (l *notifyListener) Close() { l.conn.Close() }
 // writeHostFiles fills /run/host as systemd's container interface asks.
 // On the host network it also holds the marker that the drop-ins of
 // etc/network-overrides test for (imageaudit.MarkerPath).
-func writeHostFiles(dir string, hostNet bool) error {
+func writeHostFiles(dir string, hostNet bool, uuid string) error {
 	if err := os.WriteFile(filepath.Join(dir, "container-manager"), []byte("apptainer\n"), 0o444); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "container-uuid"), []byte(uuid+"\n"), 0o444); err != nil {
 		return err
 	}
 	if hostNet {

@@ -17,6 +17,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/cgroup"
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,8 +75,17 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 		cfgW.Close()
 	}()
 	defer statusR.Close()
-	// The monitor lives on after we return; reap it if it dies first.
-	go func() { _ = cmd.Wait() }()
+	// The monitor lives on after a successful start; reap it if it dies
+	// first. After a failed start it has cleaned up and is exiting: wait
+	// for it, so that nothing of the instance exists when we return.
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	waitExit := func() {
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+		}
+	}
 
 	sc := bufio.NewScanner(statusR)
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
@@ -90,11 +100,13 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 				progress(m.Progress)
 			}
 		case m.Error != "":
+			waitExit()
 			return nil, errors.New(m.Error)
 		case m.Result != nil:
 			return m.Result, nil
 		}
 	}
+	waitExit()
 	msg := "the instance monitor exited before the instance was started"
 	if tail := tailFile(errLog.Name(), 10); tail != "" {
 		msg += "; the end of " + errLog.Name() + ":\n" + tail
@@ -172,6 +184,9 @@ func (m *monitor) start() (*StartResult, error) {
 	}
 	if m.cfg.Network != nil {
 		m.file.Networks = m.cfg.Network.Networks
+	}
+	if ok, path := m.cfg.HasNamespace(specs.NetworkNamespace); ok && path != "" {
+		m.file.NetnsPath = path
 	}
 	if m.cfg.Boot != nil {
 		m.file.ContainerUUID = m.cfg.Boot.ContainerUUID
@@ -268,7 +283,7 @@ func (m *monitor) prepareBoot() error {
 	m.file.Cgroup = true
 	m.file.CgroupPaths = []string{m.cgPath}
 	host := filepath.Join(m.runDir, "host")
-	if err := writeHostFiles(host, m.cfg.HostNet != nil); err != nil {
+	if err := writeHostFiles(host, m.cfg.HostNet != nil, m.cfg.Boot.ContainerUUID); err != nil {
 		return err
 	}
 	if m.notify, err = listenNotify(host); err != nil {
