@@ -85,7 +85,7 @@ func resolveImage(arg string) (string, error) {
 	// A file must be a SIF whose root partition can be found; checking
 	// here gives a clear error before any namespace or instance exists.
 	if _, err := image.ReadSIF(abs); err != nil {
-		return "", fmt.Errorf("could not open image %s: %w", abs, err)
+		return "", err
 	}
 	return abs, nil
 }

@@ -58,7 +58,7 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 	}
 	files, err := image.OpenFiles(abs)
 	if err != nil {
-		return fmt.Errorf("could not open image %s: %w", abs, err)
+		return err
 	}
 	items := []inspectItem{
 		{"labels", "/.singularity.d/labels.json", &o.labels},
@@ -76,7 +76,7 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 	var sifMeta *image.SIF
 	if kind, _ := image.Detect(abs); kind == image.KindSIF {
 		if sifMeta, err = image.ReadSIF(abs); err != nil {
-			return fmt.Errorf("could not open image %s: %w", abs, err)
+			return err
 		}
 	}
 	attrs := map[string]any{}

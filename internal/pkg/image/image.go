@@ -76,10 +76,10 @@ func Detect(path string) (Kind, error) {
 		return "", fmt.Errorf("failed to read image %q: %w", path, err)
 	}
 	if !HasSIFMagic(head[:n]) {
-		return "", fmt.Errorf("image %s: %w (and not a sandbox directory)", path, ErrNotSIF)
+		return "", fmt.Errorf("could not open image %s: %w (and not a sandbox directory)", path, ErrNotSIF)
 	}
 	if n < headerLen {
-		return "", fmt.Errorf("image %s: %w: header truncated (%d of %d bytes)", path, ErrCorrupt, n, headerLen)
+		return "", fmt.Errorf("could not open image %s: %w: header truncated (%d of %d bytes)", path, ErrCorrupt, n, headerLen)
 	}
 	return KindSIF, nil
 }

@@ -60,7 +60,7 @@ func ReadSIF(path string) (*SIF, error) {
 	}
 	s, err := readSIF(readOnlyFile{f}, fi.Size())
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", path, err)
+		return nil, fmt.Errorf("could not open image %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -72,6 +72,9 @@ func readSIF(r sif.ReadWriter, size int64) (*SIF, error) {
 		return nil, ErrNotSIF
 	} else if n < headerLen {
 		return nil, fmt.Errorf("%w: header truncated", ErrCorrupt)
+	}
+	if err := checkHeader(head, size); err != nil {
+		return nil, err
 	}
 	fimg, err := sif.LoadContainer(r, sif.OptLoadWithCloseOnUnload(false))
 	if err != nil {
@@ -106,6 +109,24 @@ func readSIF(r sif.ReadWriter, size int64) (*SIF, error) {
 		}
 	}
 	return out, nil
+}
+
+// rawDescriptorLen is the size of one SIF v1 descriptor on disk.
+const rawDescriptorLen = 585
+
+// checkHeader bounds the descriptor table by the file before the sif
+// package allocates it: a corrupt count would otherwise make it allocate
+// without limit (or panic on a negative one).
+func checkHeader(head []byte, size int64) error {
+	field := func(off int) int64 { return int64(binary.LittleEndian.Uint64(head[off:])) }
+	total, off, length := field(88), field(96), field(104)
+	switch {
+	case total < 0 || total > size/rawDescriptorLen:
+		return fmt.Errorf("%w: bad descriptor count %d", ErrCorrupt, total)
+	case off < headerLen || length < total*rawDescriptorLen || length > size || off > size-length:
+		return fmt.Errorf("%w: descriptors at %d (+%d) do not fit in %d bytes (truncated?)", ErrCorrupt, off, length, size)
+	}
+	return nil
 }
 
 func withName(name string) sif.DescriptorSelectorFunc {

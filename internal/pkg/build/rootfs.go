@@ -1,0 +1,194 @@
+package build
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/image"
+)
+
+// Paths of the metadata inside an image, as upstream lays them out.
+const (
+	metaDir         = ".singularity.d"
+	labelsPath      = metaDir + "/labels.json"
+	deffilePath     = metaDir + "/Singularity"
+	runscriptPath   = metaDir + "/runscript"
+	startscriptPath = metaDir + "/startscript"
+	helpPath        = metaDir + "/runscript.help"
+	environmentPath = metaDir + "/env/90-environment.sh"
+)
+
+// chrootPath is PATH inside %post: the host's PATH means nothing there.
+const chrootPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// postWrapper runs in a private mount namespace (unshare), so /proc, /dev
+// and /sys bound into the new root vanish with it whatever happens; the
+// host's resolv.conf is bound over the image's only where the image has a
+// plain file, so %post can reach a mirror without the image changing.
+const postWrapper = `set -e
+r=$1; shift
+mount -t proc proc "$r/proc"
+mount --rbind /dev "$r/dev"
+mount -t sysfs -o ro sysfs "$r/sys"
+if [ -f /etc/resolv.conf ] && [ -f "$r/etc/resolv.conf" ] && [ ! -L "$r/etc/resolv.conf" ]; then
+	mount --bind /etc/resolv.conf "$r/etc/resolv.conf"
+fi
+exec chroot "$r" /usr/bin/env -i ` + chrootPath + ` HOME=/root APPTAINER_ENVIRONMENT=/` + environmentPath + ` /bin/sh -e -c "$1"
+`
+
+// chrootShell is the command running a %post script inside rootfs.
+func chrootShell(rootfs, script string) []string {
+	return []string{"unshare", "--mount", "--propagation", "private", "--",
+		"/bin/sh", "-c", postWrapper, "post", rootfs, script}
+}
+
+// bootstrap fills the empty root file system.
+func (b *builder) bootstrap() error {
+	h := b.def.Header
+	switch h["bootstrap"] {
+	case BootstrapDebootstrap:
+		b.step(fmt.Sprintf("Running debootstrap (%s from %s)", h["osversion"], h["mirrorurl"]))
+		return b.command("debootstrap", debootstrapArgs(h, b.rootfs))
+	case BootstrapLocalImage:
+		from := h["from"]
+		b.step("Copying " + from)
+		kind, err := image.Detect(from)
+		if err != nil {
+			return fmt.Errorf("bootstrap From: %w", err)
+		}
+		if kind == image.KindSandbox {
+			return b.command("copy of "+from, []string{"cp", "-a", from + "/.", b.rootfs})
+		}
+		s, err := image.ReadSIF(from)
+		if err != nil {
+			return err
+		}
+		return b.command("extraction of "+from, []string{"unsquashfs", "-o", strconv.FormatInt(s.Primary.Offset, 10),
+			"-f", "-no-progress", "-d", b.rootfs, from})
+	}
+	return fmt.Errorf("unsupported bootstrap agent %q", h["bootstrap"])
+}
+
+// debootstrapArgs builds the debootstrap command line. Include may list
+// packages separated by commas or blanks.
+func debootstrapArgs(h map[string]string, rootfs string) []string {
+	args := []string{"debootstrap", "--variant=minbase"}
+	if inc := strings.FieldsFunc(h["include"], func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }); len(inc) > 0 {
+		args = append(args, "--include="+strings.Join(inc, ","))
+	}
+	return append(args, h["osversion"], rootfs, h["mirrorurl"])
+}
+
+// copyFiles runs %files: each source on the host is copied, with cp -a,
+// to its destination inside the image.
+func (b *builder) copyFiles() error {
+	files, err := b.def.Files()
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	b.step("Copying files from host")
+	for _, f := range files {
+		dst := filepath.Join(b.rootfs, filepath.Clean("/"+f.Dst))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("%%files: failed to create the parent of %q: %w", f.Dst, err)
+		}
+		if err := b.command("%files "+f.Src, []string{"cp", "-a", "--", f.Src, dst}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// squash packs the root file system. No timestamps are added, so two
+// builds of one definition differ only where the files do.
+func (b *builder) squash(out string) error {
+	args := []string{"mksquashfs", b.rootfs, out, "-noappend", "-comp", "gzip"}
+	if b.progress == nil {
+		args = append(args, "-no-progress", "-quiet")
+	}
+	return b.command("mksquashfs", args)
+}
+
+// writeMetadata writes /.singularity.d: scripts, environment, labels, help
+// and the definition.
+func writeMetadata(rootfs string, d *Definition) error {
+	for _, dir := range []string{metaDir, metaDir + "/env", metaDir + "/actions", metaDir + "/libs"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, dir), 0o755); err != nil {
+			return fmt.Errorf("failed to create /%s: %w", dir, err)
+		}
+	}
+	files := []struct {
+		path    string
+		content string
+		mode    os.FileMode
+		write   bool
+	}{
+		{runscriptPath, script(d, "runscript"), 0o755, has(d, "runscript")},
+		{startscriptPath, script(d, "startscript"), 0o755, true},
+		{environmentPath, "#!/bin/sh\n# Custom environment shell code should follow\n\n" + d.Body("environment"), 0o644, has(d, "environment")},
+		{helpPath, d.Body("help"), 0o644, has(d, "help")},
+		{deffilePath, string(d.Raw), 0o644, true},
+	}
+	for _, f := range files {
+		if !f.write {
+			continue
+		}
+		if err := writeFile(rootfs, f.path, []byte(f.content), f.mode); err != nil {
+			return err
+		}
+	}
+	labels, err := labelsJSON(rootfs, d)
+	if err != nil {
+		return err
+	}
+	return writeFile(rootfs, labelsPath, labels, 0o644)
+}
+
+func has(d *Definition, name string) bool { _, ok := d.Section(name); return ok }
+
+// script makes a %runscript or %startscript body a /bin/sh script.
+func script(d *Definition, name string) string {
+	return "#!/bin/sh\n\n" + d.Body(name)
+}
+
+func writeFile(rootfs, rel string, b []byte, mode os.FileMode) error {
+	p := filepath.Join(rootfs, rel)
+	// Remove first: a file from the source image may be read-only or a
+	// symlink pointing out of the image.
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("failed to replace /%s: %w", rel, err)
+	}
+	if err := os.WriteFile(p, b, mode); err != nil {
+		return fmt.Errorf("failed to write /%s: %w", rel, err)
+	}
+	return os.Chmod(p, mode)
+}
+
+// labelsJSON merges the source image's labels with %labels (which win)
+// and the schema labels, as an indented JSON object with sorted keys.
+func labelsJSON(rootfs string, d *Definition) ([]byte, error) {
+	m := map[string]string{}
+	if old, err := os.ReadFile(filepath.Join(rootfs, labelsPath)); err == nil {
+		_ = json.Unmarshal(old, &m) // a broken old file is replaced
+	}
+	m["org.label-schema.schema-version"] = "1.0"
+	m["org.label-schema.build-arch"] = runtime.GOARCH
+	labels, err := d.Labels()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range labels {
+		m[l.Key] = l.Value
+	}
+	// encoding/json writes map keys sorted, so equal labels give equal bytes.
+	b, err := json.MarshalIndent(m, "", "\t")
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode labels: %w", err)
+	}
+	return append(b, '\n'), nil
+}
