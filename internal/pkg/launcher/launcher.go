@@ -119,6 +119,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		Symlinks:        mp.Symlinks,
 		Cgroup:          o.Boot,
 		NoNewPrivileges: caps.NoNewPrivs,
+		MaxLoopDevices:  &conf.MaxLoopDevices,
 	}
 	cwd := h.Cwd
 	if contain {
