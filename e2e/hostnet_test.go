@@ -247,6 +247,23 @@ func TestNetworkOverridesKit(t *testing.T) {
 	if audit.Code != 1 || !strings.Contains(audit.Stdout, "systemd-networkd") {
 		t.Fatalf("audit of the risky image:\n%s", audit)
 	}
+	// Unhardened, with the runtime's safeguards off, the image does change
+	// the host: this is what the kit has to prevent.
+	unsafeArgs := []string{"--boot", "--boot-hostnet", "--keep-privs", "--boot-hostnet-guard", "off", "--boot-timeout", "45",
+		"--boot-hostnet-unmask", strings.Join(hostnet.DefaultMaskedUnits(), ",")}
+	{
+		h := newFakeHost(t)
+		before := h.snapshot(t)
+		h.stopOnCleanup(t, "unhardened1")
+		r := h.apptainer(t, append(append([]string{"instance", "start"}, unsafeArgs...), img, "unhardened1")...)
+		if r.Code == 0 {
+			time.Sleep(3 * time.Second)
+			h.apptainer(t, "instance", "stop", "unhardened1")
+		}
+		if d := hostnet.Compare(before, h.snapshot(t)); d.Empty() {
+			t.Fatalf("the unhardened image left the host unchanged with the safeguards off; the test proves nothing:\n%s", r)
+		}
+	}
 	mustSucceed(t, apptainer(t, "hostnet", "harden", img), "hostnet harden")
 	if audit = apptainer(t, "hostnet", "audit", img); audit.Code != 0 {
 		t.Fatalf("audit after harden:\n%s", audit)
@@ -256,8 +273,7 @@ func TestNetworkOverridesKit(t *testing.T) {
 	const name = "hardened1"
 	h.stopOnCleanup(t, name)
 	// Safeguards off: every capability kept, nothing masked by argv.
-	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--keep-privs",
-		"--boot-hostnet-unmask", strings.Join(hostnet.DefaultMaskedUnits(), ","), img, name)
+	r := h.apptainer(t, append(append([]string{"instance", "start"}, unsafeArgs...), img, name)...)
 	mustSucceed(t, r, "boot of the hardened image with the safeguards off")
 	if !strings.Contains(r.Stdout, name+": running") {
 		t.Errorf("hardened image not running:\n%s", r)

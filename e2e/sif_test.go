@@ -53,7 +53,11 @@ func buildCached(t *testing.T, def string) (string, result) {
 	if err := os.WriteFile(defFile, []byte(def), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return out, apptainer(t, "build", out, defFile)
+	kit, err := filepath.Abs("../etc/network-overrides")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, apptainerEnv(t, []string{"APPTAINER_NETWORK_OVERRIDES=" + kit}, "build", out, defFile)
 }
 
 // testSIF returns the SIF built from the boot rootfs.
