@@ -94,7 +94,8 @@ test:
 # with paths pointing at their scratch configuration.
 e2e: e2e-root $(BUILDDIR)/apptainer
 	cd $(SRCDIR) && rootfs=$$(scripts/e2e-image.sh) && \
-		APPTAINER_E2E_ROOTFS=$$rootfs \
+		example=$$(scripts/e2e-example.sh $(BUILDDIR)/apptainer | tail -n 1) && \
+		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_EXAMPLE_SIF=$$example \
 		$(GO) test -tags e2e -count=1 -timeout 60m $(E2E_TESTFLAGS) ./e2e/...
 
 e2e-root:
