@@ -5,6 +5,7 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,5 +221,31 @@ func mustWrite(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSIFBuildTwice builds one definition twice: both images hold the same
+// files with the same sizes and modes, and both boot.
+func TestSIFBuildTwice(t *testing.T) {
+	def := filepath.Join(t.TempDir(), "twice.def")
+	mustWrite(t, def, []byte(strings.Replace(testSIFDef, "%s", bootImage(t), 1)))
+	var sums []string
+	for i, out := range []string{filepath.Join(t.TempDir(), "a.sif"), filepath.Join(t.TempDir(), "b.sif")} {
+		mustSucceed(t, apptainer(t, "build", out, def), "build")
+		r := apptainer(t, "exec", out, "sh", "-c", "find / -xdev -printf '%p %s %m %l\\n' | sort | sha256sum")
+		mustSucceed(t, r, "list the image")
+		sums = append(sums, r.Stdout)
+		h := newFakeHost(t)
+		name := fmt.Sprintf("twice%d", i)
+		h.stopOnCleanup(t, name)
+		r = h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", out, name)
+		mustSucceed(t, r, "boot "+out)
+		if !strings.Contains(r.Stdout, name+": running") {
+			t.Errorf("%s not running:\n%s", out, r)
+		}
+		mustSucceed(t, h.apptainer(t, "instance", "stop", name), "stop")
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("the two builds differ: %q vs %q", sums[0], sums[1])
 	}
 }
