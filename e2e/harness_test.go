@@ -272,6 +272,22 @@ func output(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// withConf appends lines to the test build's apptainer.conf until the test
+// ends.
+func withConf(t *testing.T, lines ...string) {
+	t.Helper()
+	conf := filepath.Join(env.ConfDir, "apptainer.conf")
+	orig, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.WriteFile(conf, orig, 0o644) })
+	extra := "\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(conf, append(append([]byte{}, orig...), extra...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func copyFile(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {

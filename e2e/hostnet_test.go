@@ -186,23 +186,33 @@ func stackedImage(t *testing.T, img, layer string) string {
 }
 
 func TestBootHostnetRiskyImage(t *testing.T) {
-	img := stackedImage(t, bootImage(t), riskyLayer(t))
-	h := newFakeHost(t)
-	before := h.snapshot(t)
-	const name = "risky1"
-	h.stopOnCleanup(t, name)
-	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--boot-hostnet-guard", "fail", img, name)
-	mustSucceed(t, r, "boot of a risky image with --boot-hostnet")
-	time.Sleep(3 * time.Second) // give late units their chance
-	assertUnchanged(t, "while the risky instance runs", before, h.snapshot(t))
-	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
-	assertUnchanged(t, "after the risky instance stopped", before, h.snapshot(t))
+	img := linkedImage(t, bootImage(t), riskyLayer(t))
+	// Both modes must keep the host unchanged: the masks, dropped
+	// capabilities and read-only paths alone, and with a user namespace.
+	for _, userns := range []string{"yes", "no"} {
+		t.Run("userns="+userns, func(t *testing.T) {
+			withConf(t, "boot hostnet userns = "+userns)
+			h := newFakeHost(t)
+			before := h.snapshot(t)
+			const name = "risky1"
+			h.stopOnCleanup(t, name)
+			r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--boot-hostnet-guard", "fail", img, name)
+			mustSucceed(t, r, "boot of a risky image with --boot-hostnet")
+			time.Sleep(3 * time.Second) // give late units their chance
+			assertUnchanged(t, "while the risky instance runs", before, h.snapshot(t))
+			mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
+			assertUnchanged(t, "after the risky instance stopped", before, h.snapshot(t))
+		})
+	}
 }
 
 // TestBootHostnetGuardSeesChanges turns the safeguards off (--keep-privs,
 // the units unmasked) so the risky image does change the host, and checks
 // that the guard reports it: the guard itself is proven.
 func TestBootHostnetGuardSeesChanges(t *testing.T) {
+	// A user namespace would refuse every change (hostnet_userns_test.go):
+	// turn it off too, or there is nothing for the guard to see.
+	withConf(t, "boot hostnet userns = no")
 	img := stackedImage(t, bootImage(t), riskyLayer(t))
 	for _, mode := range []string{"warn", "fail"} {
 		t.Run(mode, func(t *testing.T) {
@@ -242,6 +252,8 @@ func TestBootHostnetGuardSeesChanges(t *testing.T) {
 // etc/network-overrides keeps the host unchanged even when the runtime's
 // own safeguards are off, while the same image unhardened is reported risky.
 func TestNetworkOverridesKit(t *testing.T) {
+	// The kit is for runtimes without our safeguards: no user namespace.
+	withConf(t, "boot hostnet userns = no")
 	img := stackedImage(t, bootImage(t), riskyLayer(t))
 	audit := apptainer(t, "hostnet", "audit", img)
 	if audit.Code != 1 || !strings.Contains(audit.Stdout, "systemd-networkd") {

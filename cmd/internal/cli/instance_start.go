@@ -93,6 +93,12 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	if cfg.HostNet != nil {
 		stderrLog.Infof("%s shares the host network; masked %d network units, dropped %s", o.InstanceName,
 			len(cfg.HostNet.MaskedUnits), strings.Join(cfg.HostNet.DroppedCaps, ", "))
+		if cfg.UserNS != nil {
+			stderrLog.Infof("%s runs in a user namespace: container ids 0-%d are host ids %d-%d", o.InstanceName,
+				cfg.UserNS.Size-1, res.IDMapHost, res.IDMapHost+cfg.UserNS.Size-1)
+		} else {
+			stderrLog.Infof("%s runs without a user namespace (boot hostnet userns = no): root inside is host root", o.InstanceName)
+		}
 		if res.HostnetChanges != "" {
 			stderrLog.Warningf("the host network changed while %s booted:\n%s", o.InstanceName, res.HostnetChanges)
 		} else if cfg.HostNet.Guard != "off" {

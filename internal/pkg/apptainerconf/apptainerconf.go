@@ -190,7 +190,7 @@ func Default() *File {
 		AllowBootHostnet:  true,
 		BootHostnetGuard:  GuardWarn,
 		BootTimeout:       90,
-		BootHostnetUserns: false,
+		BootHostnetUserns: true,
 
 		BinaryPath:          "$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		SystemdCgroups:      true,

@@ -87,6 +87,11 @@ type File struct {
 	// HostnetGuard is the host-network guard's record for a --boot-hostnet
 	// instance; this package stores it without interpreting it.
 	HostnetGuard string `json:"hostnetGuard,omitempty"`
+	// IDMapHost and IDMapSize describe the id map of an instance in a user
+	// namespace: container ids 0..IDMapSize-1 are host ids IDMapHost
+	// onwards.
+	IDMapHost uint32 `json:"idMapHost,omitempty"`
+	IDMapSize uint32 `json:"idMapSize,omitempty"`
 	// Started is when the instance was started (RFC 3339 in the file).
 	Started time.Time `json:"started,omitzero"`
 }

@@ -52,6 +52,11 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if o.Boot {
 		ns, hostname = bootInstance(o, ns)
 	}
+	if o.BootHostnet && conf.BootHostnetUserns {
+		// systemd mounts /dev/mqueue, which a user namespace may only do
+		// for an IPC namespace it owns.
+		ns.IPC = true
+	}
 	nsList, netPlan, nsMsgs := setNamespaces(o, ns)
 	msgs = append(msgs, nsMsgs...)
 	if err := checkNetworkPermission(o, conf, h, nsList, netPlan); err != nil {
@@ -174,9 +179,17 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		}
 		c.HostNet = hn
 		c.Spec.Process.Args = append(c.Spec.Process.Args, hostnet.InitArgs(hn.MaskedUnits)...)
+		if conf.BootHostnetUserns {
+			// Root without a user namespace can still write most of the
+			// host's net.* sysctls; mapped root cannot.
+			c.UserNS = &config.UserNS{Size: IDMapSize}
+		}
 	}
 	return c, msgs, nil
 }
+
+// IDMapSize is the number of ids each user-namespaced instance gets.
+const IDMapSize = 65536
 
 // checkBasics refuses what this build cannot do at all.
 func checkBasics(o Options, h Host) error {

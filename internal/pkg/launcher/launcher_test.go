@@ -78,7 +78,7 @@ func TestNamespaceAndNetworkMatrix(t *testing.T) {
 		{"--boot --network none", instanceOpts(func(o *Options) { o.Boot = true; o.Network = "none" }), "mount,network,uts,pid", "none", ""},
 		{"--boot --network ptp", instanceOpts(func(o *Options) { o.Boot = true; o.Network = "ptp" }), "mount,network,uts,pid", "ptp", ""},
 		{"--boot --netns-path", instanceOpts(func(o *Options) { o.Boot = true; o.NetnsPath = "/proc/1/ns/net" }), "mount,network=/proc/1/ns/net,uts,pid", "", "cannot join existing --netns-path"},
-		{"--boot --boot-hostnet: host network, no CNI", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnet = true }), "mount,uts,pid", "", ""},
+		{"--boot --boot-hostnet: host network, no CNI, user namespace with IPC", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnet = true }), "mount,uts,pid,ipc", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,6 +274,29 @@ func TestBootHostnetSafeguards(t *testing.T) {
 	// The host network: /etc/hosts is the host's file.
 	if m := findMount(c, "/etc/hosts"); m == nil || m.Source != "/etc/hosts" {
 		t.Errorf("/etc/hosts mount = %+v, want the host's", m)
+	}
+}
+
+func TestBootHostnetUserNamespace(t *testing.T) {
+	c, _, err := Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnet = true, true }), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserNS == nil || c.UserNS.Size != IDMapSize || c.UserNS.HostID != 0 {
+		t.Errorf("user namespace = %+v, want a request for %d ids (the monitor allocates them)", c.UserNS, IDMapSize)
+	}
+	conf := apptainerconf.Default()
+	conf.BootHostnetUserns = false
+	c, _, err = Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnet = true, true }), conf, rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserNS != nil || nsSummary(c) != "mount,uts,pid" {
+		t.Errorf("boot hostnet userns = no: userns %+v, namespaces %s", c.UserNS, nsSummary(c))
+	}
+	c, _, _ = Build(instanceOpts(func(o *Options) { o.Boot = true }), apptainerconf.Default(), rootHost())
+	if c.UserNS != nil {
+		t.Error("plain --boot got a user namespace")
 	}
 }
 

@@ -164,7 +164,9 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 	}
 
 	for _, b := range userBinds {
-		opts := []string{"rbind", "nosuid", "nodev"}
+		// "idmap": in a user namespace the bind keeps host ownership
+		// visible (see the engine's userns_linux.go); ignored otherwise.
+		opts := []string{"rbind", "nosuid", "nodev", "idmap"}
 		if b.ReadOnly {
 			opts = append(opts, "ro")
 		}

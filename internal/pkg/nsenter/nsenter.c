@@ -3,13 +3,14 @@
 // multi-threaded process, and every Go program is one.
 //
 // The request comes in the environment variable _APPTAINER_NSENTER:
-//   "fork;cgroup=/proc/123/ns/cgroup;ipc=...;uts=...;net=...;pid=...;mnt=..."
+//   "fork;user=/proc/123/ns/user;cgroup=...;ipc=...;uts=...;net=...;pid=...;mnt=..."
 // Namespaces are entered in the order given (the mount namespace last, since
 // it changes what /proc paths mean). With "fork", the process forks after
 // joining, so the child is really inside the joined PID namespace; the parent
 // waits, forwards termination signals and exits with the child's status.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,6 +37,7 @@ static void die(const char *what, const char *arg) {
 }
 
 static int ns_flag(const char *name) {
+	if (!strcmp(name, "user")) return CLONE_NEWUSER;
 	if (!strcmp(name, "cgroup")) return CLONE_NEWCGROUP;
 	if (!strcmp(name, "ipc")) return CLONE_NEWIPC;
 	if (!strcmp(name, "uts")) return CLONE_NEWUTS;
@@ -81,12 +83,21 @@ __attribute__((constructor)) static void apptainer_nsenter(void) {
 		flags[n] = flag;
 		n++;
 	}
+	int joined_user = 0;
 	for (int i = 0; i < n; i++) {
 		if (setns(fds[i], flags[i]) < 0)
 			die("cannot join namespace of type", flags[i] == CLONE_NEWNS ? "mnt" : "non-mount");
+		if (flags[i] == CLONE_NEWUSER)
+			joined_user = 1;
 		close(fds[i]);
 	}
 	free(copy);
+	if (joined_user) {
+		// Become the namespace's root: keeping host uid 0 (unmapped
+		// inside) would still let the process write host sysctls.
+		if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			die("cannot become root of", "the joined user namespace");
+	}
 	if (!do_fork)
 		return;
 

@@ -17,8 +17,10 @@ import (
 // EnvName is the variable the constructor reads.
 const EnvName = "_APPTAINER_NSENTER"
 
-// order is the order namespaces are joined in: the mount namespace last.
-var order = []string{"cgroup", "ipc", "uts", "net", "pid", "mnt"}
+// order is the order namespaces are joined in: the user namespace first
+// (it grants the rights to join the others it owns), the mount namespace
+// last.
+var order = []string{"user", "cgroup", "ipc", "uts", "net", "pid", "mnt"}
 
 // Request names the namespace files to join, by type ("net", "mnt", …).
 type Request struct {

@@ -71,6 +71,11 @@ type Config struct {
 	// appinit): it starts Spec.Process.Args, if any, as its child, reaps
 	// orphans and keeps the instance alive until it is signalled.
 	Shim bool `json:"shim,omitempty"`
+	// UserNS, when set, runs the container in a new user namespace that
+	// owns its mount, PID, UTS, IPC and cgroup namespaces: container ids
+	// 0..Size-1 are host ids HostID..HostID+Size-1, so root inside is never
+	// host root. The monitor allocates HostID; the launcher only asks.
+	UserNS *UserNS `json:"userNS,omitempty"`
 	// Cgroup asks for a cgroup per instance, with its own cgroup namespace
 	// and cgroup2 mounted at /sys/fs/cgroup.
 	Cgroup bool `json:"cgroup,omitempty"`
@@ -92,6 +97,12 @@ type File struct {
 type Symlink struct {
 	Path   string `json:"path"`
 	Target string `json:"target"`
+}
+
+// UserNS is the id map of a container's user namespace.
+type UserNS struct {
+	HostID uint32 `json:"hostID"`
+	Size   uint32 `json:"size"`
 }
 
 // Instance holds what the monitor needs to keep an instance.

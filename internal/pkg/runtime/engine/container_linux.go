@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -46,9 +45,8 @@ func containerMain() error {
 	}
 	sync := os.NewFile(syncFD, "sync")
 	unix.CloseOnExec(syncFD)
-	line, err := bufio.NewReader(sync).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "go" {
-		return fmt.Errorf("container setup aborted by the runtime")
+	if err := receiveGo(cfg); err != nil {
+		return err
 	}
 	if err := setupContainer(cfg); err != nil {
 		_ = writeMessage(sync, stageMessage{Error: err.Error()})
@@ -57,6 +55,38 @@ func containerMain() error {
 	err = execProcess(cfg)
 	_ = writeMessage(sync, stageMessage{Error: err.Error()})
 	return err
+}
+
+// received holds the mounts the privileged side prepared for a container
+// in a user namespace.
+var received = userNSMounts{Image: -1, Sysfs: -1}
+
+// receiveGo waits for the runtime's "go" and takes the prepared mounts
+// that come with it.
+func receiveGo(cfg *config.Config) error {
+	buf := make([]byte, 16)
+	oob := make([]byte, unix.CmsgSpace(4*250))
+	n, oobn, _, _, err := unix.Recvmsg(syncFD, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil || strings.TrimSpace(string(buf[:n])) != "go" {
+		return fmt.Errorf("container setup aborted by the runtime")
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return err
+		}
+		if len(fds) >= 2 {
+			received = userNSMounts{Image: fds[0], Sysfs: fds[1], Binds: fds[2:]}
+		}
+	}
+	if cfg.UserNS != nil && received.Image < 0 {
+		return fmt.Errorf("container setup: the prepared mounts did not arrive")
+	}
+	return nil
 }
 
 // setupContainer builds the root filesystem and pivots into it.
@@ -90,7 +120,7 @@ func setupContainer(cfg *config.Config) error {
 			return err
 		}
 	}
-	if err := makeDevices(root, cfg.Spec.Linux.Devices); err != nil {
+	if err := makeDevices(root, cfg.Spec.Linux.Devices, cfg.UserNS != nil); err != nil {
 		return err
 	}
 	for _, l := range cfg.Symlinks {
@@ -142,6 +172,18 @@ func mountRootfs(cfg *config.Config, session string) (string, error) {
 		return "", err
 	}
 	lower := cfg.Image
+	if received.Image >= 0 {
+		// In a user namespace: the image comes idmapped from the
+		// privileged side, SIF or not.
+		lower = filepath.Join(session, "image")
+		if err := os.Mkdir(lower, 0o755); err != nil {
+			return "", err
+		}
+		if err := moveMount(received.Image, lower); err != nil {
+			return "", err
+		}
+		return overlayRoot(session, root, lower)
+	}
 	kind := image.Kind(cfg.ImageKind)
 	if kind == "" {
 		var err error
@@ -170,6 +212,12 @@ func mountRootfs(cfg *config.Config, session string) (string, error) {
 		}
 		return root, nil
 	}
+	return overlayRoot(session, root, lower)
+}
+
+// overlayRoot mounts the root as an overlay of lower with a tmpfs upper
+// layer (the session directory is a tmpfs).
+func overlayRoot(session, root, lower string) (string, error) {
 	upper, work := filepath.Join(session, "upper"), filepath.Join(session, "work")
 	for _, d := range []string{upper, work} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -212,6 +260,9 @@ func writeFiles(cfg *config.Config, session string) error {
 // mountSpec performs one spec mount inside root.
 func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
 	flags, data, readOnly := parseMountOptions(m.Options)
+	if isIDMapBind(m.Options) && received.Image >= 0 {
+		return mountIDMapBind(root, m, readOnly)
+	}
 	source := m.Source
 	switch {
 	case strings.HasPrefix(source, config.SessionSource):
@@ -237,6 +288,10 @@ func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
 	if err := mountPoint(target, isDir); err != nil {
 		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
 	}
+	if m.Type == "sysfs" && received.Sysfs >= 0 {
+		// Mounted read-only by the privileged side (see userns_linux.go).
+		return moveMount(received.Sysfs, target)
+	}
 	fstype := m.Type
 	if fstype == "bind" {
 		fstype = ""
@@ -249,6 +304,34 @@ func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
 			return remountReadOnly(target, flags&^(unix.MS_BIND|unix.MS_REC))
 		}
 		return mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, data)
+	}
+	return nil
+}
+
+// mountIDMapBind attaches the next idmapped bind prepared by the privileged
+// side; in a user namespace the source may not even be reachable by path.
+func mountIDMapBind(root string, m specs.Mount, readOnly bool) error {
+	if len(received.Binds) == 0 {
+		return fmt.Errorf("the idmapped bind of %s did not arrive", m.Source)
+	}
+	fd := received.Binds[0]
+	received.Binds = received.Binds[1:]
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	target, err := mountTarget(root, m.Destination, true)
+	if err != nil {
+		return err
+	}
+	if err := mountPoint(target, st.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
+		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
+	}
+	if err := moveMount(fd, target); err != nil {
+		return err
+	}
+	if readOnly {
+		return remountReadOnly(target, unix.MS_NOSUID|unix.MS_NODEV)
 	}
 	return nil
 }
@@ -278,12 +361,22 @@ func mountTarget(root, dest string, replaceLink bool) (string, error) {
 	return securePath(root, dest)
 }
 
-// makeDevices creates device nodes in the container's minimal /dev.
-func makeDevices(root string, devices []specs.LinuxDevice) error {
+// makeDevices creates device nodes in the container's minimal /dev. A user
+// namespace may not create device nodes: there the host's are bound.
+func makeDevices(root string, devices []specs.LinuxDevice, bindHost bool) error {
 	for _, d := range devices {
 		p, err := securePath(root, d.Path)
 		if err != nil {
 			return err
+		}
+		if bindHost {
+			if err := mountPoint(p, false); err != nil {
+				return err
+			}
+			if err := mount(d.Path, p, "", unix.MS_BIND, ""); err != nil {
+				return err
+			}
+			continue
 		}
 		mode := uint32(0o666)
 		if d.FileMode != nil {

@@ -23,6 +23,9 @@ import (
 // It is the instance.Paths OnGhost hook of the CLI.
 func ReleaseGhost(f *instance.File) error {
 	var errs []string
+	if f.IDMapHost != 0 {
+		defer releaseIDs(f.IDMapHost)
+	}
 	for _, cg := range f.CgroupPaths {
 		if !strings.HasPrefix(cg, "/sys/fs/cgroup/") {
 			continue // never act on a path a user could have planted

@@ -30,6 +30,8 @@ type StartResult struct {
 	// HostnetChanges is the guard's report after READY ("" when unchanged).
 	HostnetChanges string   `json:"hostnetChanges,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// IDMapHost is the first host id of the instance's user namespace.
+	IDMapHost uint32 `json:"idMapHost,omitempty"`
 }
 
 // StartInstance starts the instance's monitor and waits until the instance
@@ -129,6 +131,8 @@ type monitor struct {
 	c        *container
 	guard    *hostGuard
 	stopping chan os.Signal
+	// releaseIDs frees the user namespace's id range.
+	releaseIDs func()
 }
 
 func (m *monitor) progress(s string) { _ = writeMessage(m.status, stageMessage{Progress: s}) }
@@ -203,14 +207,33 @@ func (m *monitor) start() (*StartResult, error) {
 	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", m.runDir, err)
 	}
+	// Searchable but not listable: the root of a user namespace is no
+	// host root, and must still reach its console and /run/host.
+	for d := m.runDir; d != filepath.Dir(RunRoot()); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			return nil, err
+		}
+	}
 	m.file.RunDir = m.runDir
 
+	if u := m.cfg.UserNS; u != nil {
+		if u.HostID, m.releaseIDs, err = allocateIDs(u.Size); err != nil {
+			return nil, err
+		}
+		m.file.UserNs, m.file.IDMapHost, m.file.IDMapSize = true, u.HostID, u.Size
+		m.progress(fmt.Sprintf("user namespace: container ids 0-%d are host ids %d-%d", u.Size-1, u.HostID, u.HostID+u.Size-1))
+	}
 	stdout, stderr := os.Stdout, os.Stderr
 	if m.cfg.Boot != nil {
 		if err := m.prepareBoot(); err != nil {
 			return nil, err
 		}
 		stdout, stderr = m.console.slave, m.console.slave
+		if u := m.cfg.UserNS; u != nil {
+			if err := delegate(u.HostID, m.cgPath, m.console.slave.Name()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
 		m.progress("recording the host network state")
@@ -239,7 +262,7 @@ func (m *monitor) start() (*StartResult, error) {
 		return nil, err
 	}
 
-	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP}
+	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP, IDMapHost: m.file.IDMapHost}
 	if m.cfg.Boot != nil {
 		if err := m.waitReady(res); err != nil {
 			return nil, err
@@ -405,6 +428,9 @@ func (m *monitor) cleanup() {
 	}
 	if m.runDir != "" {
 		_ = os.RemoveAll(m.runDir)
+	}
+	if m.releaseIDs != nil {
+		m.releaseIDs()
 	}
 	if m.file != nil && m.file.PPid == os.Getpid() {
 		if cur, err := m.paths.Get(m.cfg.Instance.Name); err == nil && cur.PPid == os.Getpid() {

@@ -74,6 +74,8 @@ func parseMountOptions(opts []string) (flags uintptr, data string, readOnly bool
 			flags |= unix.MS_BIND | unix.MS_REC
 		case "ro":
 			readOnly = true
+		case "idmap":
+			// Handled by the caller in a user namespace.
 		case "rw":
 		case "nosuid":
 			flags |= unix.MS_NOSUID

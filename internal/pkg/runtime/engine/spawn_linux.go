@@ -126,6 +126,21 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
 	cmd.ExtraFiles = []*os.File{cfgR, childSync}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
+	if u := cfg.UserNS; u != nil {
+		// Created together with the other namespaces, so that it owns them;
+		// the child becomes the mapped root before it runs any code.
+		idMap := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(u.HostID), Size: int(u.Size)}}
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = idMap
+		cmd.SysProcAttr.GidMappings = idMap
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	// The mapped root of a user namespace cannot create it on the host.
+	if err := os.MkdirAll(SessionDir(), 0o755); err != nil {
+		cfgW.Close()
+		return c, fmt.Errorf("failed to create %s: %w", SessionDir(), err)
+	}
 	if o.CgroupFD != nil {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(o.CgroupFD.Fd())
@@ -152,7 +167,16 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 			return c, err
 		}
 	}
-	if _, err := c.sync.Write([]byte("go\n")); err != nil {
+	var rights []byte
+	if cfg.UserNS != nil {
+		mounts, err := prepareUserNSMounts(cfg, c.cmd.Process.Pid)
+		if err != nil {
+			return c, err
+		}
+		defer mounts.close()
+		rights = unix.UnixRights(mounts.fds()...)
+	}
+	if err := unix.Sendmsg(int(c.sync.Fd()), []byte("go\n"), rights, nil, 0); err != nil {
 		return c, fmt.Errorf("container process died during setup: %w", err)
 	}
 	return c, c.waitExec()
