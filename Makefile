@@ -10,6 +10,7 @@
 #   make lint      gofmt, go vet (also with -tags e2e), shellcheck
 #   make image     build or refresh the cached e2e Debian image
 #   make demo      the README demo: boot on a throwaway fake host network
+#   make bench     benchmarks against systemd-nspawn and the bare host (as root)
 #   make ci        everything CI runs (scripts/ci.sh)
 #   make clean     remove what builddir holds except its configuration
 #   make distclean remove builddir
@@ -23,7 +24,7 @@ E2E_TESTFLAGS ?=
 
 SHELL_SCRIPTS := mconfig .ci/run $(wildcard scripts/*.sh)
 
-.PHONY: all install test e2e check lint image demo ci clean distclean
+.PHONY: all install test e2e check lint image demo bench ci clean distclean
 
 all: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR)
@@ -57,6 +58,16 @@ image:
 
 demo:
 	scripts/demo.sh
+
+# Extra bench flags, e.g. make bench BENCHFLAGS='-boots 20 -only boot'.
+# Results (results.md, start-ready.svg) go to $(BUILDDIR)/bench.
+BENCHFLAGS ?=
+
+bench:
+	@test "$$(id -u)" -eq 0 || \
+		{ echo "make bench: the benchmarks boot containers and must run as root" >&2; exit 1; }
+	rootfs=$$(scripts/e2e-image.sh) && \
+		$(GO) run ./bench -image "$$rootfs" -out $(BUILDDIR)/bench $(BENCHFLAGS)
 
 ci:
 	scripts/ci.sh

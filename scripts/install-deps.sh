@@ -18,7 +18,7 @@ readonly GO_MIN_MINOR=24
 #   iptables nftables           used by the CNI plugins and by the fake host's firewall
 #   busybox-static              the e2e tests' small non-systemd rootfs
 #   iproute2 util-linux         ip, nsenter, unshare, losetup, flock
-#   iperf3 hyperfine            benchmarks
+#   iperf3 hyperfine strace     benchmarks (strace times the runtime's own start)
 #   libcap2-bin procps          capsh/getpcaps, ps/pgrep in tests
 #   make gcc libc6-dev          build (internal/pkg/nsenter is cgo)
 #   git ca-certificates         `go mod download`, version from git tags
@@ -26,7 +26,7 @@ readonly GO_MIN_MINOR=24
 readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
-	procps hyperfine make gcc libc6-dev git ca-certificates shellcheck
+	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
 )
 
 step() { printf '==> %s\n' "$*" >&2; }

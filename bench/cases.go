@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Case names: the first column of the table and the lanes of the plot.
+const (
+	caseHostnetStart = "start→READY: instance start --boot --boot-hostnet"
+	caseCNIStart     = "start→READY: instance start --boot (CNI bridge)"
+	caseNspawnStart  = "start→READY: systemd-nspawn -b (host network)"
+	caseRuntime      = "runtime: CLI start → execve /sbin/init (strace)"
+	caseHostnetStop  = "stop: instance stop (--boot-hostnet, clean halt)"
+	caseCNIStop      = "stop: instance stop (--boot CNI bridge)"
+	caseNspawnStop   = "stop: systemd-nspawn (SIGTERM → exit)"
+	caseExec         = "exec instance://N /bin/true"
+	caseNsenter      = "nsenter -a -t PID /bin/true (floor)"
+	caseRSS          = "monitor RSS per booted instance (32 running)"
+	caseList         = "instance list --json (100 running)"
+	caseIperfLoHost  = "iperf3 loopback: bare host"
+	caseIperfLoHN    = "iperf3 loopback: --boot-hostnet instance"
+	caseIperfLoCNI   = "iperf3 loopback: --boot CNI instance (own lo)"
+	caseIperfVHost   = "iperf3 veth peer: bare host"
+	caseIperfVHN     = "iperf3 veth peer: --boot-hostnet instance"
+	caseIperfVCNI    = "iperf3 veth peer: --boot CNI instance (bridge+NAT)"
+)
+
+// rowSpec ties a case to its peer and target (issue 7's table).
+type rowSpec struct {
+	caseName, peer string
+	cmp            Comparison
+	target         float64
+}
+
+var rowSpecs = []rowSpec{
+	{caseHostnetStart, caseNspawnStart, RatioAtMost, 1.10},
+	{caseCNIStart, caseNspawnStart, Reported, 0},
+	{caseHostnetStart, caseCNIStart, Reported, 0},
+	{caseNspawnStart, "", Reported, 0},
+	{caseRuntime, "", ValueAtMost, 0.025},
+	{caseHostnetStop, caseNspawnStop, RatioAtMost, 1.2},
+	{caseCNIStop, caseNspawnStop, Reported, 0},
+	{caseNspawnStop, "", Reported, 0},
+	{caseExec, caseNsenter, ValueAtMost, 0.010},
+	{caseNsenter, "", Reported, 0},
+	{caseRSS, "", ValueAtMost, 6 << 20},
+	{caseList, "", ValueAtMost, 0.030},
+	{caseIperfLoHN, caseIperfLoHost, RatioAtLeast, 0.98},
+	{caseIperfVHN, caseIperfVHost, RatioAtLeast, 0.98},
+	{caseIperfLoCNI, caseIperfLoHost, Reported, 0},
+	{caseIperfVCNI, caseIperfVHost, Reported, 0},
+	{caseIperfLoHost, "", Reported, 0},
+	{caseIperfVHost, "", Reported, 0},
+}
+
+// selectRows keeps the rows whose case (and peer) a group set out to
+// measure; a series that exists but stayed empty shows as not measured.
+func selectRows(specs []rowSpec, series map[string]*Series) []Row {
+	var rows []Row
+	for _, sp := range specs {
+		c, ok := series[sp.caseName]
+		if !ok {
+			continue
+		}
+		row := Row{Case: c, Cmp: sp.cmp, Target: sp.target}
+		if sp.peer != "" {
+			p, ok := series[sp.peer]
+			if !ok {
+				continue
+			}
+			row.Peer = p
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func (r *runner) rows() []Row { return selectRows(rowSpecs, r.series) }
+
+// writeOutputs saves the table and the start→READY plot.
+func (r *runner) writeOutputs(dir, table string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("failed to make %q: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(table), 0o644); err != nil {
+		return fmt.Errorf("failed to write results: %w", err)
+	}
+	var lanes []*Series
+	for _, n := range []string{caseHostnetStart, caseNspawnStart, caseCNIStart} {
+		if s, ok := r.series[n]; ok && len(s.Values) > 0 {
+			lanes = append(lanes, s)
+		}
+	}
+	if len(lanes) == 0 {
+		return nil
+	}
+	svg, err := StripPlotSVG("start → READY, one run (dots: runs, bar: median)", lanes)
+	if err != nil {
+		return fmt.Errorf("failed to draw the plot: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "start-ready.svg"), []byte(svg), 0o644); err != nil {
+		return fmt.Errorf("failed to write the plot: %w", err)
+	}
+	return nil
+}
+
+func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
