@@ -314,6 +314,8 @@ func TestBootHostnetRefusals(t *testing.T) {
 		{[]string{"--boot", "--boot-hostnet", "--netns-path", "/proc/1/ns/net"}, "cannot be combined with --netns-path"},
 		{[]string{"--boot", "--boot-hostnet", "--boot-hostnet-unmask", "sshd.service"}, "sshd.service"},
 		{[]string{"--boot", "--boot-hostnet", "--boot-hostnet-guard", "loud"}, "invalid host-network guard mode"},
+		{[]string{"--boot", "--boot-hostnet", "--boot-hostnet-userns=false"}, "--boot-hostnet-userns=false is not allowed"},
+		{[]string{"--boot", "--boot-hostnet-userns=false"}, "--boot-hostnet-userns requires --boot-hostnet"},
 	}
 	for _, tt := range tests {
 		r := h.apptainer(t, append(append([]string{"instance", "start"}, tt.args...), img, "refused2")...)

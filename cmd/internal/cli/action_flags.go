@@ -9,6 +9,9 @@ import (
 type actionOptions struct {
 	launcher.Options
 	bootTimeout int
+	// bootHostnetUserns holds --boot-hostnet-userns; it reaches Options
+	// only when given (see applyTriState).
+	bootHostnetUserns bool
 	// sink receives values of flags this build does not implement.
 	sink struct {
 		b bool
@@ -65,6 +68,11 @@ var actionFlags = []flagSpec{
 	{Name: "boot-hostnet-guard", Usage: "with --boot-hostnet, what to do when the host network changed during boot: off, warn or fail (default from apptainer.conf, normally warn)",
 		EnvKeys: []string{"BOOT_HOSTNET_GUARD"}, Groups: groupInstance,
 		Var: stringFlag(func(o *actionOptions) *string { return &o.BootHostnetGuard })},
+	{Name: "boot-hostnet-userns", Usage: "with --boot-hostnet, run the instance in a user namespace (default true; =false only where apptainer.conf says \"boot hostnet userns = optional\")",
+		EnvKeys: []string{"BOOT_HOSTNET_USERNS"}, Groups: groupInstance,
+		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+			fs.BoolVarP(&o.bootHostnetUserns, name, short, true, usage)
+		}},
 	{Name: "boot-timeout", Usage: "with --boot, seconds to wait for init to report the system ready (default from apptainer.conf, normally 90)",
 		EnvKeys: []string{"BOOT_TIMEOUT"}, Groups: groupInstance,
 		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {

@@ -35,6 +35,9 @@ func newInstanceStartCommand(action launcher.Action) *cobra.Command {
 				return err
 			}
 			o.Action = action
+			if cmd.Flags().Changed("boot-hostnet-userns") {
+				o.BootHostnetUserns = &o.bootHostnetUserns
+			}
 			o.InstanceName = args[1]
 			o.Args = args[2:]
 			return startInstance(cmd, o, args[0])
@@ -97,7 +100,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 			stderrLog.Infof("%s runs in a user namespace: container ids 0-%d are host ids %d-%d", o.InstanceName,
 				cfg.UserNS.Size-1, res.IDMapHost, res.IDMapHost+cfg.UserNS.Size-1)
 		} else {
-			stderrLog.Infof("%s runs without a user namespace (boot hostnet userns = no): root inside is host root", o.InstanceName)
+			stderrLog.Infof("%s runs without a user namespace: root inside is host root", o.InstanceName)
 		}
 		if res.HostnetChanges != "" {
 			stderrLog.Warningf("the host network changed while %s booted:\n%s", o.InstanceName, res.HostnetChanges)

@@ -59,6 +59,14 @@ const (
 	GuardFail = "fail"
 )
 
+// Values accepted by "boot hostnet userns": whether --boot-hostnet instances
+// run in a user namespace, and whether a user may turn it off per run.
+const (
+	UsernsYes      = "yes"
+	UsernsOptional = "optional"
+	UsernsNo       = "no"
+)
+
 // File holds every apptainer.conf directive, one typed field each. Enumerated
 // directives are plain strings (so callers can pass them on unchanged) whose
 // allowed values are the constants above; Parse never stores anything else.
@@ -124,7 +132,7 @@ type File struct {
 	BootHostnetMaskUnits []string
 	BootHostnetGuard     string
 	BootTimeout          int
-	BootHostnetUserns    bool
+	BootHostnetUserns    string
 
 	// Helper programs, GPUs, cgroups, image building and downloads.
 	BinaryPath            string
@@ -190,7 +198,7 @@ func Default() *File {
 		AllowBootHostnet:  true,
 		BootHostnetGuard:  GuardWarn,
 		BootTimeout:       90,
-		BootHostnetUserns: true,
+		BootHostnetUserns: UsernsYes,
 
 		BinaryPath:          "$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		SystemdCgroups:      true,

@@ -215,7 +215,8 @@ var directives = []directive{
 		func(f *File) *string { return &f.BootHostnetGuard }),
 	// One day is far beyond any boot, and keeps seconds*time.Second small.
 	number("boot timeout", 1, 86400, func(f *File) *int { return &f.BootTimeout }),
-	yesNo("boot hostnet userns", func(f *File) *bool { return &f.BootHostnetUserns }),
+	oneOf("boot hostnet userns", []string{UsernsYes, UsernsOptional, UsernsNo},
+		func(f *File) *string { return &f.BootHostnetUserns }),
 
 	text("binary path", nil, func(f *File) *string { return &f.BinaryPath }),
 	yesNo("always use nv", func(f *File) *bool { return &f.AlwaysUseNv }),

@@ -70,7 +70,7 @@ var directiveCases = []directiveCase{
 		[]string{"my-vpn.service", "ifup@.service"}, "my vpn.service"},
 	{"boot hostnet guard", "fail", func(f *File) any { return f.BootHostnetGuard }, GuardFail, "panic"},
 	{"boot timeout", "300", func(f *File) any { return f.BootTimeout }, 300, "0"},
-	{"boot hostnet userns", "no", func(f *File) any { return f.BootHostnetUserns }, false, "maybe"},
+	{"boot hostnet userns", "optional", func(f *File) any { return f.BootHostnetUserns }, UsernsOptional, "maybe"},
 	{"binary path", "/opt/bin:/usr/bin", func(f *File) any { return f.BinaryPath }, "/opt/bin:/usr/bin", ""},
 	{"always use nv", "yes", func(f *File) any { return f.AlwaysUseNv }, true, "maybe"},
 	{"use nvidia-container-cli", "yes", func(f *File) any { return f.UseNvidiaContainerCli }, true, "maybe"},

@@ -58,7 +58,7 @@ func changedFile() *File {
 		BootHostnetMaskUnits:      []string{"x.service", "y@.socket"},
 		BootHostnetGuard:          GuardOff,
 		BootTimeout:               1,
-		BootHostnetUserns:         false,
+		BootHostnetUserns:         UsernsNo,
 		BinaryPath:                "/usr/bin # not a comment",
 		AlwaysUseNv:               true,
 		UseNvidiaContainerCli:     true,

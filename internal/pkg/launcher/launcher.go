@@ -52,7 +52,11 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if o.Boot {
 		ns, hostname = bootInstance(o, ns)
 	}
-	if o.BootHostnet && conf.BootHostnetUserns {
+	userns, err := decideUserns(o, conf.BootHostnetUserns)
+	if err != nil {
+		return nil, nil, err
+	}
+	if userns {
 		// systemd mounts /dev/mqueue, which a user namespace may only do
 		// for an IPC namespace it owns.
 		ns.IPC = true
@@ -179,13 +183,40 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		}
 		c.HostNet = hn
 		c.Spec.Process.Args = append(c.Spec.Process.Args, hostnet.InitArgs(hn.MaskedUnits)...)
-		if conf.BootHostnetUserns {
+		if userns {
 			// Root without a user namespace can still write most of the
 			// host's net.* sysctls; mapped root cannot.
 			c.UserNS = &config.UserNS{Size: IDMapSize}
 		}
 	}
 	return c, msgs, nil
+}
+
+// decideUserns says whether a --boot-hostnet instance runs in a user
+// namespace: apptainer.conf's "boot hostnet userns" decides, and a user may
+// turn it off for one run only where the administrator made it optional.
+func decideUserns(o Options, mode string) (bool, error) {
+	if !o.BootHostnet {
+		if o.BootHostnetUserns != nil {
+			return false, fmt.Errorf("%w: --boot-hostnet-userns requires --boot-hostnet", ErrInvalid)
+		}
+		return false, nil
+	}
+	want := o.BootHostnetUserns
+	switch mode {
+	case apptainerconf.UsernsNo:
+		if want != nil && *want {
+			return false, fmt.Errorf("%w: --boot-hostnet-userns: the administrator turned user namespaces off (boot hostnet userns = no in apptainer.conf)", ErrPermission)
+		}
+		return false, nil
+	case apptainerconf.UsernsOptional:
+		return want == nil || *want, nil
+	default:
+		if want != nil && !*want {
+			return false, fmt.Errorf("%w: --boot-hostnet-userns=false is not allowed: apptainer.conf says \"boot hostnet userns = yes\" (an administrator may set it to optional)", ErrPermission)
+		}
+		return true, nil
+	}
 }
 
 // IDMapSize is the number of ids each user-namespaced instance gets.

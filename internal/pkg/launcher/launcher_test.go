@@ -286,7 +286,7 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 		t.Errorf("user namespace = %+v, want a request for %d ids (the monitor allocates them)", c.UserNS, IDMapSize)
 	}
 	conf := apptainerconf.Default()
-	conf.BootHostnetUserns = false
+	conf.BootHostnetUserns = apptainerconf.UsernsNo
 	c, _, err = Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnet = true, true }), conf, rootHost())
 	if err != nil {
 		t.Fatal(err)
@@ -297,6 +297,39 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 	c, _, _ = Build(instanceOpts(func(o *Options) { o.Boot = true }), apptainerconf.Default(), rootHost())
 	if c.UserNS != nil {
 		t.Error("plain --boot got a user namespace")
+	}
+	off, on := false, true
+	tests := []struct {
+		mode    string
+		flag    *bool
+		want    bool
+		wantErr string
+	}{
+		{apptainerconf.UsernsYes, nil, true, ""},
+		{apptainerconf.UsernsYes, &on, true, ""},
+		{apptainerconf.UsernsYes, &off, false, "--boot-hostnet-userns=false is not allowed"},
+		{apptainerconf.UsernsOptional, nil, true, ""},
+		{apptainerconf.UsernsOptional, &off, false, ""},
+		{apptainerconf.UsernsNo, nil, false, ""},
+		{apptainerconf.UsernsNo, &on, false, "boot hostnet userns = no"},
+	}
+	for _, tt := range tests {
+		conf := apptainerconf.Default()
+		conf.BootHostnetUserns = tt.mode
+		c, _, err := Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnet, o.BootHostnetUserns = true, true, tt.flag }), conf, rootHost())
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s/%v: error %v, want %q", tt.mode, tt.flag, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s/%v: %v", tt.mode, tt.flag, err)
+		case (c.UserNS != nil) != tt.want:
+			t.Errorf("%s/%v: user namespace %v, want %v", tt.mode, tt.flag, c.UserNS != nil, tt.want)
+		}
+	}
+	if _, _, err := Build(instanceOpts(func(o *Options) { o.Boot, o.BootHostnetUserns = true, &off }), apptainerconf.Default(), rootHost()); err == nil {
+		t.Error("--boot-hostnet-userns accepted without --boot-hostnet")
 	}
 }
 

@@ -36,6 +36,8 @@ type Options struct {
 	BootHostnetUnmask []string
 	BootHostnetGuard  string        // "" means apptainer.conf's "boot hostnet guard"
 	BootTimeout       time.Duration // 0 means apptainer.conf's "boot timeout"
+	// BootHostnetUserns is --boot-hostnet-userns; nil when not given.
+	BootHostnetUserns *bool
 
 	Net         bool
 	Network     string // comma-separated CNI network names
