@@ -12,6 +12,7 @@ import (
 // cache, a busy neighbour) over all of them instead of one.
 func (r *runner) bootGroup(ctx context.Context, c config) error {
 	hnStart, hnStop := r.s(caseHostnetStart, Seconds), r.s(caseHostnetStop, Seconds)
+	noUsernsStart := r.s(caseNoUsernsStart, Seconds)
 	cniStart, cniStop := r.s(caseCNIStart, Seconds), r.s(caseCNIStop, Seconds)
 	nsStart, nsStop := r.s(caseNspawnStart, Seconds), r.s(caseNspawnStop, Seconds)
 	// One boot each first, not counted: it pulls the image into the page
@@ -23,6 +24,10 @@ func (r *runner) bootGroup(ctx context.Context, c config) error {
 		keep := i >= 0
 		name := fmt.Sprintf("bench-hn-%d", i+1)
 		if err := r.bootStop(keep, hnStart, hnStop, name, "--boot", "--boot-hostnet"); err != nil {
+			return err
+		}
+		name = fmt.Sprintf("bench-nu-%d", i+1)
+		if err := r.bootStop(keep, noUsernsStart, nil, name, "--boot", "--boot-hostnet", "--boot-hostnet-userns=false"); err != nil {
 			return err
 		}
 		up, down, err := r.nspawnCycle(fmt.Sprintf("bench-ns-%d", i+1))
@@ -57,7 +62,9 @@ func (r *runner) bootStop(keep bool, start, stop *Series, name string, flags ...
 	}
 	if keep {
 		start.AddDuration(d)
-		stop.AddDuration(s)
+		if stop != nil {
+			stop.AddDuration(s)
+		}
 	}
 	return nil
 }

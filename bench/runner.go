@@ -42,6 +42,11 @@ func newRunner(c config) (*runner, error) {
 		return nil, fmt.Errorf("failed to make a scratch directory: %w", err)
 	}
 	r.defer_(func() { os.RemoveAll(r.Top) })
+	// The root of a user namespace is no host root: it must be able to
+	// reach the session directory under the scratch state directory.
+	if err := os.Chmod(r.Top, 0o755); err != nil {
+		return r, err
+	}
 	r.Home = filepath.Join(r.Top, "home")
 	confDir := filepath.Join(r.Top, "etc", "apptainer")
 	for _, d := range []string{r.Home, filepath.Join(confDir, "network")} {
@@ -50,6 +55,11 @@ func newRunner(c config) (*runner, error) {
 		}
 	}
 	if err := copyFile(filepath.Join(repo, "etc", "apptainer.conf"), filepath.Join(confDir, "apptainer.conf")); err != nil {
+		return r, err
+	}
+	// The user namespace stays the default; "optional" lets the bench boot
+	// without one too, to measure what it costs.
+	if err := replaceInFile(filepath.Join(confDir, "apptainer.conf"), "boot hostnet userns = yes", "boot hostnet userns = optional"); err != nil {
 		return r, err
 	}
 	lists, _ := filepath.Glob(filepath.Join(repo, "etc", "network", "*.conflist"))
@@ -269,4 +279,16 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("failed to write %q: %w", dst, err)
 	}
 	return nil
+}
+
+// replaceInFile replaces the one line old of a file with new.
+func replaceInFile(path, old, new string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if strings.Count(string(b), old+"\n") != 1 {
+		return fmt.Errorf("%s: expected one line %q", path, old)
+	}
+	return os.WriteFile(path, []byte(strings.Replace(string(b), old+"\n", new+"\n", 1)), 0o644)
 }

@@ -89,6 +89,8 @@ func writeHostFiles(dir string, hostNet bool, uuid string) error {
 // console is the pty whose slave is the instance's /dev/console.
 type console struct {
 	master, slave *os.File
+	// drained is closed when everything written to the console is logged.
+	drained chan struct{}
 }
 
 // openConsole makes the pty and links its slave as dir/console, the source
@@ -103,7 +105,7 @@ func openConsole(dir string) (*console, error) {
 		s.Close()
 		return nil, err
 	}
-	return &console{master: m, slave: s}, nil
+	return &console{master: m, slave: s, drained: make(chan struct{})}, nil
 }
 
 // logTo copies everything written to the console into w (the .out log).
@@ -111,6 +113,7 @@ func openConsole(dir string) (*console, error) {
 // getty restarts.
 func (c *console) logTo(w *os.File) {
 	go func() {
+		defer close(c.drained)
 		buf := make([]byte, 32*1024)
 		for {
 			n, err := c.master.Read(buf)
@@ -124,8 +127,14 @@ func (c *console) logTo(w *os.File) {
 	}()
 }
 
+// Close hangs up the console once the instance is gone: with the last
+// slave closed the master reads what is left, then EIO.
 func (c *console) Close() {
 	c.slave.Close()
+	select {
+	case <-c.drained:
+	case <-time.After(time.Second):
+	}
 	c.master.Close()
 }
 

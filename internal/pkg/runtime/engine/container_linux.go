@@ -103,7 +103,7 @@ func setupContainer(cfg *config.Config) error {
 	}
 	session := SessionDir()
 	if err := os.MkdirAll(session, 0o755); err != nil {
-		return fmt.Errorf("failed to create session directory: %w", err)
+		return fmt.Errorf("failed to create session directory (in a user namespace, every directory above it must be searchable by others): %w", err)
 	}
 	if err := mount("tmpfs", session, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
 		return err

@@ -415,7 +415,6 @@ func (m *monitor) cleanup() {
 		m.notify.Close()
 	}
 	if m.console != nil {
-		time.Sleep(50 * time.Millisecond) // let the last console lines reach the log
 		m.console.Close()
 	}
 	if m.cgFD != nil {
