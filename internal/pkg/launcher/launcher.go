@@ -57,6 +57,12 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	if userns {
+		if o.Writable {
+			return nil, nil, fmt.Errorf("%w: --writable cannot be used in a user namespace: the image is presented read-only through an idmapped mount (use --writable-tmpfs, or --boot-hostnet-userns=false where allowed)", ErrInvalid)
+		}
+		if !conf.AllowIpcNs {
+			return nil, nil, fmt.Errorf("%w: a --boot-hostnet instance in a user namespace needs its own IPC namespace, which apptainer.conf disallows (allow ipc ns = no)", ErrPermission)
+		}
 		// systemd mounts /dev/mqueue, which a user namespace may only do
 		// for an IPC namespace it owns.
 		ns.IPC = true

@@ -127,6 +127,12 @@ func TestRefusals(t *testing.T) {
 			c.AllowUtsNs = false
 			return c
 		}(), rootHost(), ErrPermission, "allow pid ns / allow uts ns = no"},
+		{"writable in a user namespace", boot(func(o *Options) { o.Writable = true }), nil, rootHost(), ErrInvalid, "--writable cannot be used in a user namespace"},
+		{"user namespace without ipc ns", boot(func(*Options) {}), func() *apptainerconf.File {
+			c := apptainerconf.Default()
+			c.AllowIpcNs = false
+			return c
+		}(), rootHost(), ErrPermission, "allow ipc ns = no"},
 		{"unmask without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetUnmask = []string{"systemd-resolved.service"} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask requires --boot-hostnet"},
 		{"guard without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetGuard = "fail" }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard requires --boot-hostnet"},
 		{"bad guard mode", boot(func(o *Options) { o.BootHostnetGuard = "loud" }), nil, rootHost(), ErrInvalid, `invalid host-network guard mode "loud"`},

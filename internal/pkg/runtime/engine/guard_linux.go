@@ -22,6 +22,8 @@ const baselineFile = "hostnet-baseline.json"
 type hostGuard struct {
 	resolv   string
 	baseline *hostnet.Snapshot
+	// saved is where saveBaseline put the baseline.
+	saved string
 }
 
 func newHostGuard(resolv string) (*hostGuard, error) {
@@ -33,6 +35,7 @@ func newHostGuard(resolv string) (*hostGuard, error) {
 }
 
 func (g *hostGuard) saveBaseline(path string) error {
+	g.saved = path
 	b, err := json.Marshal(struct {
 		ResolvConf string            `json:"resolvConf"`
 		Snapshot   *hostnet.Snapshot `json:"snapshot"`
@@ -47,6 +50,11 @@ func (g *hostGuard) saveBaseline(path string) error {
 // sockets count only when a process of the instance (PID 1 is pid) holds
 // them: the host's own daemons come and go without the instance's doing.
 func (g *hostGuard) check(pid int) (hostnet.Diff, error) {
+	if g.baseline == nil && g.saved != "" {
+		if err := g.load(g.saved); err != nil {
+			return hostnet.Diff{}, err
+		}
+	}
 	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid)})
 	if err != nil {
 		return hostnet.Diff{}, err
@@ -104,6 +112,23 @@ func instanceListeners(pid int) func(uint64) bool {
 	return func(ino uint64) bool { return inodes[ino] }
 }
 
+// load reads a baseline written by saveBaseline.
+func (g *hostGuard) load(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var saved struct {
+		ResolvConf string            `json:"resolvConf"`
+		Snapshot   *hostnet.Snapshot `json:"snapshot"`
+	}
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return fmt.Errorf("corrupt host-network baseline %s: %w", path, err)
+	}
+	g.resolv, g.baseline, g.saved = saved.ResolvConf, saved.Snapshot, path
+	return nil
+}
+
 // GuardReportPath is where the after-stop guard report of an instance whose
 // error log is errLog is written.
 func GuardReportPath(errLog string) string {
@@ -116,17 +141,9 @@ func HostnetDiff(f *instance.File) (hostnet.Diff, error) {
 	if !f.BootHostnet {
 		return hostnet.Diff{}, fmt.Errorf("instance %s does not share the host network (--boot-hostnet)", f.Name)
 	}
-	b, err := os.ReadFile(filepath.Join(f.RunDir, baselineFile))
-	if err != nil {
+	g := &hostGuard{}
+	if err := g.load(filepath.Join(f.RunDir, baselineFile)); err != nil {
 		return hostnet.Diff{}, fmt.Errorf("no host-network baseline for instance %s (guard off?): %w", f.Name, err)
 	}
-	var saved struct {
-		ResolvConf string            `json:"resolvConf"`
-		Snapshot   *hostnet.Snapshot `json:"snapshot"`
-	}
-	if err := json.Unmarshal(b, &saved); err != nil {
-		return hostnet.Diff{}, fmt.Errorf("corrupt host-network baseline: %w", err)
-	}
-	g := &hostGuard{resolv: saved.ResolvConf, baseline: saved.Snapshot}
 	return g.check(f.Pid)
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -164,6 +165,7 @@ func monitorMain() (int, error) {
 	}
 	_ = writeMessage(m.status, stageMessage{Result: res})
 	m.status.Close()
+	m.shrink()
 	return m.run(), nil
 }
 
@@ -352,6 +354,16 @@ func (m *monitor) waitReady(res *StartResult) error {
 			return errors.New("the instance was stopped while it booted")
 		}
 	}
+}
+
+// shrink gives memory back once the instance runs: the monitor stays for
+// the instance's lifetime, once per instance. The guard's baseline is on
+// disk and is read again for the check after stop.
+func (m *monitor) shrink() {
+	if m.guard != nil {
+		m.guard.baseline = nil
+	}
+	debug.FreeOSMemory()
 }
 
 // run waits for PID 1 to exit, then cleans up. It returns the monitor's
