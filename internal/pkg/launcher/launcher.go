@@ -77,7 +77,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		// its own PID namespace init is not PID 1.
 		return nil, nil, fmt.Errorf("%w: --boot needs its own PID and UTS namespaces, which apptainer.conf disallows (allow pid ns / allow uts ns = no)", ErrPermission)
 	}
-	ns, nsList, nsMsgs = applyConfNamespaces(conf, ns, nsList, hostname)
+	nsList, nsMsgs = applyConfNamespaces(conf, nsList, hostname)
 	msgs = append(msgs, nsMsgs...)
 	if !hasNS(nsList, specs.UTSNamespace) {
 		hostname = ""
@@ -323,7 +323,7 @@ func processArgs(o Options, h Host) ([]string, bool, error) {
 
 // applyConfNamespaces removes namespaces the administrator disallowed, with
 // upstream's warnings.
-func applyConfNamespaces(conf *apptainerconf.File, ns namespaces, list []specs.LinuxNamespace, hostname string) (namespaces, []specs.LinuxNamespace, []Message) {
+func applyConfNamespaces(conf *apptainerconf.File, list []specs.LinuxNamespace, hostname string) ([]specs.LinuxNamespace, []Message) {
 	var msgs []Message
 	drop := func(t specs.LinuxNamespaceType, allowed bool, what string) {
 		if allowed || !hasNS(list, t) {
@@ -345,7 +345,7 @@ func applyConfNamespaces(conf *apptainerconf.File, ns namespaces, list []specs.L
 	if before && !hasNS(list, specs.UTSNamespace) && hostname != "" {
 		msgs = append(msgs, Message{Warning, "Container hostname cannot be set."})
 	}
-	return ns, list, msgs
+	return list, msgs
 }
 
 func networkConfig(conf *apptainerconf.File, h Host, plan networkPlan) *config.Network {

@@ -40,22 +40,18 @@ type StartResult struct {
 // progress as they arrive. Nothing of a failed start is left behind: the
 // monitor cleans up before it reports the error.
 func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(string)) (*StartResult, error) {
-	blob, err := cfg.Encode()
-	if err != nil {
-		return nil, err
-	}
-	cfgR, cfgW, err := os.Pipe()
+	cp, err := newConfigPipe(cfg)
 	if err != nil {
 		return nil, err
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		cfgR.Close()
-		cfgW.Close()
+		cp.abort()
 		return nil, err
 	}
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
+		cp.abort()
 		return nil, err
 	}
 	defer devNull.Close()
@@ -63,20 +59,17 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 	cmd.Args = []string{instance.MonitorName(cfg.Instance.User, cfg.Instance.Name)}
 	cmd.Env = append(os.Environ(), StageEnv+"="+stageMonitor)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, outLog, errLog
-	cmd.ExtraFiles = []*os.File{cfgR, statusW}
+	cmd.ExtraFiles = []*os.File{cp.r, statusW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
-	cfgR.Close()
 	statusW.Close()
 	if err != nil {
-		cfgW.Close()
+		cp.abort()
 		statusR.Close()
 		return nil, fmt.Errorf("failed to start instance monitor: %w", err)
 	}
-	go func() {
-		_, _ = cfgW.Write(blob)
-		cfgW.Close()
-	}()
+	cp.started()
+	go func() { _ = cp.send() }()
 	defer statusR.Close()
 	// The monitor lives on after a successful start; reap it if it dies
 	// first. After a failed start it has cleaned up and is exiting: wait

@@ -100,18 +100,18 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		}
 	}
 	cfg.RunDir = o.RunDir
-	blob, err := cfg.Encode()
+	// The mapped root of a user namespace cannot create it on the host.
+	if err := os.MkdirAll(SessionDir(), 0o755); err != nil {
+		return c, fmt.Errorf("failed to create %s: %w", SessionDir(), err)
+	}
+	cp, err := newConfigPipe(cfg)
 	if err != nil {
 		return c, err
 	}
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return c, err
-	}
-	defer cfgR.Close()
+	defer cp.started()
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		cfgW.Close()
+		cp.abort()
 		return c, err
 	}
 	c.sync = os.NewFile(uintptr(pair[0]), "sync")
@@ -124,7 +124,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cmd.Env = append(cmd.Env, nsenter.Env(nsenter.Request{Paths: map[string]string{"net": joinNet}}))
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
-	cmd.ExtraFiles = []*os.File{cfgR, childSync}
+	cmd.ExtraFiles = []*os.File{cp.r, childSync}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
 	if u := cfg.UserNS; u != nil {
 		// Created together with the other namespaces, so that it owns them;
@@ -136,11 +136,6 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	// The mapped root of a user namespace cannot create it on the host.
-	if err := os.MkdirAll(SessionDir(), 0o755); err != nil {
-		cfgW.Close()
-		return c, fmt.Errorf("failed to create %s: %w", SessionDir(), err)
-	}
 	if o.CgroupFD != nil {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(o.CgroupFD.Fd())
@@ -149,13 +144,11 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 	// Only the child may hold its end: the parent reads EOF when it execs.
 	childSync.Close()
 	if err != nil {
-		cfgW.Close()
+		cp.abort()
 		return c, fmt.Errorf("failed to start container process: %w", err)
 	}
 	c.cmd = cmd
-	_, werr := cfgW.Write(blob)
-	cfgW.Close()
-	if werr != nil {
+	if werr := cp.send(); werr != nil {
 		return c, fmt.Errorf("failed to send container config: %w", werr)
 	}
 

@@ -73,3 +73,39 @@ func writeMessage(w io.Writer, m stageMessage) error {
 
 // execPath is the runtime binary re-executed for every stage.
 func execPath() string { return "/proc/self/exe" }
+
+// configPipe encodes cfg for a stage. The stage gets r as its configFD;
+// send writes the config into the pipe and closes our end (call it once
+// the stage runs, or abort on failure to close it unsent).
+type configPipe struct {
+	r, w *os.File
+	blob []byte
+}
+
+func newConfigPipe(v interface{ Encode() ([]byte, error) }) (*configPipe, error) {
+	blob, err := v.Encode()
+	if err != nil {
+		return nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	return &configPipe{r: r, w: w, blob: blob}, nil
+}
+
+// started closes the stage's end in this process.
+func (p *configPipe) started() { p.r.Close() }
+
+func (p *configPipe) send() error {
+	_, err := p.w.Write(p.blob)
+	if cerr := p.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (p *configPipe) abort() {
+	p.r.Close()
+	p.w.Close()
+}
