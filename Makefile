@@ -12,6 +12,8 @@
 #   make demo      the README demo: boot on a throwaway fake host network
 #   make bench     benchmarks against systemd-nspawn and the bare host (as root)
 #   make ci        everything CI runs (scripts/ci.sh)
+#   make soak      200 start/stop cycles with the leak check (as root)
+#   make fuzz      every fuzz target for FUZZTIME (default 10m) in turn
 #   make clean     remove what builddir holds except its configuration
 #   make distclean remove builddir
 
@@ -71,6 +73,13 @@ bench:
 
 ci:
 	scripts/ci.sh
+
+soak:
+	APPTAINER_SOAK_CYCLES=$${APPTAINER_SOAK_CYCLES:-200} scripts/soak.sh
+
+FUZZTIME ?= 10m
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 clean:
 	if [ -f $(BUILDDIR)/Makefile ]; then $(MAKE) -C $(BUILDDIR) clean; fi

@@ -51,6 +51,9 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	hostname := o.Hostname
 	if o.Boot {
 		ns, hostname = bootInstance(o, ns)
+		if len(hostname) > 64 {
+			return nil, nil, fmt.Errorf("%w: hostname %q is longer than 64 characters (--boot uses the instance name unless --hostname is given)", ErrInvalid, hostname)
+		}
 	}
 	userns, err := decideUserns(o, conf.BootHostnetUserns)
 	if err != nil {

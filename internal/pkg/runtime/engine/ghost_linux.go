@@ -39,18 +39,8 @@ func ReleaseGhost(f *instance.File) error {
 	if runDir == "" || !strings.HasPrefix(runDir, RunRoot()+"/") {
 		return joinErrs(errs)
 	}
-	if b, err := os.ReadFile(filepath.Join(runDir, cniResultFile)); err == nil {
-		var res network.Result
-		cfg, cerr := config.Decode(f.Config)
-		if jerr := json.Unmarshal(b, &res); jerr == nil && cerr == nil && cfg.Network != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := network.Detach(ctx, network.Config{ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs,
-				CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout}, res.Attachments)
-			cancel()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("could not delete networks: %v", err))
-			}
-		}
+	if err := releaseGhostNetworks(f, runDir); err != nil {
+		errs = append(errs, fmt.Sprintf("could not delete networks: %v", err))
 	}
 	ref := filepath.Join(runDir, "netns")
 	_ = unix.Unmount(ref, unix.MNT_DETACH)
@@ -58,6 +48,38 @@ func ReleaseGhost(f *instance.File) error {
 		errs = append(errs, err.Error())
 	}
 	return joinErrs(errs)
+}
+
+// releaseGhostNetworks runs CNI DEL for a dead instance: from the saved
+// result when ADD finished, else from what was recorded before ADD.
+func releaseGhostNetworks(f *instance.File, runDir string) error {
+	cfg, err := config.Decode(f.Config)
+	if err != nil || cfg.Network == nil {
+		return nil
+	}
+	ncfg := network.Config{ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs, CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if b, err := os.ReadFile(filepath.Join(runDir, cniResultFile)); err == nil {
+		var res network.Result
+		if err := json.Unmarshal(b, &res); err != nil {
+			return err
+		}
+		return network.Detach(ctx, ncfg, res.Attachments)
+	}
+	b, err := os.ReadFile(filepath.Join(runDir, cniPendingFile))
+	if err != nil {
+		return nil // ADD never started
+	}
+	var p cniPending
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	setup, err := network.New(ncfg, cfg.Network.Networks, cfg.Network.Args)
+	if err != nil {
+		return err
+	}
+	return setup.Del(ctx, p.ContainerID, p.NetNS)
 }
 
 func joinErrs(errs []string) error {

@@ -193,11 +193,27 @@ func (m *monitor) start() (*StartResult, error) {
 	if m.file.Config, err = m.cfg.Encode(); err != nil {
 		return nil, err
 	}
+	// Everything host-side this instance will own is recorded before it
+	// exists, so that if this monitor is killed at any point the ghost
+	// cleanup (ReleaseGhost) finds it. The fields of m stay unset until the
+	// name is ours: a refused start must not touch a live instance's.
+	runDir := filepath.Join(RunRoot(), "instances", inst.User, inst.Name)
+	m.file.RunDir = runDir
+	var cgPath string
+	if m.cfg.Boot != nil {
+		mnt, err := cgroup.Mountpoint()
+		if err != nil {
+			return nil, err
+		}
+		cgPath = cgroup.Path(mnt, inst.User, inst.Name)
+		m.file.Cgroup, m.file.CgroupPaths = true, []string{cgPath}
+	}
 	if err := m.paths.Create(m.file); err != nil {
 		return nil, err
 	}
+	m.cgPath = cgPath
 
-	m.runDir = filepath.Join(RunRoot(), "instances", inst.User, inst.Name)
+	m.runDir = runDir
 	_ = os.RemoveAll(m.runDir) // left by a monitor that was killed
 	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", m.runDir, err)
@@ -209,13 +225,14 @@ func (m *monitor) start() (*StartResult, error) {
 			return nil, err
 		}
 	}
-	m.file.RunDir = m.runDir
-
 	if u := m.cfg.UserNS; u != nil {
 		if u.HostID, m.releaseIDs, err = allocateIDs(u.Size); err != nil {
 			return nil, err
 		}
 		m.file.UserNs, m.file.IDMapHost, m.file.IDMapSize = true, u.HostID, u.Size
+		if err := m.paths.Write(m.file); err != nil {
+			return nil, err
+		}
 		m.progress(fmt.Sprintf("user namespace: container ids 0-%d are host ids %d-%d", u.Size-1, u.HostID, u.HostID+u.Size-1))
 	}
 	stdout, stderr := os.Stdout, os.Stderr
@@ -290,16 +307,10 @@ func (m *monitor) start() (*StartResult, error) {
 // prepareBoot makes what a booted init needs on the host side: its cgroup,
 // the notify socket, /run/host and the console.
 func (m *monitor) prepareBoot() error {
-	mnt, err := cgroup.Mountpoint()
-	if err != nil {
-		return err
-	}
-	m.cgPath = cgroup.Path(mnt, m.cfg.Instance.User, m.cfg.Instance.Name)
+	var err error
 	if m.cgFD, err = cgroup.Create(m.cgPath); err != nil {
 		return err
 	}
-	m.file.Cgroup = true
-	m.file.CgroupPaths = []string{m.cgPath}
 	host := filepath.Join(m.runDir, "host")
 	if err := writeHostFiles(host, m.cfg.HostNet != nil, m.cfg.Boot.ContainerUUID); err != nil {
 		return err

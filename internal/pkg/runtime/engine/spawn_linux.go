@@ -187,6 +187,11 @@ func (c *container) attachNetwork(runDir string) error {
 		return err
 	}
 	c.netnsRef = ref
+	// Recorded before ADD: if this process dies half-way, the ghost
+	// cleanup can still run DEL for this container.
+	if b, err := json.Marshal(cniPending{ContainerID: c.containerID(), NetNS: ref}); err == nil {
+		_ = os.WriteFile(filepath.Join(runDir, cniPendingFile), b, 0o600)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cniTimeout*time.Duration(len(c.cfg.Network.Networks)+1))
 	defer cancel()
 	res, err := c.net.Add(ctx, c.containerID(), ref)
@@ -202,8 +207,17 @@ func (c *container) attachNetwork(runDir string) error {
 	return nil
 }
 
-// cniResultFile holds the CNI result of a container in its runtime directory.
-const cniResultFile = "cni-result.json"
+// cniResultFile holds the CNI result of a container in its runtime
+// directory; cniPendingFile what DEL needs when no result was written.
+const (
+	cniResultFile  = "cni-result.json"
+	cniPendingFile = "cni-pending.json"
+)
+
+type cniPending struct {
+	ContainerID string `json:"containerID"`
+	NetNS       string `json:"netns"`
+}
 
 func (c *container) containerID() string { return strconv.Itoa(c.cmd.Process.Pid) }
 
