@@ -6,7 +6,8 @@
 #   2. build                  make (configures ./builddir if needed)
 #   3. lint                   make lint
 #   4. unit tests             go test -count=1 ./...
-#   5. end-to-end tests       make e2e (builds or reuses the cached image)
+#   5. short fuzz run         scripts/fuzz.sh --short
+#   6. end-to-end tests       make e2e (builds or reuses the cached images)
 #
 # It stops at the first failing step. The last lines are the e2e go test
 # summary.
@@ -31,6 +32,9 @@ make -s lint
 
 step "unit tests"
 go test -count=1 ./...
+
+step "short fuzz run (15 s per target; make fuzz runs 10 min each)"
+scripts/fuzz.sh --short
 
 step "end-to-end tests"
 make -s e2e
