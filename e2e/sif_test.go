@@ -196,6 +196,9 @@ func TestSIFDebootstrapExample(t *testing.T) {
 	if sif == "" {
 		t.Skip("APPTAINER_E2E_EXAMPLE_SIF is not set (make e2e builds it with scripts/e2e-example.sh)")
 	}
+	if r := apptainer(t, "hostnet", "audit", sif); r.Code != 0 {
+		t.Errorf("the example applies the network overrides, but audit says:\n%s", r)
+	}
 	for _, mode := range [][]string{{"--boot", "--network", "none"}, {"--boot", "--boot-hostnet"}} {
 		h := newFakeHost(t)
 		before := h.snapshot(t)
@@ -226,6 +229,13 @@ func mustWrite(t *testing.T, path string, b []byte) {
 
 // TestSIFBuildTwice builds one definition twice: both images hold the same
 // files with the same sizes and modes, and both boot.
+func TestSIFAudit(t *testing.T) {
+	r := apptainer(t, "hostnet", "audit", testSIF(t))
+	if r.Code != 1 || !strings.Contains(r.Stdout, "networking.service") {
+		t.Errorf("audit of the unhardened SIF:\n%s", r)
+	}
+}
+
 func TestSIFBuildTwice(t *testing.T) {
 	def := filepath.Join(t.TempDir(), "twice.def")
 	mustWrite(t, def, []byte(strings.Replace(testSIFDef, "%s", bootImage(t), 1)))

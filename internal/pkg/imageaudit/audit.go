@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -78,9 +79,9 @@ type Report struct {
 // Clean reports whether nothing in the image would touch the host network.
 func (r *Report) Clean() bool { return r.Risky == 0 }
 
-// ErrSIFUnsupported is returned for a SIF file: only sandbox directories can
-// be audited so far.
-var ErrSIFUnsupported = errors.New("SIF images are not supported by audit yet")
+// errSIF tells Audit that the image is a SIF file, which it reads by
+// unpacking the parts that matter.
+var errSIF = errors.New("image is a SIF file")
 
 // ErrNotImage is returned for a path that is neither a sandbox directory
 // nor a SIF file, or a directory without a root filesystem in it.
@@ -100,15 +101,30 @@ type auditor struct {
 	broken    map[string]string // dangling link -> where it dangles
 }
 
-// Audit inspects the image at image (a sandbox directory) and reports what
-// would touch the host network if it were booted on it.
+// Audit inspects the image at image (a sandbox directory or a SIF file) and
+// reports what would touch the host network if it were booted on it.
 func Audit(image string) (*Report, error) {
-	a, err := newAuditor(image)
+	root := image
+	if err := checkImage(image); errors.Is(err, errSIF) {
+		// The parts of the image that decide what boots, unpacked from its
+		// squashfs partition into a scratch directory.
+		tmp, err := os.MkdirTemp("", "apptainer-audit-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		root = filepath.Join(tmp, "rootfs")
+		if err := extractSIF(image, root); err != nil {
+			return nil, err
+		}
+	}
+	a, err := newAuditor(root)
 	if err != nil {
 		return nil, err
 	}
 	defer a.r.Close()
-	return a.run(image)
+	rep, err := a.run(image)
+	return rep, err
 }
 
 // newAuditor opens and indexes an image.
@@ -142,7 +158,7 @@ func checkImage(image string) error {
 		defer f.Close()
 		head := make([]byte, 32+len(sifMagic))
 		if _, err := io.ReadFull(f, head); err == nil && bytes.Equal(head[32:], sifMagic) {
-			return fmt.Errorf("image %q: %w", image, ErrSIFUnsupported)
+			return fmt.Errorf("image %q: %w", image, errSIF)
 		}
 		return fmt.Errorf("image %q is neither a sandbox directory nor a SIF file: %w", image, ErrNotImage)
 	}

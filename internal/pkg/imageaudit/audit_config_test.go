@@ -3,6 +3,7 @@ package imageaudit
 import (
 	"encoding/json"
 	"errors"
+	"github.com/apptainer/apptainer/internal/pkg/image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,7 +207,7 @@ func TestAuditErrors(t *testing.T) {
 		is          error
 		msg         string
 	}{
-		{"SIF file", sif, ErrSIFUnsupported, "SIF images are not supported by audit yet"},
+		{"truncated SIF file", sif, image.ErrCorrupt, "corrupt SIF file"},
 		{"other file", plain, ErrNotImage, "neither a sandbox directory nor a SIF file"},
 		{"missing", filepath.Join(dir, "nope"), os.ErrNotExist, "failed to open image"},
 		{"empty directory", empty, ErrNotImage, "no /etc, no /usr"},
