@@ -256,3 +256,13 @@ func TestHasReady(t *testing.T) {
 		t.Error("hasReady must match a whole READY=1 line")
 	}
 }
+
+func TestParseRuntimeTime(t *testing.T) {
+	d, err := parseRuntimeTime("INFO: x\nVERBOSE: runtime time from CLI start to exec of /sbin/init: 23.4 ms\n")
+	if err != nil || d != 23400*time.Microsecond {
+		t.Errorf("got %v %v", d, err)
+	}
+	if _, err := parseRuntimeTime("nothing here"); err == nil {
+		t.Error("no line accepted")
+	}
+}

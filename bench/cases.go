@@ -13,7 +13,8 @@ const (
 	caseNoUsernsStart = "start→READY: --boot --boot-hostnet-userns=false (no user namespace)"
 	caseCNIStart      = "start→READY: instance start --boot (CNI bridge)"
 	caseNspawnStart   = "start→READY: systemd-nspawn -b (host network)"
-	caseRuntime       = "runtime: CLI start → execve /sbin/init (strace)"
+	caseRuntime       = "runtime: CLI start → execve /sbin/init (strace, upper bound)"
+	caseRuntimeOwn    = "runtime: CLI start → exec /sbin/init (trace point)"
 	caseHostnetStop   = "stop: instance stop (--boot-hostnet, clean halt)"
 	caseCNIStop       = "stop: instance stop (--boot CNI bridge)"
 	caseNspawnStop    = "stop: systemd-nspawn (SIGTERM → exit)"
@@ -42,7 +43,8 @@ var rowSpecs = []rowSpec{
 	{caseCNIStart, caseNspawnStart, Reported, 0},
 	{caseHostnetStart, caseCNIStart, Reported, 0},
 	{caseNspawnStart, "", Reported, 0},
-	{caseRuntime, "", ValueAtMost, 0.025},
+	{caseRuntimeOwn, "", ValueAtMost, 0.025},
+	{caseRuntime, "", Reported, 0},
 	{caseHostnetStop, caseNspawnStop, RatioAtMost, 1.2},
 	{caseCNIStop, caseNspawnStop, Reported, 0},
 	{caseNspawnStop, "", Reported, 0},

@@ -92,6 +92,7 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 	if err != nil {
 		return nil, launcherError(err)
 	}
+	cfg.TraceStart = processStart.UnixNano()
 	return cfg, nil
 }
 

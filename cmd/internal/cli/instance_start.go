@@ -117,6 +117,9 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", o.InstanceName, res.State)
 		}
 	}
+	if res.RuntimeTime > 0 {
+		stderrLog.Verbosef("runtime time from CLI start to exec of %s: %.1f ms", cfg.Spec.Process.Args[0], float64(res.RuntimeTime.Microseconds())/1000)
+	}
 	stderrLog.Verbosef("you will find instance output here: %s", outPath)
 	stderrLog.Verbosef("you will find instance error here: %s", errPath)
 	return nil

@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/spf13/cobra"
 )
+
+// processStart is when this process started, as close to exec as Go
+// allows; the runtime's own start time is measured from here.
+var processStart = time.Now()
 
 // NewRootCommand builds the whole command tree.
 func NewRootCommand() *cobra.Command {

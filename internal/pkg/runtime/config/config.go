@@ -82,6 +82,10 @@ type Config struct {
 	// RunDir is the instance's runtime directory on the host (notify
 	// socket, console). The engine fills it in; the launcher never does.
 	RunDir string `json:"runDir,omitempty"`
+	// TraceStart is when the CLI started (Unix nanoseconds). The container
+	// stage reports how long it took until it exec'ed the container's
+	// process: the runtime's own share of a start, without a tracer.
+	TraceStart int64 `json:"traceStart,omitempty"`
 	// NoNewPrivileges sets PR_SET_NO_NEW_PRIVS before exec.
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
@@ -428,6 +429,9 @@ func execProcess(cfg *config.Config) error {
 	}
 	if err := applyCredentials(cfg); err != nil {
 		return err
+	}
+	if cfg.TraceStart != 0 {
+		_ = writeMessage(os.NewFile(syncFD, "sync"), stageMessage{ExecAt: time.Now().UnixNano()})
 	}
 	err = unix.Exec(path, p.Args, p.Env)
 	if errors.Is(err, unix.ENOENT) {

@@ -33,6 +33,9 @@ type StartResult struct {
 	Warnings       []string `json:"warnings,omitempty"`
 	// IDMapHost is the first host id of the instance's user namespace.
 	IDMapHost uint32 `json:"idMapHost,omitempty"`
+	// RuntimeTime is the time from the CLI's start to the exec of the
+	// instance's PID 1 (when config.TraceStart was set).
+	RuntimeTime time.Duration `json:"runtimeTime,omitempty"`
 }
 
 // StartInstance starts the instance's monitor and waits until the instance
@@ -275,6 +278,9 @@ func (m *monitor) start() (*StartResult, error) {
 	}
 
 	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP, IDMapHost: m.file.IDMapHost}
+	if m.cfg.TraceStart != 0 && m.c.execAt != 0 {
+		res.RuntimeTime = time.Duration(m.c.execAt - m.cfg.TraceStart)
+	}
 	if m.cfg.Boot != nil {
 		if err := m.waitReady(res); err != nil {
 			return nil, err

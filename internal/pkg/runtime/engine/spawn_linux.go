@@ -34,6 +34,8 @@ type container struct {
 	net      *network.Setup
 	netnsRef string // bind mount holding the network namespace for CNI DEL
 	ip       string
+	// execAt is when the container stage exec'ed (config.TraceStart set).
+	execAt int64
 }
 
 // spawnOptions are the host-side resources a container is started with.
@@ -224,11 +226,16 @@ func (c *container) containerID() string { return strconv.Itoa(c.cmd.Process.Pid
 // waitExec returns once the container process has exec'ed (the sync socket
 // closes), or with the error it reported.
 func (c *container) waitExec() error {
-	line, err := bufio.NewReader(c.sync).ReadString('\n')
+	rd := bufio.NewReader(c.sync)
+	line, err := rd.ReadString('\n')
+	var m stageMessage
+	if jerr := json.Unmarshal([]byte(line), &m); jerr == nil && m.ExecAt != 0 {
+		c.execAt = m.ExecAt
+		line, err = rd.ReadString('\n')
+	}
 	if errors.Is(err, io.EOF) && line == "" {
 		return nil
 	}
-	var m stageMessage
 	if jerr := json.Unmarshal([]byte(line), &m); jerr == nil && m.Error != "" {
 		return errors.New(m.Error)
 	}

@@ -60,6 +60,8 @@ type stageMessage struct {
 	Error string `json:"error,omitempty"`
 	// Result ends a successful start.
 	Result *StartResult `json:"result,omitempty"`
+	// ExecAt is when the container stage exec'ed its process (Unix ns).
+	ExecAt int64 `json:"execAt,omitempty"`
 }
 
 func writeMessage(w io.Writer, m stageMessage) error {
