@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -250,14 +251,28 @@ func (m *monitor) start() (*StartResult, error) {
 			}
 		}
 	}
+	// The guard's baseline is recorded while the container stage starts:
+	// the container does nothing before it gets "go", which waits for it.
+	var baseline chan error
 	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
 		m.progress("recording the host network state")
-		if m.guard, err = newHostGuard(m.cfg.HostNet.ResolvConf); err != nil {
-			return nil, err
+		baseline = make(chan error, 1)
+		go func() {
+			g, err := newHostGuard(m.cfg.HostNet.ResolvConf)
+			if err == nil {
+				err = g.saveBaseline(filepath.Join(m.runDir, baselineFile))
+			}
+			m.guard = g
+			baseline <- err
+		}()
+	}
+	var baselineErr error
+	var baselineOnce sync.Once
+	waitBaseline := func() error {
+		if baseline != nil {
+			baselineOnce.Do(func() { baselineErr = <-baseline })
 		}
-		if err := m.guard.saveBaseline(filepath.Join(m.runDir, baselineFile)); err != nil {
-			return nil, err
-		}
+		return baselineErr
 	}
 	stdin := stdout
 	if m.cfg.Boot == nil {
@@ -266,8 +281,9 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 	}
 	m.progress("starting " + describe(m.cfg))
-	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, RunDir: m.runDir, Progress: m.progress})
+	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, RunDir: m.runDir, Progress: m.progress, BeforeGo: waitBaseline})
 	if err != nil {
+		_ = waitBaseline() // spawn may have failed before waiting
 		return nil, err
 	}
 	m.file.Pid = m.c.cmd.Process.Pid

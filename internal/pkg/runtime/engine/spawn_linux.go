@@ -48,6 +48,9 @@ type spawnOptions struct {
 	RunDir string
 	// Progress receives human-readable steps.
 	Progress func(string)
+	// BeforeGo, when set, runs after the container stage started and
+	// before it is let go; an error aborts the start.
+	BeforeGo func() error
 }
 
 // cloneFlags maps the spec's new namespaces to clone flags.
@@ -159,6 +162,11 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 			o.Progress("setting up network " + strings.Join(cfg.Network.Networks, ","))
 		}
 		if err := c.attachNetwork(o.RunDir); err != nil {
+			return c, err
+		}
+	}
+	if o.BeforeGo != nil {
+		if err := o.BeforeGo(); err != nil {
 			return c, err
 		}
 	}
