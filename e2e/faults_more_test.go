@@ -1,0 +1,74 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFaultImageDeletedWhileRunning removes a booted instance's image
+// directory under it: the instance keeps running on what it has mounted,
+// and stops and cleans up as usual.
+func TestFaultImageDeletedWhileRunning(t *testing.T) {
+	img := linkedImage(t, bootImage(t), t.TempDir())
+	h := newFakeHost(t)
+	const name = "deleted1"
+	h.stopOnCleanup(t, name)
+	mustSucceed(t, h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", img, name), "start")
+	if err := os.RemoveAll(img); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.apptainer(t, "exec", "instance://"+name, "systemctl", "is-system-running"); !strings.Contains(r.Stdout, "running") {
+		t.Errorf("instance after its image was deleted: %s", r)
+	}
+	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "stop")
+	assertNoTraces(t, h, name)
+}
+
+// TestFaultInstanceDirReadOnly makes the instance directory unwritable (a
+// read-only mount: root ignores modes): the start fails with the reason and
+// leaves nothing.
+func TestFaultInstanceDirReadOnly(t *testing.T) {
+	h := newFakeHost(t)
+	host, _ := os.Hostname()
+	dir := filepath.Join(env.Home, ".apptainer", "instances", "app", host, "root")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h.mustRun(t, "mount", "-t", "tmpfs", "-o", "ro,mode=700", "tmpfs", dir)
+	t.Cleanup(func() { _ = exec.Command("nsenter", h.nsenterArgs("umount", dir)[1:]...).Run() })
+	const name = "rodir1"
+	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", bootImage(t), name)
+	mustFail(t, r, "read-only file system")
+	h.mustRun(t, "umount", dir)
+	assertNoTraces(t, h, name)
+}
+
+// TestFaultLogDiskFull puts the logs on a tiny, full file system: the start
+// either fails with the reason or runs; either way stop (or the failure)
+// leaves nothing behind.
+func TestFaultLogDiskFull(t *testing.T) {
+	h := newFakeHost(t)
+	host, _ := os.Hostname()
+	dir := filepath.Join(env.Home, ".apptainer", "instances", "logs", host, "root")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h.mustRun(t, "mount", "-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs", dir)
+	t.Cleanup(func() { _ = exec.Command("nsenter", h.nsenterArgs("umount", dir)[1:]...).Run() })
+	// Fill it up (dd stops with ENOSPC).
+	_ = exec.Command("nsenter", h.nsenterArgs("dd", "if=/dev/zero", "of="+filepath.Join(dir, "filler"), "bs=4k")[1:]...).Run()
+	const name = "fulllog1"
+	h.stopOnCleanup(t, name)
+	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", bootImage(t), name)
+	if r.Code == 0 {
+		mustSucceed(t, h.apptainer(t, "instance", "stop", name), "stop")
+	} else if !strings.Contains(r.Stderr, "no space left") {
+		t.Errorf("start failed without saying why:\n%s", r)
+	}
+	assertNoTraces(t, h, name)
+}
