@@ -26,7 +26,7 @@ func (a Action) IsInstance() bool { return a == ActionInstanceStart || a == Acti
 // cmd/internal/cli/action_flags.go for names, env keys and defaults).
 type Options struct {
 	Action       Action
-	Image        string   // absolute path of a sandbox directory
+	Image        string   // absolute path of a sandbox directory or a SIF file
 	Args         []string // command (exec), or arguments (run, shell, instance)
 	InstanceName string
 	PidFile      string
