@@ -34,13 +34,7 @@ func TestFaultImageDeletedWhileRunning(t *testing.T) {
 // leaves nothing.
 func TestFaultInstanceDirReadOnly(t *testing.T) {
 	h := newFakeHost(t)
-	host, _ := os.Hostname()
-	dir := filepath.Join(env.Home, ".apptainer", "instances", "app", host, "root")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	h.mustRun(t, "mount", "-t", "tmpfs", "-o", "ro,mode=700", "tmpfs", dir)
-	t.Cleanup(func() { _ = exec.Command("nsenter", h.nsenterArgs("umount", dir)[1:]...).Run() })
+	dir := h.tmpfsOver(t, "app", "ro,mode=700")
 	const name = "rodir1"
 	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", bootImage(t), name)
 	mustFail(t, r, "read-only file system")
@@ -53,13 +47,7 @@ func TestFaultInstanceDirReadOnly(t *testing.T) {
 // leaves nothing behind.
 func TestFaultLogDiskFull(t *testing.T) {
 	h := newFakeHost(t)
-	host, _ := os.Hostname()
-	dir := filepath.Join(env.Home, ".apptainer", "instances", "logs", host, "root")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	h.mustRun(t, "mount", "-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs", dir)
-	t.Cleanup(func() { _ = exec.Command("nsenter", h.nsenterArgs("umount", dir)[1:]...).Run() })
+	dir := h.tmpfsOver(t, "logs", "size=64k,mode=700")
 	// Fill it up (dd stops with ENOSPC).
 	_ = exec.Command("nsenter", h.nsenterArgs("dd", "if=/dev/zero", "of="+filepath.Join(dir, "filler"), "bs=4k")[1:]...).Run()
 	const name = "fulllog1"
@@ -71,4 +59,18 @@ func TestFaultLogDiskFull(t *testing.T) {
 		t.Errorf("start failed without saying why:\n%s", r)
 	}
 	assertNoTraces(t, h, name)
+}
+
+// tmpfsOver mounts a tmpfs with opts, in the fake host only, over the
+// caller's instance directory of kind ("app" or "logs"), until the test ends.
+func (h *fakeHost) tmpfsOver(t *testing.T, kind, opts string) string {
+	t.Helper()
+	host, _ := os.Hostname()
+	dir := filepath.Join(env.Home, ".apptainer", "instances", kind, host, "root")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	h.mustRun(t, "mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir)
+	t.Cleanup(func() { _ = exec.Command("nsenter", h.nsenterArgs("umount", dir)[1:]...).Run() })
+	return dir
 }
