@@ -33,7 +33,7 @@ make -s lint
 step "unit tests"
 go test -count=1 ./...
 
-step "short fuzz run (15 s per target; make fuzz runs 10 min each)"
+step "short fuzz run (100000 inputs per target; make fuzz runs 10 min each)"
 scripts/fuzz.sh --short
 
 step "end-to-end tests"
