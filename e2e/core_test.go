@@ -135,6 +135,28 @@ func TestInstanceLifecycle(t *testing.T) {
 	if r := apptainer(t, "exec", "instance://"+name, "sh", "-c", "exit 5"); r.Code != 5 {
 		t.Errorf("exit code of a joined command = %d, want 5:\n%s", r.Code, r)
 	}
+	if r := apptainer(t, "exec", "instance://"+name, "sh", "-c", "kill -TERM $$"); r.Code != 128+15 {
+		t.Errorf("exit code of a joined command killed by SIGTERM = %d, want 143:\n%s", r.Code, r)
+	}
+	mustFail(t, apptainer(t, "exec", "instance://"+name, "nosuchcommand"), "nosuchcommand: executable file not found in $PATH")
+
+	// The join execs straight from the C constructor: the command gets
+	// the instance's capability set as every set (bounding … ambient).
+	status := apptainer(t, "exec", "instance://"+name, "grep", "-E", "^(CapPrm|CapEff|CapInh|CapBnd|CapAmb):", "/proc/self/status")
+	mustSucceed(t, status, "exec instance:// grep Cap")
+	initBnd := statusField(t, inst.Pid, "CapBnd")
+	for _, line := range strings.Split(strings.TrimSpace(status.Stdout), "\n") {
+		if f := strings.Fields(line); len(f) != 2 || f[1] != initBnd {
+			t.Errorf("joined process %q, want every set = PID 1's bounding set %s", line, initBnd)
+		}
+	}
+
+	// The monitor runs from the static engine binary next to the CLI.
+	monitor := statusField(t, inst.Pid, "PPid")
+	exe, err := os.Readlink("/proc/" + monitor + "/exe")
+	if want := filepath.Join(filepath.Dir(env.Bin), "apptainer-engine"); err != nil || exe != want {
+		t.Errorf("monitor (pid %s) runs %q (%v), want %s", monitor, exe, err, want)
+	}
 
 	// A second start with the same name fails.
 	mustFail(t, apptainer(t, "instance", "start", env.Busybox, name), "instance "+name+" already exists")
@@ -225,4 +247,20 @@ func monitorPID(t *testing.T, name string) int {
 		t.Fatal(err)
 	}
 	return f.PPid
+}
+
+// statusField returns a field of /proc/PID/status.
+func statusField(t *testing.T, pid int, field string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return ""
 }

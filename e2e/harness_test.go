@@ -94,10 +94,18 @@ func setup() (int, error) {
 		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
 		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s -X %s.LibExecDir=%s",
 			pkg, filepath.Join(top, "etc"), pkg, filepath.Join(top, "var"), pkg, filepath.Join(top, "libexec"))
-		build := exec.Command("go", "build", "-o", env.Bin, "-ldflags", ld, "./cmd/apptainer")
-		build.Dir = repo
-		if out, err := build.CombinedOutput(); err != nil {
-			return 1, fmt.Errorf("go build: %v\n%s", err, out)
+		// The engine binary next to the CLI runs the stages, as in a
+		// build directory.
+		for _, b := range []struct{ out, pkg, cgo string }{
+			{env.Bin, "./cmd/apptainer", "1"},
+			{filepath.Join(top, "apptainer-engine"), "./cmd/apptainer-engine", "0"},
+		} {
+			build := exec.Command("go", "build", "-o", b.out, "-ldflags", ld, b.pkg)
+			build.Dir = repo
+			build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+			if out, err := build.CombinedOutput(); err != nil {
+				return 1, fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+			}
 		}
 	}
 	for _, d := range []string{filepath.Join(env.ConfDir, "network"), env.Home} {

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/apptainer/apptainer/cmd/internal/cli"
-	_ "github.com/apptainer/apptainer/internal/pkg/nsenter" // links the namespace-joining constructor
+	_ "github.com/apptainer/apptainer/internal/pkg/nsenter/constructor" // enters namespaces before Go starts
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 )
 

@@ -4,14 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
-	"syscall"
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
-	"golang.org/x/sys/unix"
 )
 
 // joinInstance runs exec, run or shell inside every namespace of a running
@@ -54,25 +50,8 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		}
 		jc.Args = o.Args
 	}
-	cmd, err := engine.JoinCommand(f.Pid, jc)
-	if err != nil {
-		return err
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// The joined process is in our process group and gets terminal signals
-	// itself; the C side forwards the others.
-	signal.Ignore(unix.SIGINT, unix.SIGQUIT)
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		ws, _ := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			return exitError{code: 128 + int(ws.Signal())}
-		}
-		return exitError{code: ws.ExitStatus()}
-	}
-	if err != nil {
-		return err
-	}
-	return exitError{code: 0}
+	// The constructor of this binary joins, forks into the PID namespace,
+	// execs the command and exits with its status: nothing is left for Go
+	// to do, so this process becomes it.
+	return engine.ExecInInstance(f.Pid, jc)
 }

@@ -9,10 +9,15 @@ import "path/filepath"
 var (
 	Version       = "0.1.0-dev"
 	Prefix        = "/usr/local"
+	BinDir        = "/usr/local/bin"
 	SysConfDir    = "/usr/local/etc"
 	LocalStateDir = "/usr/local/var"
 	LibExecDir    = "/usr/local/libexec"
 )
+
+// EngineDir is where an installation keeps the runtime's stage binary
+// (apptainer-engine), like upstream's starter.
+func EngineDir() string { return filepath.Join(LibExecDir, "apptainer", "bin") }
 
 // ConfDir is where apptainer.conf and the network configurations live.
 func ConfDir() string { return filepath.Join(SysConfDir, "apptainer") }

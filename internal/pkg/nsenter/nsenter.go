@@ -1,13 +1,9 @@
-// Package nsenter enters namespaces before the Go runtime starts (see
-// nsenter.c). A process asks for it by re-executing the runtime binary with
-// the variable returned by Env; importing this package links the C
-// constructor into the binary.
+// Package nsenter builds requests for the C constructor in package
+// nsenter/constructor, which enters namespaces before the Go runtime starts.
+// A process asks for it by re-executing a binary that links the constructor
+// with the variable returned by Env. This package has no cgo, so the
+// runtime's static engine binary can build requests too.
 package nsenter
-
-/*
-#cgo CFLAGS: -Wall -Werror
-*/
-import "C"
 
 import (
 	"strconv"
@@ -28,6 +24,10 @@ type Request struct {
 	// Fork makes the joining process fork once more, so that the code that
 	// runs is inside a joined PID namespace.
 	Fork bool
+	// ExecFD, when above 2, is an inherited file descriptor holding an
+	// encoded Exec: the constructor runs that program itself instead of
+	// returning to Go, so a join costs no Go start-up at all.
+	ExecFD int
 }
 
 // Env returns the NAME=VALUE environment entry for r.
@@ -35,6 +35,9 @@ func Env(r Request) string {
 	var parts []string
 	if r.Fork {
 		parts = append(parts, "fork")
+	}
+	if r.ExecFD > 2 {
+		parts = append(parts, "exec="+strconv.Itoa(r.ExecFD))
 	}
 	for _, t := range order {
 		if p, ok := r.Paths[t]; ok {

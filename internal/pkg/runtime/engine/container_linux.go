@@ -462,13 +462,7 @@ func lookPath(cmd string, env []string) (string, error) {
 	if strings.Contains(cmd, "/") {
 		return cmd, nil
 	}
-	path := launcher.DefaultPath
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
+	for _, dir := range filepath.SplitList(searchPath(env)) {
 		p := filepath.Join(dir, cmd)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p, nil

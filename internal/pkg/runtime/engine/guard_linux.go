@@ -34,6 +34,21 @@ func newHostGuard(resolv string) (*hostGuard, error) {
 	return &hostGuard{resolv: resolv, baseline: snap}, nil
 }
 
+type baselineResult struct {
+	guard *hostGuard
+	err   error
+}
+
+// takeBaseline records the host network state on another goroutine.
+func takeBaseline(resolv string) <-chan baselineResult {
+	out := make(chan baselineResult, 1)
+	go func() {
+		g, err := newHostGuard(resolv)
+		out <- baselineResult{g, err}
+	}()
+	return out
+}
+
 func (g *hostGuard) saveBaseline(path string) error {
 	g.saved = path
 	b, err := json.Marshal(struct {

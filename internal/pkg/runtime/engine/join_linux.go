@@ -1,54 +1,113 @@
 package engine
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"golang.org/x/sys/unix"
 )
 
 // JoinConfig is the process started inside a running instance.
 type JoinConfig struct {
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Cwd  string   `json:"cwd"`
+	Args []string
+	Env  []string
+	Cwd  string
 	// Caps, when not nil, become the process's capabilities.
-	Caps       []string `json:"caps,omitempty"`
-	NoNewPrivs bool     `json:"noNewPrivs,omitempty"`
+	Caps       []string
+	NoNewPrivs bool
 }
 
 // JoinCommand prepares a command that enters every namespace of the
-// instance whose PID 1 has host PID pid and runs jc there. The C
-// constructor in package nsenter does the joining; the Go side only sets
-// credentials and execs, so the cost is two process starts.
-func JoinCommand(pid int, jc JoinConfig) (*exec.Cmd, error) {
-	if len(jc.Args) == 0 {
-		return nil, errors.New("no command to run in the instance")
-	}
-	blob, err := json.Marshal(jc)
+// instance whose PID 1 has host PID pid and runs jc there. bin must link
+// the C constructor of package nsenter/constructor (the apptainer CLI
+// binary): it joins, forks into the PID namespace and execs jc itself, so
+// no Go code runs in between.
+func JoinCommand(bin string, pid int, jc JoinConfig) (*exec.Cmd, error) {
+	spec, err := joinSpec(jc)
 	if err != nil {
 		return nil, err
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		_, _ = w.Write(blob)
-		w.Close()
-	}()
-	req := nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) })
-	cmd := exec.Command(execPath())
+	req := joinRequest(pid)
+	req.ExecFD = 3
+	cmd := exec.Command(bin)
 	cmd.Args = []string{"apptainer-join"}
-	cmd.Env = []string{StageEnv + "=" + stageJoin, nsenter.Env(req)}
-	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = []string{nsenter.Env(req)}
+	cmd.ExtraFiles = []*os.File{spec}
 	return cmd, nil
+}
+
+// ExecInInstance replaces the calling process with jc running inside the
+// instance whose PID 1 has host PID pid; it returns only on failure. The
+// calling binary must link the constructor (it re-executes itself). What
+// is left of this process after the exec is the constructor, waiting for
+// jc and exiting with its status.
+func ExecInInstance(pid int, jc JoinConfig) error {
+	spec, err := joinSpec(jc)
+	if err != nil {
+		return err
+	}
+	defer spec.Close()
+	// Inherited across exec, at whatever number it has.
+	if _, err := unix.FcntlInt(spec.Fd(), unix.F_SETFD, 0); err != nil {
+		return err
+	}
+	req := joinRequest(pid)
+	req.ExecFD = int(spec.Fd())
+	err = unix.Exec("/proc/self/exe", []string{"apptainer-join"}, []string{nsenter.Env(req)})
+	return fmt.Errorf("failed to re-execute the runtime to join the instance: %w", err)
+}
+
+// joinRequest asks to join every namespace of pid that differs from ours.
+func joinRequest(pid int) nsenter.Request {
+	return nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) })
+}
+
+// joinSpec encodes jc into a memory file for the constructor to read: no
+// pipe to keep fed, whatever its size.
+func joinSpec(jc JoinConfig) (*os.File, error) {
+	e := nsenter.Exec{Args: jc.Args, Env: jc.Env, Cwd: jc.Cwd, Search: searchPath(jc.Env), NoNewPrivs: jc.NoNewPrivs}
+	if jc.Caps != nil {
+		mask, err := capabilities.ToMask(jc.Caps)
+		if err != nil {
+			return nil, fmt.Errorf("failed to set capabilities: %w", err)
+		}
+		e.Caps = &mask
+	}
+	blob, err := e.Encode()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.MemfdCreate("apptainer-join", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the join request: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "apptainer-join")
+	if _, err := f.Write(blob); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to write the join request: %w", err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// searchPath is the PATH a command is looked up in: the process's own, or
+// the runtime's default when its environment has none.
+func searchPath(env []string) string {
+	path := launcher.DefaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	return path
 }
 
 // sameNamespace reports whether the caller already is in pid's namespace
@@ -62,40 +121,4 @@ func sameNamespace(pid int, t string) bool {
 		return false
 	}
 	return a.Ino == b.Ino && a.Dev == b.Dev
-}
-
-// joinMain runs inside the instance's namespaces (the constructor joined
-// them and forked): set credentials and exec.
-func joinMain() (int, error) {
-	f := os.NewFile(configFD, "config")
-	b, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return 255, fmt.Errorf("failed to read join config: %w", err)
-	}
-	var jc JoinConfig
-	if err := json.Unmarshal(b, &jc); err != nil {
-		return 255, fmt.Errorf("failed to decode join config: %w", err)
-	}
-	if jc.Cwd != "" {
-		if err := os.Chdir(jc.Cwd); err != nil {
-			_ = os.Chdir("/")
-		}
-	}
-	path, err := lookPath(jc.Args[0], jc.Env)
-	if err != nil {
-		return 255, err
-	}
-	if jc.Caps != nil {
-		if err := capabilities.Apply(jc.Caps); err != nil {
-			return 255, fmt.Errorf("failed to set capabilities: %w", err)
-		}
-	}
-	if jc.NoNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return 255, err
-		}
-	}
-	err = unix.Exec(path, jc.Args, jc.Env)
-	return 255, fmt.Errorf("exec %s failed: %w", path, err)
 }

@@ -44,6 +44,7 @@ type StartResult struct {
 // progress as they arrive. Nothing of a failed start is left behind: the
 // monitor cleans up before it reports the error.
 func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(string)) (*StartResult, error) {
+	setJoinBinary(cfg)
 	cp, err := newConfigPipe(cfg)
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 		return nil, err
 	}
 	defer devNull.Close()
-	cmd := exec.Command(execPath())
+	cmd := exec.Command(engineBinary())
 	cmd.Args = []string{instance.MonitorName(cfg.Instance.User, cfg.Instance.Name)}
 	cmd.Env = append(os.Environ(), StageEnv+"="+stageMonitor)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, outLog, errLog
@@ -117,18 +118,22 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 // monitor keeps one instance: it starts it, reports to the CLI, waits for
 // PID 1 to exit and then undoes everything the start made.
 type monitor struct {
-	cfg      *config.Config
-	status   *os.File
-	paths    instance.Paths
-	file     *instance.File
-	runDir   string
-	cgPath   string
-	cgFD     *os.File
-	notify   *notifyListener
-	console  *console
-	c        *container
-	guard    *hostGuard
-	stopping chan os.Signal
+	cfg     *config.Config
+	status  *os.File
+	paths   instance.Paths
+	file    *instance.File
+	runDir  string
+	cgPath  string
+	cgFD    *os.File
+	notify  *notifyListener
+	console *console
+	c       *container
+	guard   *hostGuard
+	// pendingBaseline is the guard's baseline while it is being taken;
+	// a failed start waits for it, so no firewall tool outlives the
+	// monitor.
+	pendingBaseline <-chan baselineResult
+	stopping        chan os.Signal
 	// releaseIDs frees the user namespace's id range.
 	releaseIDs func()
 }
@@ -169,6 +174,16 @@ func monitorMain() (int, error) {
 // start brings the instance up and records it.
 func (m *monitor) start() (*StartResult, error) {
 	inst := m.cfg.Instance
+	// The guard's baseline is the slowest step before init may run (links,
+	// routes, hundreds of sysctls, the firewall tool): it is taken while
+	// everything else is prepared and the container stage starts, and the
+	// container does nothing before it gets "go", which waits for it.
+	var baseline <-chan baselineResult
+	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
+		m.progress("recording the host network state")
+		baseline = takeBaseline(m.cfg.HostNet.ResolvConf)
+		m.pendingBaseline = baseline
+	}
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, err
@@ -251,26 +266,18 @@ func (m *monitor) start() (*StartResult, error) {
 			}
 		}
 	}
-	// The guard's baseline is recorded while the container stage starts:
-	// the container does nothing before it gets "go", which waits for it.
-	var baseline chan error
-	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
-		m.progress("recording the host network state")
-		baseline = make(chan error, 1)
-		go func() {
-			g, err := newHostGuard(m.cfg.HostNet.ResolvConf)
-			if err == nil {
-				err = g.saveBaseline(filepath.Join(m.runDir, baselineFile))
-			}
-			m.guard = g
-			baseline <- err
-		}()
-	}
 	var baselineErr error
 	var baselineOnce sync.Once
 	waitBaseline := func() error {
 		if baseline != nil {
-			baselineOnce.Do(func() { baselineErr = <-baseline })
+			baselineOnce.Do(func() {
+				r := <-baseline
+				m.pendingBaseline = nil
+				if baselineErr = r.err; baselineErr == nil {
+					baselineErr = r.guard.saveBaseline(filepath.Join(m.runDir, baselineFile))
+					m.guard = r.guard
+				}
+			})
 		}
 		return baselineErr
 	}
@@ -366,7 +373,7 @@ func (m *monitor) waitReady(res *StartResult) error {
 	for {
 		select {
 		case <-m.notify.ready:
-			res.State, res.FailedUnits = bootState(m.c.cmd.Process.Pid)
+			res.State, res.FailedUnits = bootState(m.cfg.JoinBinary, m.c.cmd.Process.Pid)
 			return nil
 		case s := <-m.notify.status:
 			m.progress(s)
@@ -437,6 +444,10 @@ func (m *monitor) stopInit(grace time.Duration) {
 // cleanup undoes whatever start made, in reverse order. It runs after a
 // failed start and after PID 1 exited, and tolerates partial state.
 func (m *monitor) cleanup() {
+	if m.pendingBaseline != nil {
+		<-m.pendingBaseline
+		m.pendingBaseline = nil
+	}
 	if m.c != nil {
 		if m.c.cmd != nil && m.c.cmd.ProcessState == nil {
 			m.stopInit(5 * time.Second)

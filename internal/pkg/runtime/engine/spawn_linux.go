@@ -122,7 +122,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 	c.sync = os.NewFile(uintptr(pair[0]), "sync")
 	childSync := os.NewFile(uintptr(pair[1]), "sync-child")
 
-	cmd := exec.Command(execPath())
+	cmd := exec.Command(stageBinary(cfg, joinNet != ""))
 	cmd.Args = []string{"apptainer-container"}
 	cmd.Env = []string{StageEnv + "=" + stageContainer}
 	if joinNet != "" {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 )
 
 // StageEnv names the stage a re-executed runtime binary runs.
@@ -13,7 +15,6 @@ const StageEnv = "_APPTAINER_STAGE"
 const (
 	stageContainer = "container"
 	stageMonitor   = "monitor"
-	stageJoin      = "join"
 )
 
 // File descriptors handed to a stage.
@@ -25,6 +26,13 @@ const (
 // Stage runs the stage named in the environment and never returns when one
 // is named; it returns false for a normal CLI start.
 func Stage() bool {
+	if req := os.Getenv(nsenter.EnvName); req != "" {
+		// The constructor consumes the variable. Still set, it was never
+		// run: this binary does not link it, and whatever was meant to
+		// run inside the namespaces would run outside them.
+		fmt.Fprintf(os.Stderr, "FATAL:   %s cannot enter namespaces (built without package nsenter/constructor)\n", os.Args[0])
+		os.Exit(255)
+	}
 	stage := os.Getenv(StageEnv)
 	if stage == "" {
 		return false
@@ -37,8 +45,6 @@ func Stage() bool {
 		err = containerMain()
 	case stageMonitor:
 		code, err = monitorMain()
-	case stageJoin:
-		code, err = joinMain()
 	default:
 		err = fmt.Errorf("unknown runtime stage %q", stage)
 	}
@@ -72,9 +78,6 @@ func writeMessage(w io.Writer, m stageMessage) error {
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
-
-// execPath is the runtime binary re-executed for every stage.
-func execPath() string { return "/proc/self/exe" }
 
 // configPipe encodes cfg for a stage. The stage gets r as its configFD;
 // send writes the config into the pipe and closes our end (call it once

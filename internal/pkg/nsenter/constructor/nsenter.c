@@ -1,0 +1,329 @@
+// Joins namespaces before the Go runtime starts, while the process is still
+// single-threaded: setns(2) into a mount or PID namespace is refused to a
+// multi-threaded process, and every Go program is one.
+//
+// The request comes in the environment variable _APPTAINER_NSENTER:
+//   "fork;exec=3;user=/proc/123/ns/user;cgroup=...;ipc=...;uts=...;net=...;pid=...;mnt=..."
+// Namespaces are entered in the order given (the mount namespace last, since
+// it changes what /proc paths mean). With "fork", the process forks after
+// joining, so the child is really inside the joined PID namespace; the parent
+// waits, forwards signals sent to it and exits with the child's status.
+// With "exec=N", the program described on file descriptor N (see
+// nsenter.Exec for the format) is executed here and Go never starts: a join
+// then costs one process start, not two.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NSENTER_ENV "_APPTAINER_NSENTER"
+#define MAX_NS 8
+
+static pid_t child_pid;
+
+// forward passes on a signal sent to this process. Signals the terminal
+// sends (SI_KERNEL) reach the child directly, since it is in the same
+// process group: forwarding them too would deliver them twice.
+static void forward(int sig, siginfo_t *info, void *ctx) {
+	(void)ctx;
+	if (child_pid > 0 && info->si_code != SI_KERNEL)
+		kill(child_pid, sig);
+}
+
+static void die(const char *what, const char *arg) {
+	fprintf(stderr, "FATAL:   %s %s: %s\n", what, arg, strerror(errno));
+	_exit(255);
+}
+
+static int ns_flag(const char *name) {
+	if (!strcmp(name, "user")) return CLONE_NEWUSER;
+	if (!strcmp(name, "cgroup")) return CLONE_NEWCGROUP;
+	if (!strcmp(name, "ipc")) return CLONE_NEWIPC;
+	if (!strcmp(name, "uts")) return CLONE_NEWUTS;
+	if (!strcmp(name, "net")) return CLONE_NEWNET;
+	if (!strcmp(name, "pid")) return CLONE_NEWPID;
+	if (!strcmp(name, "mnt")) return CLONE_NEWNS;
+	return -1;
+}
+
+// exec_spec is a decoded nsenter.Exec.
+struct exec_spec {
+	char *cwd, *caps, *search;
+	int nnp;
+	char **argv, **envp;
+};
+
+// read_all reads fd to its end into a NUL-terminated buffer.
+static char *read_all(int fd, size_t *len) {
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	if (buf == NULL)
+		die("out of memory reading", "the exec request");
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			if (buf == NULL)
+				die("out of memory reading", "the exec request");
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("cannot read", "the exec request");
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+// next_field returns the NUL-terminated field at *pos and moves past it.
+static char *next_field(char *buf, size_t len, size_t *pos) {
+	if (*pos >= len) {
+		errno = EINVAL;
+		die("truncated", "exec request");
+	}
+	char *f = buf + *pos;
+	*pos += strlen(f) + 1;
+	return f;
+}
+
+static char **next_list(char *buf, size_t len, size_t *pos) {
+	char *end;
+	errno = 0;
+	long count = strtol(next_field(buf, len, pos), &end, 10);
+	if (errno != 0 || *end != '\0' || count < 0 || count > 1 << 20) {
+		errno = EINVAL;
+		die("bad list length in", "exec request");
+	}
+	char **list = calloc((size_t)count + 1, sizeof(char *));
+	if (list == NULL)
+		die("out of memory reading", "the exec request");
+	for (long i = 0; i < count; i++)
+		list[i] = next_field(buf, len, pos);
+	return list;
+}
+
+static void read_spec(int fd, struct exec_spec *spec) {
+	size_t len, pos = 0;
+	char *buf = read_all(fd, &len);
+	close(fd);
+	spec->cwd = next_field(buf, len, &pos);
+	spec->nnp = strcmp(next_field(buf, len, &pos), "1") == 0;
+	spec->caps = next_field(buf, len, &pos);
+	spec->search = next_field(buf, len, &pos);
+	spec->argv = next_list(buf, len, &pos);
+	spec->envp = next_list(buf, len, &pos);
+	if (spec->argv[0] == NULL) {
+		errno = EINVAL;
+		die("no command in", "exec request");
+	}
+}
+
+static int last_cap(void) {
+	int last = CAP_LAST_CAP;
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (f != NULL) {
+		if (fscanf(f, "%d", &last) != 1)
+			last = CAP_LAST_CAP;
+		fclose(f);
+	}
+	return last > 63 ? 63 : last;
+}
+
+// set_caps makes mask the bounding, permitted, effective, inheritable and
+// ambient set, after checking that every capability in it is permitted.
+static void set_caps(uint64_t mask) {
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		die("cannot read", "capabilities");
+	uint64_t permitted = (uint64_t)data[1].permitted << 32 | data[0].permitted;
+	if ((mask & ~permitted) != 0) {
+		errno = EPERM;
+		die("cannot keep capabilities that are not permitted:", "check the instance's capability set");
+	}
+	int last = last_cap();
+	for (int c = 0; c <= last; c++) {
+		if (mask & (1ULL << c))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			die("cannot drop a capability from", "the bounding set");
+	}
+	for (int i = 0; i < 2; i++) {
+		uint32_t half = (uint32_t)(mask >> (32 * i));
+		data[i].effective = data[i].permitted = data[i].inheritable = half;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		die("cannot set", "capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		die("cannot clear", "the ambient capabilities");
+	for (int c = 0; c <= last; c++) {
+		if ((mask & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+			die("cannot raise", "an ambient capability");
+	}
+	// Dropping from the bounding set needs CAP_SETPCAP: verify it happened.
+	for (int c = 0; c <= last; c++) {
+		if (!(mask & (1ULL << c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1) {
+			errno = EPERM;
+			die("cannot drop a capability from", "the bounding set");
+		}
+	}
+}
+
+// find_command resolves a command without a slash in the search path the
+// way a shell does: the first regular executable file wins.
+static char *find_command(const char *cmd, const char *search) {
+	if (strchr(cmd, '/') != NULL)
+		return (char *)cmd;
+	char *dirs = strdup(search);
+	if (dirs == NULL)
+		die("out of memory resolving", cmd);
+	char *save = NULL;
+	for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *path;
+		if (asprintf(&path, "%s/%s", dir, cmd) < 0)
+			die("out of memory resolving", cmd);
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			return path;
+		free(path);
+	}
+	fprintf(stderr, "FATAL:   %s: executable file not found in $PATH\n", cmd);
+	_exit(255);
+}
+
+static void run_spec(const struct exec_spec *spec) {
+	if (spec->cwd[0] != '\0' && chdir(spec->cwd) < 0 && chdir("/") < 0)
+		die("cannot change directory to", "/");
+	char *path = find_command(spec->argv[0], spec->search);
+	if (strcmp(spec->caps, "-") != 0) {
+		char *end;
+		errno = 0;
+		unsigned long long mask = strtoull(spec->caps, &end, 16);
+		if (errno != 0 || *end != '\0') {
+			errno = EINVAL;
+			die("bad capability mask", spec->caps);
+		}
+		set_caps(mask);
+	}
+	if (spec->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die("cannot set", "no_new_privs");
+	execve(path, spec->argv, spec->envp);
+	fprintf(stderr, "FATAL:   exec %s failed: %s\n", path, strerror(errno));
+	_exit(255);
+}
+
+__attribute__((constructor)) static void apptainer_nsenter(void) {
+	const char *req = getenv(NSENTER_ENV);
+	if (req == NULL || *req == '\0')
+		return;
+	char *copy = strdup(req);
+	if (copy == NULL)
+		die("out of memory reading", NSENTER_ENV);
+	unsetenv(NSENTER_ENV);
+
+	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1;
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		if (!strcmp(tok, "fork")) {
+			do_fork = 1;
+			continue;
+		}
+		if (!strncmp(tok, "exec=", 5)) {
+			char *end;
+			errno = 0;
+			long fd = strtol(tok + 5, &end, 10);
+			if (errno != 0 || *end != '\0' || fd < 3 || fd > 1 << 20) {
+				errno = EINVAL;
+				die("bad exec descriptor in", NSENTER_ENV);
+			}
+			exec_fd = (int)fd;
+			continue;
+		}
+		char *eq = strchr(tok, '=');
+		if (eq == NULL || n == MAX_NS) {
+			errno = EINVAL;
+			die("bad namespace request", tok);
+		}
+		*eq = '\0';
+		int flag = ns_flag(tok);
+		if (flag < 0) {
+			errno = EINVAL;
+			die("unknown namespace type", tok);
+		}
+		// Open every file first: after joining the mount namespace the
+		// host's /proc paths may no longer resolve.
+		int fd = open(eq + 1, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("cannot open namespace", eq + 1);
+		fds[n] = fd;
+		flags[n] = flag;
+		n++;
+	}
+	int joined_user = 0;
+	for (int i = 0; i < n; i++) {
+		if (setns(fds[i], flags[i]) < 0)
+			die("cannot join namespace of type", flags[i] == CLONE_NEWNS ? "mnt" : "non-mount");
+		if (flags[i] == CLONE_NEWUSER)
+			joined_user = 1;
+		close(fds[i]);
+	}
+	free(copy);
+	if (joined_user) {
+		// Become the namespace's root: keeping host uid 0 (unmapped
+		// inside) would still let the process write host sysctls.
+		if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			die("cannot become root of", "the joined user namespace");
+	}
+	// Read the program before forking: an error is then reported once, by
+	// the process the caller waits for.
+	struct exec_spec spec;
+	if (exec_fd >= 0)
+		read_spec(exec_fd, &spec);
+	if (!do_fork) {
+		if (exec_fd >= 0)
+			run_spec(&spec);
+		return;
+	}
+
+	child_pid = fork();
+	if (child_pid < 0)
+		die("cannot fork into", "the joined PID namespace");
+	if (child_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (exec_fd >= 0)
+			run_spec(&spec);
+		return;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_SIGINFO;
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+	for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	int status;
+	while (waitpid(child_pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			die("cannot wait for", "the joined process");
+	}
+	if (WIFSIGNALED(status))
+		_exit(128 + WTERMSIG(status));
+	_exit(WEXITSTATUS(status));
+}
