@@ -84,17 +84,18 @@ func Take(opts SnapshotOptions) (*Snapshot, error) {
 	}
 	// The firewall tools are the slowest part (an exec each): they run on
 	// a thread of their own, in this thread's network namespace, while the
-	// sysctls are read here.
-	nf := netfilterAsync()
-	if s.Sysctls, err = readSysctls(procSysNet); err != nil {
-		<-nf
+	// sysctls are read.
+	nfDone := goInThisNetns(func() (err error) {
+		s.Netfilter, err = collectNetfilter(lookTool)
+		return err
+	})
+	s.Sysctls, err = readSysctls(procSysNet)
+	if nfErr := <-nfDone; err == nil {
+		err = nfErr
+	}
+	if err != nil {
 		return nil, err
 	}
-	r := <-nf
-	if r.err != nil {
-		return nil, r.err
-	}
-	s.Netfilter = r.nf
 	if opts.ResolvConf != "" {
 		s.ResolvConf = readResolvConf(opts.ResolvConf)
 	}
@@ -133,21 +134,16 @@ func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 	return nil, fmt.Errorf("dump interrupted %d times: %w", attempts, err)
 }
 
-type netfilterResult struct {
-	nf  Netfilter
-	err error
-}
-
-// netfilterAsync collects the netfilter ruleset on another OS thread that
-// first joins the calling thread's network namespace (the tools run in the
-// namespace of the thread that starts them), and goes back afterwards. A
-// thread that cannot go back stays locked, so Go retires it rather than
-// reuse it in the wrong namespace.
-func netfilterAsync() <-chan netfilterResult {
-	out := make(chan netfilterResult, 1)
+// goInThisNetns runs fn on another OS thread that first joins the calling
+// thread's network namespace (netlink, /proc/sys/net and the firewall
+// tools all follow the thread) and goes back afterwards. A thread that
+// cannot go back stays locked, so Go retires it rather than reuse it in the
+// wrong namespace. The channel yields fn's error, or the failure to enter.
+func goInThisNetns(fn func() error) <-chan error {
+	out := make(chan error, 1)
 	fd, err := unix.Open(threadNetns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		out <- netfilterResult{err: fmt.Errorf("failed to open the network namespace: %w", err)}
+		out <- fmt.Errorf("failed to open the network namespace: %w", err)
 		return out
 	}
 	go func() {
@@ -156,20 +152,20 @@ func netfilterAsync() <-chan netfilterResult {
 		orig, err := unix.Open(threadNetns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			out <- netfilterResult{err: fmt.Errorf("failed to open the network namespace: %w", err)}
+			out <- fmt.Errorf("failed to open the network namespace: %w", err)
 			return
 		}
 		defer unix.Close(orig)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			out <- netfilterResult{err: fmt.Errorf("failed to enter the network namespace: %w", err)}
+			out <- fmt.Errorf("failed to enter the network namespace: %w", err)
 			return
 		}
-		nf, err := collectNetfilter(lookTool)
+		err = fn()
 		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		out <- netfilterResult{nf: nf, err: err}
+		out <- err
 	}()
 	return out
 }

@@ -3,9 +3,10 @@ package hostnet
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // procSysNet holds the calling thread's network namespace's sysctls: the
@@ -38,8 +39,13 @@ var excludedSysctls = map[string]string{
 // be read are skipped: write-only ones (route.flush), ones the kernel
 // refuses to print (stable_secret before it is set: EIO) and ones that
 // vanish while walking (a link deleted meanwhile).
+//
+// There are hundreds of them and a host network snapshot waits for them
+// (before init may start, and before `instance stop` returns): half are
+// read on a second thread in the same network namespace, each with a bare
+// open/read/close.
 func readSysctls(root string) (map[string]string, error) {
-	values := make(map[string]string)
+	var rels []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == root {
@@ -58,21 +64,64 @@ func readSysctls(root string) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		key := sysctlKey(rel)
-		if _, skip := excludedSysctls[key]; skip {
-			return nil
+		if _, skip := excludedSysctls[sysctlKey(rel)]; !skip {
+			rels = append(rels, rel)
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil
-		}
-		values[key] = strings.Join(strings.Fields(string(b)), " ")
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to read sysctls under %q: %w", root, err)
 	}
+	half := len(rels) / 2
+	other := make(map[string]string, half)
+	done := goInThisNetns(func() error {
+		readSysctlFiles(root, rels[:half], other)
+		return nil
+	})
+	values := make(map[string]string, len(rels))
+	readSysctlFiles(root, rels[half:], values)
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	for k, v := range other {
+		values[k] = v
+	}
 	return values, nil
+}
+
+// readSysctlFiles reads the files rels under root into values.
+func readSysctlFiles(root string, rels []string, values map[string]string) {
+	buf := make([]byte, 4096)
+	for _, rel := range rels {
+		if v, ok := readSmallFile(filepath.Join(root, rel), buf); ok {
+			values[sysctlKey(rel)] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+}
+
+// readSmallFile reads a file of at most a few pages with buf as scratch.
+// procfs hands out a sysctl's whole value in one read, so a short read is
+// taken as the end: one read instead of two per file.
+func readSmallFile(path string, buf []byte) (string, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(fd)
+	var out []byte
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", false
+		}
+		out = append(out, buf[:n]...)
+		if n < len(buf) {
+			return string(out), true
+		}
+	}
 }
 
 // sysctlKey turns a path relative to /proc/sys/net into the sysctl(8) key:
