@@ -115,17 +115,12 @@ func stopOne(f *instance.File, sig unix.Signal, force bool, timeout time.Duratio
 			return fmt.Errorf("failed to send %s to instance %s: %w", signal.Name(sig), f.Name, err)
 		}
 	}
-	killed := false
-	for instance.Alive(f) {
-		if !killed && time.Since(start) > timeout {
-			stderrLog.Infof("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
-			_ = unix.Kill(f.Pid, unix.SIGKILL)
-			killed = true
-		}
-		if time.Since(start) > timeout+30*time.Second {
+	if !instance.WaitGone(f, timeout) {
+		stderrLog.Infof("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
+		_ = unix.Kill(f.Pid, unix.SIGKILL)
+		if !instance.WaitGone(f, 30*time.Second) {
 			return fmt.Errorf("instance %s: the monitor (PID %d) did not finish its cleanup", f.Name, f.PPid)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(start).Round(10 * time.Millisecond)
 	if f.Boot {

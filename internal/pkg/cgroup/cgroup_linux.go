@@ -74,9 +74,11 @@ func Create(path string) (*os.File, error) {
 
 // Remove deletes the instance's cgroup and every cgroup systemd made below
 // it, deepest first. Processes leave a cgroup shortly after they are reaped,
-// so it retries until wait has passed.
+// so it retries until wait has passed, quickly at first: `instance stop`
+// waits for this.
 func Remove(path string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
+	pause := time.Millisecond
 	for {
 		err := removeTree(path)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
@@ -86,7 +88,8 @@ func Remove(path string, wait time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("failed to remove cgroup %s: %w", path, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
 	}
 }
 

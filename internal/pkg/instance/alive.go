@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,4 +54,44 @@ func monitorAlive(ppid int, probe processProbe) bool {
 		return !errors.Is(probe.signal0(ppid), unix.ESRCH)
 	}
 	return bytes.HasPrefix(cmdline, []byte(MonitorPrefix))
+}
+
+// WaitGone waits up to d for the monitor recorded in f to exit and reports
+// whether it has. It sleeps on a pidfd, so it returns the moment the
+// monitor is gone; where pidfds are unavailable it polls every 10ms.
+func WaitGone(f *File, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	fd, err := unix.PidfdOpen(f.PPid, 0)
+	if err != nil {
+		for Alive(f) {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return true
+	}
+	defer unix.Close(fd)
+	// Checked after opening: the pidfd now pins the process Alive looked
+	// at, not a later owner of a recycled PID.
+	if !Alive(f) {
+		return true
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return !Alive(f)
+		}
+		if n > 0 {
+			return true
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,5 +76,25 @@ func TestAliveRealProcesses(t *testing.T) {
 	}
 	if err := unix.Kill(m.pid(), 0); !errors.Is(err, unix.ESRCH) {
 		t.Errorf("killed monitor still exists: %v", err)
+	}
+}
+
+func TestWaitGone(t *testing.T) {
+	m := startMonitor(t, "waitgone")
+	f := &File{Name: "waitgone", PPid: m.pid()}
+	if WaitGone(f, 50*time.Millisecond) {
+		t.Fatal("WaitGone reported a running monitor as gone")
+	}
+	exited := make(chan bool, 1)
+	go func() { exited <- WaitGone(f, 10*time.Second) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := m.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !<-exited {
+		t.Error("WaitGone did not see the monitor exit")
+	}
+	if !WaitGone(&File{Name: "none"}, time.Second) {
+		t.Error("WaitGone on a file without monitor: want true at once")
 	}
 }
