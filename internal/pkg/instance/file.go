@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -101,12 +102,23 @@ type File struct {
 // file planted in a user's directory cannot point a privileged reader at an
 // arbitrary file.
 func ReadFile(path string) (*File, error) {
+	return readFile(path, decode)
+}
+
+// readFile reads the instance file at path with one of the decoders.
+func readFile(path string, decode func([]byte) (*File, error)) (*File, error) {
 	fh, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open instance file %q: %w", path, err)
 	}
 	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	// One buffer serves every file of a listing: the decoders copy what
+	// they keep, and fresh memory is what a listing spends its time on
+	// (page faults), not reading.
+	bufp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bufp)
+	data, err := readAllInto((*bufp)[:0], io.LimitReader(fh, maxFileSize+1))
+	*bufp = data
 	if err != nil {
 		return nil, fmt.Errorf("failed to read instance file %q: %w", path, err)
 	}
@@ -120,6 +132,25 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// readAllInto appends everything r yields to buf.
+func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 // decode parses an instance file. Unknown keys are accepted, as they come
 // from other versions; a name that could not have been written (and that
 // would escape the instance directory if used as a path) is refused.
@@ -128,13 +159,46 @@ func decode(data []byte) (*File, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, err
 	}
-	if err := CheckName(f.Name); err != nil {
+	if err := check(&f); err != nil {
 		return nil, err
 	}
-	if f.Pid < 0 || f.PPid < 0 {
-		return nil, errors.New("negative pid")
-	}
 	return &f, nil
+}
+
+// decodeWithoutConfig is decode for listings: it leaves Config empty.
+// Unquoting and base64-decoding the engine configuration, tens of
+// kilobytes per instance, is most of the time a listing takes otherwise.
+func decodeWithoutConfig(data []byte) (*File, error) {
+	var brief struct {
+		*File
+		// Shadows File.Config (a shallower field wins the key).
+		Config skipValue `json:"config"`
+	}
+	brief.File = &File{}
+	if err := json.Unmarshal(data, &brief); err != nil {
+		return nil, err
+	}
+	if err := check(brief.File); err != nil {
+		return nil, err
+	}
+	return brief.File, nil
+}
+
+// skipValue accepts any JSON value and keeps nothing.
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
+// check refuses what could not have been written: a name that would
+// escape the instance directory if used as a path, a negative PID.
+func check(f *File) error {
+	if err := CheckName(f.Name); err != nil {
+		return err
+	}
+	if f.Pid < 0 || f.PPid < 0 {
+		return errors.New("negative pid")
+	}
+	return nil
 }
 
 // encode renders f as written to disk.

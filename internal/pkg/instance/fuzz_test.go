@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -21,6 +22,17 @@ func FuzzReadFile(f *testing.F) {
 		}
 		if err := CheckName(got.Name); err != nil {
 			t.Fatalf("accepted a file with invalid name: %v", err)
+		}
+		// Listings read the same file without its config: they must
+		// accept it too and see the same instance.
+		brief, err := decodeWithoutConfig(data)
+		if err != nil {
+			t.Fatalf("listing decoder refused a file the full one accepts: %v", err)
+		}
+		full := *got
+		full.Config = nil
+		if !reflect.DeepEqual(brief, &full) {
+			t.Fatalf("listing decoder read %+v, full one %+v", brief, &full)
 		}
 		first, err := encode(got)
 		if err != nil {

@@ -132,7 +132,8 @@ func (p Paths) Get(name string) (*File, error) {
 }
 
 // List returns the live instances whose names match glob (a filepath.Match
-// pattern on names; "" means "*"), sorted by name. The files of ghosts are
+// pattern on names; "" means "*"), sorted by name, without their Config
+// (Get has it). The files of ghosts are
 // removed on the way, as upstream's listing does. No match is not an error.
 // An instance file that cannot be parsed is: it is reported with its path
 // rather than silently skipped or deleted.
@@ -168,7 +169,7 @@ func (p Paths) List(glob string) ([]*File, error) {
 		if ok, _ := filepath.Match(glob, name); !ok {
 			continue
 		}
-		f, err := p.read(name)
+		f, err := p.readWith(name, decodeWithoutConfig)
 		if errors.Is(err, fs.ErrNotExist) {
 			// Being created, or left by a start that died early;
 			// Create deals with it.
@@ -213,8 +214,12 @@ func (p Paths) Delete(name string) error {
 // read loads the file of instance name and checks that it describes that
 // instance, so a file copied or planted under another name is not acted on.
 func (p Paths) read(name string) (*File, error) {
+	return p.readWith(name, decode)
+}
+
+func (p Paths) readWith(name string, decode func([]byte) (*File, error)) (*File, error) {
 	path := p.FilePath(name)
-	f, err := ReadFile(path)
+	f, err := readFile(path, decode)
 	if err != nil {
 		return nil, err
 	}
