@@ -18,8 +18,24 @@ import (
 type Netfilter struct {
 	// Rulesets holds one entry per tool run, in a fixed order.
 	Rulesets []Ruleset `json:"rulesets"`
-	// Unavailable says why nothing was recorded, when no tool was found.
+	// Unavailable says why nothing was recorded, when no tool was found
+	// or the ruleset changed while it was being recorded.
 	Unavailable string `json:"unavailable,omitempty"`
+	// Generation is the nf_tables generation the nft ruleset was recorded
+	// at; 0 when unknown (no nft, or a change while recording). The kernel
+	// bumps it with every committed change, so a later snapshot that finds
+	// the same generation can reuse the ruleset instead of running nft.
+	Generation uint32 `json:"generation,omitempty"`
+}
+
+// fromNft reports whether nf was recorded with nft.
+func (nf *Netfilter) fromNft() bool {
+	return len(nf.Rulesets) == 1 && nf.Rulesets[0].Tool == "nft"
+}
+
+// reusableAt reports whether nf is the nft ruleset of generation gen.
+func (nf *Netfilter) reusableAt(gen uint32) bool {
+	return nf != nil && gen != 0 && nf.Generation == gen && nf.fromNft()
 }
 
 // Ruleset is the normalised output of one tool. Every line carries its

@@ -3,11 +3,11 @@ package hostnet
 import (
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"runtime"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Snapshot is the network state of one network namespace: everything a
@@ -55,6 +55,10 @@ type SnapshotOptions struct {
 	// ResolvConf is the path of the host's resolv.conf whose content is
 	// recorded; empty records nothing.
 	ResolvConf string
+	// PreviousNetfilter, when set, is the firewall of an earlier snapshot
+	// of the same namespace; it is reused without running nft when
+	// nf_tables is still at the generation it was recorded at.
+	PreviousNetfilter *Netfilter
 	// ListenerFilter, when set, keeps only the listening sockets whose inode
 	// it returns true for. A busy host opens and closes sockets all the
 	// time; the guard can restrict itself to the instance's sockets.
@@ -66,43 +70,105 @@ type SnapshotOptions struct {
 // follow the thread, not the process, so a caller that entered a namespace
 // with setns must have locked its OS thread first (TakeInNetns does it).
 func Take(opts SnapshotOptions) (*Snapshot, error) {
+	return takeWith(opts, false)
+}
+
+// TakeDeferred is Take for a caller that must not wait for the firewall
+// tool (the slowest part, an exec): it returns as soon as everything else
+// is recorded, with finish, which completes s.Netfilter; s.Netfilter must
+// not be read before finish returns. The firewall part still describes
+// the moment TakeDeferred returned: nf_tables's generation is read then,
+// and finish checks that nft saw the same generation, or records that the
+// ruleset changed meanwhile, which a comparison reports as a change. Where
+// that cannot be checked (no nft, no nf_tables), the firewall is recorded
+// before TakeDeferred returns, as Take does.
+func TakeDeferred(opts SnapshotOptions) (s *Snapshot, finish func() error, err error) {
+	s, finish, err = takeSnapshot(opts, true)
+	return
+}
+
+func takeWith(opts SnapshotOptions, deferFirewall bool) (*Snapshot, error) {
+	s, finish, err := takeSnapshot(opts, deferFirewall)
+	if err != nil {
+		return nil, err
+	}
+	if err := finish(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() error, error) {
 	ns, err := os.Readlink(threadNetns)
 	if err != nil {
-		return nil, fmt.Errorf("failed to identify the network namespace: %w", err)
+		return nil, nil, fmt.Errorf("failed to identify the network namespace: %w", err)
 	}
 	s := &Snapshot{Netns: ns}
 
+	gen, genErr := nftGeneration()
+	if genErr != nil {
+		gen = 0
+	}
+	var nfDone <-chan error
+	if opts.PreviousNetfilter.reusableAt(gen) {
+		s.Netfilter = *opts.PreviousNetfilter
+		done := make(chan error, 1)
+		done <- nil
+		nfDone = done
+	} else {
+		// The firewall tools are the slowest part (an exec each): they
+		// run on a thread of their own, in this thread's network
+		// namespace, while the rest is recorded.
+		nfDone = goInThisNetns(func() (err error) {
+			before, _ := nftGeneration()
+			s.Netfilter, err = collectNetfilter(lookTool)
+			after, _ := nftGeneration()
+			if err == nil && before != 0 && before == after && s.Netfilter.fromNft() {
+				s.Netfilter.Generation = before
+			}
+			return err
+		})
+	}
+	finish := func() error {
+		if err := <-nfDone; err != nil {
+			return err
+		}
+		if got := s.Netfilter.Generation; gen != 0 && got != 0 && got != gen {
+			s.Netfilter = Netfilter{Unavailable: fmt.Sprintf("the firewall changed while it was being recorded (nf_tables generation %d, then %d)", gen, got)}
+		}
+		return nil
+	}
+	fail := func(err error) (*Snapshot, func() error, error) {
+		<-nfDone // no goroutine writes s after we return
+		return nil, nil, err
+	}
+
 	var names map[int]string
 	if s.Links, s.Addresses, names, err = collectLinks(); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if s.Routes, err = collectRoutes(names); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if s.Rules, err = collectRules(); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	// The firewall tools are the slowest part (an exec each): they run on
-	// a thread of their own, in this thread's network namespace, while the
-	// sysctls are read.
-	nfDone := goInThisNetns(func() (err error) {
-		s.Netfilter, err = collectNetfilter(lookTool)
-		return err
-	})
-	s.Sysctls, err = readSysctls(procSysNet)
-	if nfErr := <-nfDone; err == nil {
-		err = nfErr
-	}
-	if err != nil {
-		return nil, err
+	if s.Sysctls, err = readSysctls(procSysNet); err != nil {
+		return fail(err)
 	}
 	if opts.ResolvConf != "" {
 		s.ResolvConf = readResolvConf(opts.ResolvConf)
 	}
 	if s.Listeners, err = collectListeners(procNetDir, opts.ListenerFilter); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return s, nil
+	if deferFirewall && gen != 0 && lookTool("nft") != "" {
+		return s, finish, nil
+	}
+	if err := finish(); err != nil {
+		return nil, nil, err
+	}
+	return s, func() error { return nil }, nil
 }
 
 // threadNetns names the calling thread's network namespace.
