@@ -23,6 +23,14 @@ const parentName = "apptainer"
 
 // Mountpoint returns where the host's cgroup2 hierarchy is mounted.
 func Mountpoint() (string, error) {
+	// The canonical locations answer with one statfs each; the mount
+	// table, which can be long on a busy host, is read only otherwise.
+	for _, p := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return p, nil
+		}
+	}
 	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
 	if err != nil {
 		return "", fmt.Errorf("failed to read mountinfo: %w", err)
