@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
@@ -118,7 +119,12 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 	}
 	if res.RuntimeTime > 0 {
-		stderrLog.Verbosef("runtime time from CLI start to exec of %s: %.1f ms", cfg.Spec.Process.Args[0], float64(res.RuntimeTime.Microseconds())/1000)
+		stderrLog.Verbosef("runtime time from CLI start to exec of %s: %.1f ms", cfg.Spec.Process.Args[0], ms(res.RuntimeTime))
+		steps := make([]string, 0, len(res.Trace))
+		for _, p := range res.Trace {
+			steps = append(steps, fmt.Sprintf("%s +%.1f", p.Step, ms(p.After)))
+		}
+		stderrLog.Verbosef("runtime trace (ms after CLI start): %s", strings.Join(steps, ", "))
 	}
 	stderrLog.Verbosef("you will find instance output here: %s", outPath)
 	stderrLog.Verbosef("you will find instance error here: %s", errPath)
@@ -142,3 +148,6 @@ func openLogs(outPath, errPath string) (*os.File, *os.File, error) {
 	}
 	return out, errLog, nil
 }
+
+// ms is d in milliseconds, for trace output.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -431,7 +431,7 @@ func execProcess(cfg *config.Config) error {
 		return err
 	}
 	if cfg.TraceStart != 0 {
-		_ = writeMessage(os.NewFile(syncFD, "sync"), stageMessage{ExecAt: time.Now().UnixNano()})
+		_ = writeMessage(os.NewFile(syncFD, "sync"), stageMessage{ExecAt: time.Now().UnixNano(), StageAt: processStart.UnixNano()})
 	}
 	err = unix.Exec(path, p.Args, p.Env)
 	if errors.Is(err, unix.ENOENT) {

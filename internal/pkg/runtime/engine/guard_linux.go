@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/hostnet"
 	"github.com/apptainer/apptainer/internal/pkg/instance"
@@ -24,29 +25,51 @@ type hostGuard struct {
 	baseline *hostnet.Snapshot
 	// saved is where saveBaseline put the baseline.
 	saved string
-}
-
-func newHostGuard(resolv string) (*hostGuard, error) {
-	snap, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0)})
-	if err != nil {
-		return nil, fmt.Errorf("failed to record the host network state: %w", err)
-	}
-	return &hostGuard{resolv: resolv, baseline: snap}, nil
+	// complete, when set, is closed once the baseline is whole and saved
+	// (see completeBaseline); completeErr then says whether that worked.
+	complete    chan struct{}
+	completeErr error
 }
 
 type baselineResult struct {
 	guard *hostGuard
-	err   error
+	// finish records the baseline's firewall part (hostnet.TakeDeferred).
+	finish func() error
+	err    error
+	// at is when the snapshot was ready for "go" (a trace point).
+	at time.Time
 }
 
-// takeBaseline records the host network state on another goroutine.
+// takeBaseline records the host network state on another goroutine. It
+// delivers as soon as everything but the firewall is recorded: nft runs
+// on while the container starts, and completeBaseline collects it.
 func takeBaseline(resolv string) <-chan baselineResult {
 	out := make(chan baselineResult, 1)
 	go func() {
-		g, err := newHostGuard(resolv)
-		out <- baselineResult{g, err}
+		snap, finish, err := hostnet.TakeDeferred(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0)})
+		if err != nil {
+			out <- baselineResult{err: fmt.Errorf("failed to record the host network state: %w", err), at: time.Now()}
+			return
+		}
+		g := &hostGuard{resolv: resolv, baseline: snap, complete: make(chan struct{})}
+		out <- baselineResult{guard: g, finish: finish, at: time.Now()}
 	}()
 	return out
+}
+
+// completeBaseline finishes the baseline's firewall part and saves the
+// baseline to path, in the background; check waits for it.
+func (g *hostGuard) completeBaseline(finish func() error, path string) {
+	go func() {
+		err := finish()
+		if err != nil {
+			err = fmt.Errorf("failed to record the host firewall: %w", err)
+		} else {
+			err = g.saveBaseline(path)
+		}
+		g.completeErr = err
+		close(g.complete)
+	}()
 }
 
 func (g *hostGuard) saveBaseline(path string) error {
@@ -65,12 +88,19 @@ func (g *hostGuard) saveBaseline(path string) error {
 // sockets count only when a process of the instance (PID 1 is pid) holds
 // them: the host's own daemons come and go without the instance's doing.
 func (g *hostGuard) check(pid int) (hostnet.Diff, error) {
+	if g.complete != nil {
+		<-g.complete
+		if g.completeErr != nil {
+			return hostnet.Diff{}, g.completeErr
+		}
+	}
 	if g.baseline == nil && g.saved != "" {
 		if err := g.load(g.saved); err != nil {
 			return hostnet.Diff{}, err
 		}
 	}
-	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid)})
+	// nft runs again only if nf_tables moved to another generation.
+	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid), PreviousNetfilter: &g.baseline.Netfilter})
 	if err != nil {
 		return hostnet.Diff{}, err
 	}

@@ -37,6 +37,14 @@ type StartResult struct {
 	// RuntimeTime is the time from the CLI's start to the exec of the
 	// instance's PID 1 (when config.TraceStart was set).
 	RuntimeTime time.Duration `json:"runtimeTime,omitempty"`
+	// Trace lists the steps of that time, in order.
+	Trace []TracePoint `json:"trace,omitempty"`
+}
+
+// TracePoint is a step of an instance start, as time since the CLI began.
+type TracePoint struct {
+	Step  string        `json:"step"`
+	After time.Duration `json:"after"`
 }
 
 // StartInstance starts the instance's monitor and waits until the instance
@@ -66,6 +74,7 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, outLog, errLog
 	cmd.ExtraFiles = []*os.File{cp.r, statusW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	spawnAt := time.Now()
 	err = cmd.Start()
 	statusW.Close()
 	if err != nil {
@@ -104,6 +113,11 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 			waitExit()
 			return nil, errors.New(m.Error)
 		case m.Result != nil:
+			if len(m.Result.Trace) > 0 {
+				// The CLI's own steps come first.
+				at := time.Duration(spawnAt.UnixNano() - cfg.TraceStart)
+				m.Result.Trace = append([]TracePoint{{"monitor spawned", at}}, m.Result.Trace...)
+			}
 			return m.Result, nil
 		}
 	}
@@ -227,10 +241,20 @@ func (m *monitor) start() (*StartResult, error) {
 		cgPath = cgroup.Path(mnt, inst.User, inst.Name)
 		m.file.Cgroup, m.file.CgroupPaths = true, []string{cgPath}
 	}
+	// The id range is taken before the instance file is written, so that
+	// the file is written once with it. A monitor killed in between leaves
+	// a slot naming a dead PID, which the next allocation reuses.
+	if u := m.cfg.UserNS; u != nil {
+		if u.HostID, m.releaseIDs, err = allocateIDs(u.Size); err != nil {
+			return nil, err
+		}
+		m.file.UserNs, m.file.IDMapHost, m.file.IDMapSize = true, u.HostID, u.Size
+	}
 	if err := m.paths.Create(m.file); err != nil {
 		return nil, err
 	}
 	m.cgPath = cgPath
+	recordedAt := time.Now().UnixNano()
 
 	m.runDir = runDir
 	_ = os.RemoveAll(m.runDir) // left by a monitor that was killed
@@ -245,13 +269,6 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 	}
 	if u := m.cfg.UserNS; u != nil {
-		if u.HostID, m.releaseIDs, err = allocateIDs(u.Size); err != nil {
-			return nil, err
-		}
-		m.file.UserNs, m.file.IDMapHost, m.file.IDMapSize = true, u.HostID, u.Size
-		if err := m.paths.Write(m.file); err != nil {
-			return nil, err
-		}
 		m.progress(fmt.Sprintf("user namespace: container ids 0-%d are host ids %d-%d", u.Size-1, u.HostID, u.HostID+u.Size-1))
 	}
 	stdout, stderr := os.Stdout, os.Stderr
@@ -267,14 +284,16 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 	}
 	var baselineErr error
+	var baselineAt time.Time
 	var baselineOnce sync.Once
 	waitBaseline := func() error {
 		if baseline != nil {
 			baselineOnce.Do(func() {
 				r := <-baseline
 				m.pendingBaseline = nil
+				baselineAt = r.at
 				if baselineErr = r.err; baselineErr == nil {
-					baselineErr = r.guard.saveBaseline(filepath.Join(m.runDir, baselineFile))
+					r.guard.completeBaseline(r.finish, filepath.Join(m.runDir, baselineFile))
 					m.guard = r.guard
 				}
 			})
@@ -301,8 +320,22 @@ func (m *monitor) start() (*StartResult, error) {
 	}
 
 	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP, IDMapHost: m.file.IDMapHost}
-	if m.cfg.TraceStart != 0 && m.c.execAt != 0 {
-		res.RuntimeTime = time.Duration(m.c.execAt - m.cfg.TraceStart)
+	if t0 := m.cfg.TraceStart; t0 != 0 && m.c.execAt != 0 {
+		res.RuntimeTime = time.Duration(m.c.execAt - t0)
+		point := func(step string, at int64) {
+			if at != 0 {
+				res.Trace = append(res.Trace, TracePoint{step, time.Duration(at - t0)})
+			}
+		}
+		point("monitor running", processStart.UnixNano())
+		point("instance file written", recordedAt)
+		point("container stage cloned", m.c.startedAt)
+		point("container stage running", m.c.stageAt)
+		if !baselineAt.IsZero() {
+			point("host network baseline recorded", baselineAt.UnixNano())
+		}
+		point("container stage let go", m.c.goAt)
+		point("exec", m.c.execAt)
 	}
 	if m.cfg.Boot != nil {
 		if err := m.waitReady(res); err != nil {
@@ -445,7 +478,10 @@ func (m *monitor) stopInit(grace time.Duration) {
 // failed start and after PID 1 exited, and tolerates partial state.
 func (m *monitor) cleanup() {
 	if m.pendingBaseline != nil {
-		<-m.pendingBaseline
+		// Let the firewall tool finish rather than orphan it.
+		if r := <-m.pendingBaseline; r.finish != nil {
+			_ = r.finish()
+		}
 		m.pendingBaseline = nil
 	}
 	if m.c != nil {

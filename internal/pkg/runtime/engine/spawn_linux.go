@@ -34,8 +34,11 @@ type container struct {
 	net      *network.Setup
 	netnsRef string // bind mount holding the network namespace for CNI DEL
 	ip       string
-	// execAt is when the container stage exec'ed (config.TraceStart set).
-	execAt int64
+	// execAt is when the container stage exec'ed (config.TraceStart set),
+	// stageAt when its Go code began and goAt when it was let go.
+	execAt, stageAt, goAt int64
+	// startedAt is when clone and exec of the container stage returned.
+	startedAt int64
 }
 
 // spawnOptions are the host-side resources a container is started with.
@@ -146,6 +149,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cmd.SysProcAttr.CgroupFD = int(o.CgroupFD.Fd())
 	}
 	err = cmd.Start()
+	c.startedAt = time.Now().UnixNano()
 	// Only the child may hold its end: the parent reads EOF when it execs.
 	childSync.Close()
 	if err != nil {
@@ -170,6 +174,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 			return c, err
 		}
 	}
+	c.goAt = time.Now().UnixNano()
 	var rights []byte
 	if cfg.UserNS != nil {
 		mounts, err := prepareUserNSMounts(cfg, c.cmd.Process.Pid)
@@ -238,7 +243,7 @@ func (c *container) waitExec() error {
 	line, err := rd.ReadString('\n')
 	var m stageMessage
 	if jerr := json.Unmarshal([]byte(line), &m); jerr == nil && m.ExecAt != 0 {
-		c.execAt = m.ExecAt
+		c.execAt, c.stageAt = m.ExecAt, m.StageAt
 		line, err = rd.ReadString('\n')
 	}
 	if errors.Is(err, io.EOF) && line == "" {

@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 )
+
+// processStart is when this process's Go code began: for a stage, close to
+// its exec. Trace points are reported from it.
+var processStart = time.Now()
 
 // StageEnv names the stage a re-executed runtime binary runs.
 const StageEnv = "_APPTAINER_STAGE"
@@ -68,6 +73,8 @@ type stageMessage struct {
 	Result *StartResult `json:"result,omitempty"`
 	// ExecAt is when the container stage exec'ed its process (Unix ns).
 	ExecAt int64 `json:"execAt,omitempty"`
+	// StageAt is when the container stage's Go code began (Unix ns).
+	StageAt int64 `json:"stageAt,omitempty"`
 }
 
 func writeMessage(w io.Writer, m stageMessage) error {
