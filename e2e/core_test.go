@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,12 +152,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		}
 	}
 
-	// The monitor runs from the static engine binary next to the CLI.
-	monitor := statusField(t, inst.Pid, "PPid")
-	exe, err := os.Readlink("/proc/" + monitor + "/exe")
-	if want := filepath.Join(filepath.Dir(env.Bin), "apptainer-engine"); err != nil || exe != want {
-		t.Errorf("monitor (pid %s) runs %q (%v), want %s", monitor, exe, err, want)
-	}
+	checkResidentMonitor(t, inst.Pid)
 
 	// A second start with the same name fails.
 	mustFail(t, apptainer(t, "instance", "start", env.Busybox, name), "instance "+name+" already exists")
@@ -263,4 +259,24 @@ func statusField(t *testing.T, pid int, field string) string {
 	}
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return ""
+}
+
+// checkResidentMonitor asserts that the monitor of the instance whose PID 1
+// is pid runs from the static engine binary next to the CLI and, once the
+// instance is up, has re-executed itself as the resident monitor (its
+// environment names that stage) while staying PID 1's parent.
+func checkResidentMonitor(t *testing.T, pid int) {
+	t.Helper()
+	monitor := statusField(t, pid, "PPid")
+	exe, err := os.Readlink("/proc/" + monitor + "/exe")
+	if want := filepath.Join(filepath.Dir(env.Bin), "apptainer-engine"); err != nil || exe != want {
+		t.Errorf("monitor (pid %s) runs %q (%v), want %s", monitor, exe, err, want)
+	}
+	environ, err := os.ReadFile("/proc/" + monitor + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(string(environ), "\x00"), "_APPTAINER_STAGE=monitor-resident") {
+		t.Errorf("monitor (pid %s) did not re-execute as the resident monitor; environment:\n%s", monitor, strings.ReplaceAll(string(environ), "\x00", "\n"))
+	}
 }

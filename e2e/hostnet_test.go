@@ -66,6 +66,7 @@ func TestBootHostnet(t *testing.T) {
 	if !strings.HasSuffix(pid1Exe(t, inst.Pid), "systemd") {
 		t.Errorf("PID 1 is %s", pid1Exe(t, inst.Pid))
 	}
+	checkResidentMonitor(t, inst.Pid)
 	if links := h.mustRun(t, "ip", "-o", "link"); strings.Contains(links, "sbr0") || strings.Contains(links, "veth") && !strings.Contains(links, "ib0") {
 		t.Errorf("bridge or veth created:\n%s", links)
 	}

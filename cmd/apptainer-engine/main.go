@@ -8,9 +8,21 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 )
+
+// The main goroutine stays on the main thread: a monitor later re-executes
+// itself, which must happen on the thread that cloned the instance's PID 1
+// (see engine.Stage).
+//
+// Heap profiling is off: nobody profiles a monitor, and its sampling
+// tables would be a monitor's largest allocation.
+func init() {
+	runtime.LockOSThread()
+	runtime.MemProfileRate = 0
+}
 
 func main() {
 	if engine.Stage() {

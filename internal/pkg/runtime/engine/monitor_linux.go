@@ -181,6 +181,9 @@ func monitorMain() (int, error) {
 	}
 	_ = writeMessage(m.status, stageMessage{Result: res})
 	m.status.Close()
+	if err := m.becomeResident(); err != nil {
+		fmt.Fprintf(os.Stderr, "instance %s: the monitor stays as it is (%v)\n", m.cfg.Instance.Name, err)
+	}
 	m.shrink()
 	return m.run(), nil
 }
@@ -312,7 +315,7 @@ func (m *monitor) start() (*StartResult, error) {
 		_ = waitBaseline() // spawn may have failed before waiting
 		return nil, err
 	}
-	m.file.Pid = m.c.cmd.Process.Pid
+	m.file.Pid = m.c.pid
 	m.file.IP = m.c.ip
 	m.file.State = "running"
 	if err := m.paths.Write(m.file); err != nil {
@@ -395,7 +398,7 @@ func (m *monitor) waitReady(res *StartResult) error {
 		// Watch without reaping: the exit status is collected in run().
 		for {
 			var info unix.Siginfo
-			if err := waitid(m.c.cmd.Process.Pid, &info); !errors.Is(err, unix.EINTR) {
+			if err := waitid(m.c.pid, &info); !errors.Is(err, unix.EINTR) {
 				close(initExited)
 				return
 			}
@@ -406,7 +409,7 @@ func (m *monitor) waitReady(res *StartResult) error {
 	for {
 		select {
 		case <-m.notify.ready:
-			res.State, res.FailedUnits = bootState(m.cfg.JoinBinary, m.c.cmd.Process.Pid)
+			res.State, res.FailedUnits = bootState(m.cfg.JoinBinary, m.c.pid)
 			return nil
 		case s := <-m.notify.status:
 			m.progress(s)
@@ -438,9 +441,9 @@ func (m *monitor) run() int {
 	go func() {
 		for range m.stopping {
 			if m.cfg.Boot != nil {
-				_ = unix.Kill(m.c.cmd.Process.Pid, unix.Signal(m.cfg.Boot.StopSignal))
+				_ = unix.Kill(m.c.pid, unix.Signal(m.cfg.Boot.StopSignal))
 			} else {
-				_ = unix.Kill(m.c.cmd.Process.Pid, unix.SIGINT)
+				_ = unix.Kill(m.c.pid, unix.SIGINT)
 			}
 		}
 	}()
@@ -455,10 +458,10 @@ func (m *monitor) run() int {
 
 // stopInit halts init (SIGRTMIN+3 for systemd), then kills it after grace.
 func (m *monitor) stopInit(grace time.Duration) {
-	if m.c == nil || m.c.cmd == nil || m.c.cmd.Process == nil {
+	if m.c == nil || m.c.pid == 0 {
 		return
 	}
-	pid := m.c.cmd.Process.Pid
+	pid := m.c.pid
 	sig := unix.SIGINT
 	if m.cfg.Boot != nil {
 		sig = unix.Signal(m.cfg.Boot.StopSignal)
@@ -485,7 +488,7 @@ func (m *monitor) cleanup() {
 		m.pendingBaseline = nil
 	}
 	if m.c != nil {
-		if m.c.cmd != nil && m.c.cmd.ProcessState == nil {
+		if m.c.pid != 0 && !m.c.reaped {
 			m.stopInit(5 * time.Second)
 			_, _ = m.c.wait()
 		}

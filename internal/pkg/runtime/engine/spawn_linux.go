@@ -28,8 +28,12 @@ const cniTimeout = 5 * time.Second
 // container is a spawned container stage and what was set up for it on the
 // host side.
 type container struct {
-	cfg      *config.Config
-	cmd      *exec.Cmd
+	cfg *config.Config
+	// cmd is nil in a resident monitor, which only knows pid.
+	cmd *exec.Cmd
+	pid int
+	// reaped is set once wait collected PID 1's status.
+	reaped   bool
 	sync     *os.File
 	net      *network.Setup
 	netnsRef string // bind mount holding the network namespace for CNI DEL
@@ -156,7 +160,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cp.abort()
 		return c, fmt.Errorf("failed to start container process: %w", err)
 	}
-	c.cmd = cmd
+	c.cmd, c.pid = cmd, cmd.Process.Pid
 	if werr := cp.send(); werr != nil {
 		return c, fmt.Errorf("failed to send container config: %w", werr)
 	}
@@ -234,7 +238,7 @@ type cniPending struct {
 	NetNS       string `json:"netns"`
 }
 
-func (c *container) containerID() string { return strconv.Itoa(c.cmd.Process.Pid) }
+func (c *container) containerID() string { return strconv.Itoa(c.pid) }
 
 // waitExec returns once the container process has exec'ed (the sync socket
 // closes), or with the error it reported.
@@ -262,7 +266,7 @@ func (c *container) waitExec() error {
 // failure is reported, but the rest of the cleanup still happens.
 func (c *container) releaseNetwork() error {
 	var err error
-	if c.net != nil && c.netnsRef != "" && c.cmd != nil {
+	if c.net != nil && c.netnsRef != "" && c.pid != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), cniTimeout*time.Duration(len(c.cfg.Network.Networks)+1))
 		if derr := c.net.Del(ctx, c.containerID(), c.netnsRef); derr != nil {
 			err = fmt.Errorf("could not delete networks: %w", derr)
@@ -279,9 +283,10 @@ func (c *container) releaseNetwork() error {
 
 // abort kills a container that failed to start and undoes its network.
 func (c *container) abort() {
-	if c.cmd != nil && c.cmd.Process != nil {
+	if c.cmd != nil && c.cmd.Process != nil && !c.reaped {
 		_ = c.cmd.Process.Kill()
 		_ = c.cmd.Wait()
+		c.reaped = true
 	}
 	if err := c.releaseNetwork(); err != nil {
 		fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
@@ -293,6 +298,17 @@ func (c *container) abort() {
 
 // wait waits for the container's PID 1 and returns its exit status.
 func (c *container) wait() (unix.WaitStatus, error) {
+	defer func() { c.reaped = true }()
+	if c.cmd == nil {
+		// A resident monitor: PID 1 is its child, without an exec.Cmd.
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(c.pid, &ws, 0, nil)
+			if !errors.Is(err, unix.EINTR) {
+				return ws, err
+			}
+		}
+	}
 	err := c.cmd.Wait()
 	c.sync.Close()
 	ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)

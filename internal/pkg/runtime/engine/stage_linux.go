@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
+	"golang.org/x/sys/unix"
 )
 
 // processStart is when this process's Go code began: for a stage, close to
@@ -20,7 +22,12 @@ const StageEnv = "_APPTAINER_STAGE"
 const (
 	stageContainer = "container"
 	stageMonitor   = "monitor"
+	stageResident  = "monitor-resident"
 )
+
+// mainThreadLocked is set when the stage's goroutine is locked to the
+// process's main thread (see becomeResident).
+var mainThreadLocked bool
 
 // File descriptors handed to a stage.
 const (
@@ -42,6 +49,10 @@ func Stage() bool {
 	if stage == "" {
 		return false
 	}
+	// Keep the stage on one thread: children it clones are tied to the
+	// thread that cloned them (Pdeathsig).
+	runtime.LockOSThread()
+	mainThreadLocked = unix.Gettid() == unix.Getpid()
 	os.Unsetenv(StageEnv)
 	var err error
 	code := 1
@@ -50,6 +61,8 @@ func Stage() bool {
 		err = containerMain()
 	case stageMonitor:
 		code, err = monitorMain()
+	case stageResident:
+		code, err = residentMain()
 	default:
 		err = fmt.Errorf("unknown runtime stage %q", stage)
 	}

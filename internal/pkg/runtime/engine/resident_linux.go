@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/network"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	"golang.org/x/sys/unix"
+)
+
+// A monitor spends a few hundred milliseconds starting an instance and then
+// days waiting for it. Everything the start touched (the snapshot code,
+// netlink, JSON, CNI, the image code) stays resident in a Go process, so
+// once the instance runs the monitor re-executes itself, keeping its PID
+// (PID 1 of the instance stays its child) and the few descriptors it still
+// needs, and the fresh process only waits and cleans up.
+
+// stateFDEnv names the descriptor holding the residentState.
+const stateFDEnv = "_APPTAINER_MONITOR_STATE_FD"
+
+// residentState is what a monitor hands over to its re-executed self. The
+// instance file holds nearly everything; the rest are descriptors.
+type residentState struct {
+	// ConfigDir, Hostname and User make the instance.Paths.
+	ConfigDir string         `json:"configDir"`
+	Hostname  string         `json:"hostname"`
+	User      string         `json:"user"`
+	File      *instance.File `json:"file"`
+	// NetnsRef is the bind mount that keeps a CNI network namespace.
+	NetnsRef string `json:"netnsRef,omitempty"`
+	// GuardResolv and GuardBaseline are the host-network guard's.
+	GuardResolv   string `json:"guardResolv,omitempty"`
+	GuardBaseline string `json:"guardBaseline,omitempty"`
+	// ConsoleMaster, ConsoleSlave and Notify are inherited descriptors
+	// (0: none).
+	ConsoleMaster int `json:"consoleMaster,omitempty"`
+	ConsoleSlave  int `json:"consoleSlave,omitempty"`
+	Notify        int `json:"notify,omitempty"`
+}
+
+// becomeResident re-executes the monitor as a resident monitor. It returns
+// only if that failed, with everything as it was.
+//
+// PID 1 of the instance dies with the thread that cloned it (Pdeathsig),
+// and an exec ends every thread but the caller's: the exec must run on
+// the thread that cloned, which is the main thread the stage is locked to.
+func (m *monitor) becomeResident() error {
+	if !mainThreadLocked || unix.Gettid() != unix.Getpid() {
+		return errors.New("not on the main thread")
+	}
+	st := residentState{ConfigDir: m.paths.ConfigDir, Hostname: m.paths.Hostname, User: m.paths.User, File: m.file}
+	if m.c != nil {
+		st.NetnsRef = m.c.netnsRef
+	}
+	if m.guard != nil {
+		if m.guard.saved == "" {
+			return errors.New("the host-network baseline was not saved")
+		}
+		st.GuardResolv, st.GuardBaseline = m.guard.resolv, m.guard.saved
+	}
+	var kept []int
+	// keep duplicates a descriptor, without close-on-exec, through
+	// SyscallConn: Fd() and File() would switch it to blocking mode under
+	// the goroutines reading it, and Close would then wait for them.
+	keep := func(c interface {
+		SyscallConn() (syscall.RawConn, error)
+	}) (int, error) {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return -1, err
+		}
+		fd := -1
+		var dupErr error
+		if err := rc.Control(func(orig uintptr) { fd, dupErr = unix.Dup(int(orig)) }); err != nil {
+			return -1, err
+		}
+		if dupErr != nil {
+			return -1, dupErr
+		}
+		kept = append(kept, fd)
+		return fd, nil
+	}
+	defer func() {
+		for _, fd := range kept {
+			unix.Close(fd)
+		}
+	}()
+	var err error
+	if m.console != nil {
+		if st.ConsoleMaster, err = keep(m.console.master); err != nil {
+			return err
+		}
+		if st.ConsoleSlave, err = keep(m.console.slave); err != nil {
+			return err
+		}
+	}
+	if m.notify != nil {
+		if st.Notify, err = keep(m.notify.conn); err != nil {
+			return err
+		}
+	}
+	blob, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	stateFD, err := unix.MemfdCreate("apptainer-monitor", 0)
+	if err != nil {
+		return err
+	}
+	kept = append(kept, stateFD)
+	if _, err := unix.Write(stateFD, blob); err != nil {
+		return err
+	}
+	if _, err := unix.Seek(stateFD, 0, io.SeekStart); err != nil {
+		return err
+	}
+	env := append(os.Environ(), StageEnv+"="+stageResident, stateFDEnv+"="+strconv.Itoa(stateFD))
+	err = unix.Exec(engineBinary(), []string{instance.MonitorName(m.cfg.Instance.User, m.cfg.Instance.Name)}, env)
+	return fmt.Errorf("failed to re-execute the monitor: %w", err)
+}
+
+// residentMain is the monitor after becomeResident: it waits for PID 1,
+// then undoes what the start made, like the monitor it replaced.
+func residentMain() (int, error) {
+	fd, err := strconv.Atoi(os.Getenv(stateFDEnv))
+	if err != nil {
+		return 1, fmt.Errorf("resident monitor: no state descriptor: %w", err)
+	}
+	os.Unsetenv(stateFDEnv)
+	f := os.NewFile(uintptr(fd), "monitor-state")
+	blob, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return 1, err
+	}
+	var st residentState
+	if err := json.Unmarshal(blob, &st); err != nil || st.File == nil {
+		return 1, fmt.Errorf("resident monitor: bad state: %v", err)
+	}
+	m, err := residentMonitor(&st)
+	if err != nil {
+		// PID 1 is still our child: without a monitor it must not
+		// outlive us unwatched. Kill it; the next listing cleans up.
+		if st.File.Pid > 0 {
+			_ = unix.Kill(st.File.Pid, unix.SIGKILL)
+		}
+		return 1, err
+	}
+	return m.run(), nil
+}
+
+// residentMonitor rebuilds the monitor from the handed-over state.
+func residentMonitor(st *residentState) (*monitor, error) {
+	for _, fd := range []int{st.ConsoleMaster, st.ConsoleSlave, st.Notify} {
+		if fd > 0 {
+			unix.CloseOnExec(fd) // not for CNI plugins or firewall tools
+		}
+	}
+	cfg, err := config.Decode(st.File.Config)
+	if err != nil {
+		return nil, err
+	}
+	paths := instance.Paths{ConfigDir: st.ConfigDir, Hostname: st.Hostname, User: st.User}
+	m := &monitor{cfg: cfg, paths: paths, file: st.File, runDir: st.File.RunDir}
+	m.stopping = make(chan os.Signal, 4)
+	signal.Notify(m.stopping, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	if len(st.File.CgroupPaths) > 0 {
+		m.cgPath = st.File.CgroupPaths[0]
+	}
+	if host := st.File.IDMapHost; host != 0 {
+		m.releaseIDs = func() { releaseIDs(host) }
+	}
+	if st.GuardBaseline != "" {
+		m.guard = &hostGuard{resolv: st.GuardResolv, saved: st.GuardBaseline}
+	}
+	m.c = &container{cfg: cfg, pid: st.File.Pid, netnsRef: st.NetnsRef}
+	if cfg.Network != nil && !isNoneNetwork(cfg.Network.Networks) && st.NetnsRef != "" {
+		ncfg := network.Config{ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs, CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout}
+		if m.c.net, err = network.New(ncfg, cfg.Network.Networks, cfg.Network.Args); err != nil {
+			return nil, err
+		}
+	}
+	if st.ConsoleMaster > 0 {
+		m.console = &console{
+			master:  os.NewFile(uintptr(st.ConsoleMaster), "console-master"),
+			slave:   os.NewFile(uintptr(st.ConsoleSlave), "console-slave"),
+			drained: make(chan struct{}),
+		}
+		m.console.logTo(os.Stdout)
+	}
+	if st.Notify > 0 {
+		conn, err := net.FileConn(os.NewFile(uintptr(st.Notify), "notify"))
+		if err != nil {
+			return nil, err
+		}
+		uc, ok := conn.(*net.UnixConn)
+		if !ok {
+			return nil, errors.New("resident monitor: the notify descriptor is not a unix socket")
+		}
+		// Still read (and dropped): systemd keeps sending, and a full
+		// socket would make it wait.
+		m.notify = &notifyListener{conn: uc, ready: make(chan struct{}), status: make(chan string, 16)}
+		go m.notify.loop()
+	}
+	return m, nil
+}
