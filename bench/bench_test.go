@@ -176,6 +176,13 @@ func TestParseVmRSS(t *testing.T) {
 	if err != nil || got != 5<<20 {
 		t.Fatalf("got %v, %v; want 5 MiB", got, err)
 	}
+	rollup := "Rss:                5756 kB\nPss:                1711 kB\nPss_Anon:           1584 kB\nAnonymous:          1584 kB\n"
+	if v, err := parseKB(rollup, "Pss"); err != nil || v != 1711*1024 {
+		t.Errorf("parseKB(Pss) = %v, %v", v, err)
+	}
+	if v, err := parseKB(rollup, "Anonymous"); err != nil || v != 1584*1024 {
+		t.Errorf("parseKB(Anonymous) = %v, %v", v, err)
+	}
 	if _, err := parseVmRSS("Name:\tkthread\n"); err == nil {
 		t.Error("no VmRSS line accepted")
 	}

@@ -20,7 +20,10 @@ const (
 	caseNspawnStop    = "stop: systemd-nspawn (SIGTERM → exit)"
 	caseExec          = "exec instance://N /bin/true"
 	caseNsenter       = "nsenter -a -t PID /bin/true (floor)"
+	caseCLIStart      = "apptainer version (the CLI's own start-up)"
 	caseRSS           = "monitor RSS per booted instance (32 running)"
+	caseRSSPss        = "monitor PSS per booted instance (32 running; shared pages split)"
+	caseRSSAnon       = "monitor anonymous memory per booted instance (32 running)"
 	caseList          = "instance list --json (100 running)"
 	caseIperfLoHost   = "iperf3 loopback: bare host"
 	caseIperfLoHN     = "iperf3 loopback: --boot-hostnet instance"
@@ -50,7 +53,10 @@ var rowSpecs = []rowSpec{
 	{caseNspawnStop, "", Reported, 0},
 	{caseExec, caseNsenter, ValueAtMost, 0.010},
 	{caseNsenter, "", Reported, 0},
+	{caseCLIStart, "", Reported, 0},
 	{caseRSS, "", ValueAtMost, 6 << 20},
+	{caseRSSPss, "", Reported, 0},
+	{caseRSSAnon, "", Reported, 0},
 	{caseList, "", ValueAtMost, 0.030},
 	{caseIperfLoHN, caseIperfLoHost, RatioAtLeast, 0.98},
 	{caseIperfVHN, caseIperfVHost, RatioAtLeast, 0.98},

@@ -14,7 +14,7 @@ import (
 // execGroup times entering a running booted instance against the floor:
 // nsenter joining all of init's namespaces, measured alternately.
 func (r *runner) execGroup(ctx context.Context, c config) error {
-	ex, floor := r.s(caseExec, Seconds), r.s(caseNsenter, Seconds)
+	ex, floor, cli := r.s(caseExec, Seconds), r.s(caseNsenter, Seconds), r.s(caseCLIStart, Seconds)
 	const name = "bench-exec"
 	if _, err := r.startInstance("--boot", "--boot-hostnet", r.Image, name); err != nil {
 		return err
@@ -35,9 +35,15 @@ func (r *runner) execGroup(ctx context.Context, c config) error {
 			return fmt.Errorf("nsenter -a -t %s: %w: %s", pid, err, out)
 		}
 		f := time.Since(t0)
+		// What any command of the CLI costs before it does anything.
+		v, err := r.timedApp("version")
+		if err != nil {
+			return err
+		}
 		if i >= 0 { // two warm-up rounds are not counted
 			ex.AddDuration(d)
 			floor.AddDuration(f)
+			cli.AddDuration(v)
 		}
 	}
 	return ctx.Err()
@@ -46,7 +52,7 @@ func (r *runner) execGroup(ctx context.Context, c config) error {
 // rssGroup boots 32 instances at once (no network, so no CNI state) and
 // reads each monitor's resident set size while all of them run.
 func (r *runner) rssGroup(ctx context.Context, c config) error {
-	rss := r.s(caseRSS, Bytes)
+	rss, pss, anon := r.s(caseRSS, Bytes), r.s(caseRSSPss, Bytes), r.s(caseRSSAnon, Bytes)
 	const count = 32
 	if err := r.raiseInotify(1024); err != nil {
 		return err
@@ -74,6 +80,14 @@ func (r *runner) rssGroup(ctx context.Context, c config) error {
 			return err
 		}
 		rss.Add(v)
+		// Pss splits the pages the monitors share (the engine binary)
+		// among them: what each instance really costs.
+		p, a, err := pssOf(pid)
+		if err != nil {
+			return err
+		}
+		pss.Add(p)
+		anon.Add(a)
 	}
 	fmt.Fprintf(os.Stderr, "rss: %d monitors read\n", len(names))
 	return nil

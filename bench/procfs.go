@@ -16,19 +16,36 @@ const monitorPrefix = "Apptainer instance: root ["
 
 // parseVmRSS returns the resident set size, in bytes, from the text of
 // /proc/PID/status.
-func parseVmRSS(status string) (float64, error) {
-	sc := bufio.NewScanner(strings.NewReader(status))
+func parseVmRSS(status string) (float64, error) { return parseKB(status, "VmRSS") }
+
+// parseKB returns field ("VmRSS", "Pss" …) of a /proc file of
+// "Name:   N kB" lines, in bytes.
+func parseKB(text, field string) (float64, error) {
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+		if len(f) == 3 && f[0] == field+":" && f[2] == "kB" {
 			kb, err := strconv.ParseFloat(f[1], 64)
 			if err != nil {
-				return 0, fmt.Errorf("failed to parse VmRSS %q: %w", f[1], err)
+				return 0, fmt.Errorf("failed to parse %s %q: %w", field, f[1], err)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS line")
+	return 0, fmt.Errorf("no %s line", field)
+}
+
+// pssOf reads the proportional set size and the anonymous memory of pid.
+func pssOf(pid int) (pss, anon float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("failed to read smaps_rollup of %d: %w", pid, err)
+	}
+	if pss, err = parseKB(string(b), "Pss"); err != nil {
+		return 0, 0, err
+	}
+	anon, err = parseKB(string(b), "Anonymous")
+	return pss, anon, err
 }
 
 // monitorName returns the instance name from a monitor's cmdline, or ""
