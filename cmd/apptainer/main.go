@@ -1,6 +1,8 @@
-// Command apptainer is the container runtime's command line. The same
-// binary also runs the runtime's internal stages (monitor, container init,
-// shim, join), which are dispatched before the CLI is built.
+// Command apptainer is the container runtime's command line. Its C
+// constructor joins running instances (and --netns-path namespaces) before
+// Go starts. The runtime's stages (monitor, container init, shim) normally
+// run from apptainer-engine; this binary contains them too, dispatched
+// before the CLI is built, for when that binary is missing.
 package main
 
 import (

@@ -1,6 +1,9 @@
-// Package engine executes a container config. The runtime re-executes its
-// own binary for each stage, with the stage named in the environment
-// (StageEnv) so that main dispatches to it before the CLI starts:
+// Package engine executes a container config. Each stage is a re-executed
+// runtime binary, with the stage named in the environment (StageEnv) so
+// that main dispatches to it before anything else starts. Stages run from
+// the small static apptainer-engine binary (EngineBinaryName); a stage
+// that must start inside an existing namespace runs from the CLI binary
+// (config.JoinBinary), whose C constructor enters it before Go starts.
 //
 //	CLI (apptainer instance start)
 //	 │  config on fd 3, status pipe on fd 4
@@ -17,8 +20,12 @@
 //	    shim, or the command). The sync socket is close-on-exec: the
 //	    monitor reads EOF on a successful exec, or an error message.
 //
+// Once the instance runs and the CLI has its result, the monitor
+// re-executes itself as the resident monitor (same PID, so PID 1 stays its
+// child), which only waits for PID 1 and cleans up (resident_linux.go).
+//
 // exec/run/shell skip the monitor: the CLI itself spawns the container
-// stage and waits for it. Joining an instance (exec instance://NAME) starts
-// the join stage, whose namespaces are entered by the C constructor in
-// package nsenter before the Go runtime starts.
+// stage and waits for it. Joining an instance (exec instance://NAME)
+// re-executes the CLI binary, whose constructor joins the namespaces,
+// forks and execs the command without starting Go (join_linux.go).
 package engine
