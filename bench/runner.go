@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/devbuild"
 )
 
 // runner holds one bench run's scratch tree and what must be undone.
@@ -73,18 +75,9 @@ func newRunner(c config) (*runner, error) {
 		r.Bin = filepath.Join(r.Top, "apptainer")
 		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
 		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s", pkg, filepath.Join(r.Top, "etc"), pkg, filepath.Join(r.Top, "var"))
-		// The CLI and, next to it, the static engine binary its stages
-		// run from, as `make` builds them.
-		for _, b := range []struct{ out, pkg, cgo string }{
-			{r.Bin, "./cmd/apptainer", "1"},
-			{filepath.Join(r.Top, "apptainer-engine"), "./cmd/apptainer-engine", "0"},
-		} {
-			build := exec.Command("go", "build", "-o", b.out, "-ldflags", ld, b.pkg)
-			build.Dir = repo
-			build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
-			if out, err := build.CombinedOutput(); err != nil {
-				return r, fmt.Errorf("failed to build %s: %w\n%s", b.pkg, err, out)
-			}
+		// The CLI and, next to it, its helpers, as `make` builds them.
+		if err := devbuild.Build(repo, r.Top, ld); err != nil {
+			return r, fmt.Errorf("failed to build apptainer: %w", err)
 		}
 	}
 	r.Image = c.Image

@@ -141,7 +141,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	mustFail(t, apptainer(t, "exec", "instance://"+name, "nosuchcommand"), "nosuchcommand: executable file not found in $PATH")
 
-	// The join execs straight from the C constructor: the command gets
+	// The join execs straight from apptainer-nsenter: the command gets
 	// the instance's capability set as every set (bounding … ambient).
 	status := apptainer(t, "exec", "instance://"+name, "grep", "-E", "^(CapPrm|CapEff|CapInh|CapBnd|CapAmb):", "/proc/self/status")
 	mustSucceed(t, status, "exec instance:// grep Cap")

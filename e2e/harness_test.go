@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apptainer/apptainer/internal/pkg/devbuild"
 )
 
 const innerEnv = "APPTAINER_E2E_INNER"
@@ -94,18 +96,9 @@ func setup() (int, error) {
 		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
 		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s -X %s.LibExecDir=%s",
 			pkg, filepath.Join(top, "etc"), pkg, filepath.Join(top, "var"), pkg, filepath.Join(top, "libexec"))
-		// The engine binary next to the CLI runs the stages, as in a
-		// build directory.
-		for _, b := range []struct{ out, pkg, cgo string }{
-			{env.Bin, "./cmd/apptainer", "1"},
-			{filepath.Join(top, "apptainer-engine"), "./cmd/apptainer-engine", "0"},
-		} {
-			build := exec.Command("go", "build", "-o", b.out, "-ldflags", ld, b.pkg)
-			build.Dir = repo
-			build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
-			if out, err := build.CombinedOutput(); err != nil {
-				return 1, fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-			}
+		// The helpers sit next to the CLI, as in a build directory.
+		if err := devbuild.Build(repo, top, ld); err != nil {
+			return 1, err
 		}
 	}
 	for _, d := range []string{filepath.Join(env.ConfDir, "network"), env.Home} {

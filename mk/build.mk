@@ -21,12 +21,13 @@ LDFLAGS := \
 	-X $(BUILDCFG).LocalStateDir=$(LOCALSTATEDIR) \
 	-X $(BUILDCFG).LibExecDir=$(LIBEXECDIR)
 
-# The CLI links internal/pkg/nsenter/constructor, which is cgo. Go quietly
-# turns cgo off when it finds no C compiler, which would build a binary
-# without it: ask for cgo, so a missing compiler is an error instead. The
-# engine binary is built without cgo: static, small, quick to start.
-export CGO_ENABLED := 1
-
+# Both Go binaries are pure Go and static: quick to start, nothing to
+# resolve at run time. The one piece of C, apptainer-nsenter, is its own
+# small static program (Go cannot enter a mount or PID namespace).
+export CGO_ENABLED := 0
+CC     ?= cc
+CFLAGS ?= -O2
+NSENTER_CFLAGS := -Wall -Werror -static
 # -trimpath: no build machine paths in the binary, so builds reproduce.
 GOBUILDFLAGS := -trimpath -ldflags "$(LDFLAGS)"
 
@@ -43,17 +44,21 @@ E2E_TESTFLAGS ?=
 
 ENGINEDIR := $(LIBEXECDIR)/apptainer/bin
 
-all: $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine docs
+all: $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter docs
 
 $(BUILDDIR)/apptainer: FORCE
 	@echo " GO      $@"
 	cd $(SRCDIR) && $(GO) build $(GOBUILDFLAGS) -o $@ ./cmd/apptainer
 
-# Found next to the CLI in the build directory, and in ENGINEDIR when
-# installed (see internal/pkg/runtime/engine/binary_linux.go).
+# The helpers are found next to the CLI in the build directory, and in
+# ENGINEDIR when installed (internal/pkg/runtime/engine/binary_linux.go).
 $(BUILDDIR)/apptainer-engine: FORCE
 	@echo " GO      $@"
-	cd $(SRCDIR) && CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -o $@ ./cmd/apptainer-engine
+	cd $(SRCDIR) && $(GO) build $(GOBUILDFLAGS) -o $@ ./cmd/apptainer-engine
+
+$(BUILDDIR)/apptainer-nsenter: $(SRCDIR)/cmd/apptainer-nsenter/main.c
+	@echo " CC      $@"
+	$(CC) $(CFLAGS) $(NSENTER_CFLAGS) -o $@ $<
 
 # Man pages and completion come from the same command tree as the binary.
 # The man folder is made afresh so a removed command leaves no page.
@@ -70,9 +75,10 @@ install: all
 	@echo " INSTALL $(DESTDIR)$(BINDIR)/apptainer"
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer $(DESTDIR)$(BINDIR)/apptainer
-	@echo " INSTALL $(DESTDIR)$(ENGINEDIR)/apptainer-engine"
+	@echo " INSTALL $(DESTDIR)$(ENGINEDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter"
 	$(INSTALL) -d $(DESTDIR)$(ENGINEDIR)
 	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-engine
+	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer-nsenter $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter
 	@echo " INSTALL $(DESTDIR)$(CONFDIR)"
 	@test -f $(SRCDIR)/etc/apptainer.conf || \
 		{ echo "make install: $(SRCDIR)/etc/apptainer.conf is missing" >&2; exit 1; }
@@ -95,7 +101,7 @@ install: all
 # Configuration (apptainer.conf, network/*.conflist) is the admin's and stays.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
-	rm -f $(DESTDIR)$(ENGINEDIR)/apptainer-engine
+	rm -f $(DESTDIR)$(ENGINEDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter
 	-rmdir $(DESTDIR)$(ENGINEDIR) $(DESTDIR)$(LIBEXECDIR)/apptainer 2>/dev/null
 	rm -f $(DESTDIR)$(MANDIR)/man1/apptainer.1 $(DESTDIR)$(MANDIR)/man1/apptainer-*.1
 	rm -rf $(DESTDIR)$(CONFDIR)/network-overrides
@@ -107,7 +113,7 @@ test:
 # The e2e tests boot real instances of the cached Debian image, whose root
 # filesystem they get through the environment; they build their own binary
 # with paths pointing at their scratch configuration.
-e2e: e2e-root $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine
+e2e: e2e-root $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter
 	cd $(SRCDIR) && rootfs=$$(scripts/e2e-image.sh) && \
 		example=$$(scripts/e2e-example.sh $(BUILDDIR)/apptainer | tail -n 1) && \
 		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_EXAMPLE_SIF=$$example \
@@ -118,6 +124,6 @@ e2e-root:
 		{ echo "make e2e: the end-to-end tests boot containers and must run as root" >&2; exit 1; }
 
 clean:
-	rm -rf $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/man $(BUILDDIR)/bash-completion
+	rm -rf $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter $(BUILDDIR)/man $(BUILDDIR)/bash-completion
 
 FORCE:

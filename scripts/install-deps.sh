@@ -20,7 +20,7 @@ readonly GO_MIN_MINOR=24
 #   iproute2 util-linux         ip, nsenter, unshare, losetup, flock
 #   iperf3 hyperfine strace     benchmarks (strace times the runtime's own start)
 #   libcap2-bin procps          capsh/getpcaps, ps/pgrep in tests
-#   make gcc libc6-dev          build (internal/pkg/nsenter is cgo)
+#   make gcc libc6-dev          build (apptainer-nsenter is C, linked static)
 #   git ca-certificates         `go mod download`, version from git tags
 #   the shellcheck tool         `make lint` checks the shell scripts
 readonly PACKAGES=(

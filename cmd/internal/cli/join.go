@@ -50,8 +50,8 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		}
 		jc.Args = o.Args
 	}
-	// The constructor of this binary joins, forks into the PID namespace,
-	// execs the command and exits with its status: nothing is left for Go
-	// to do, so this process becomes it.
+	// apptainer-nsenter joins, forks into the PID namespace, execs the
+	// command and exits with its status: nothing is left for Go to do, so
+	// this process becomes it.
 	return engine.ExecInInstance(f.Pid, jc)
 }

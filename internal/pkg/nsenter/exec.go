@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Exec is a program the constructor executes once it is inside the
+// Exec is a program apptainer-nsenter executes once it is inside the
 // namespaces, with exactly these arguments, environment, directory and
 // credentials. It is encoded as NUL-terminated fields, which C reads
 // without a parser:

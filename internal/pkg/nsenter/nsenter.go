@@ -1,8 +1,7 @@
-// Package nsenter builds requests for the C constructor in package
-// nsenter/constructor, which enters namespaces before the Go runtime starts.
-// A process asks for it by re-executing a binary that links the constructor
-// with the variable returned by Env. This package has no cgo, so the
-// runtime's static engine binary can build requests too.
+// Package nsenter builds requests for apptainer-nsenter (cmd/apptainer-nsenter,
+// C), which enters namespaces, something Go cannot do for a whole
+// process, and then runs a program there. A process asks for it by
+// running that binary with the variable returned by Env.
 package nsenter
 
 import (
@@ -10,7 +9,7 @@ import (
 	"strings"
 )
 
-// EnvName is the variable the constructor reads.
+// EnvName is the variable apptainer-nsenter reads.
 const EnvName = "_APPTAINER_NSENTER"
 
 // order is the order namespaces are joined in: the user namespace first
@@ -25,8 +24,8 @@ type Request struct {
 	// runs is inside a joined PID namespace.
 	Fork bool
 	// ExecFD, when above 2, is an inherited file descriptor holding an
-	// encoded Exec: the constructor runs that program itself instead of
-	// returning to Go, so a join costs no Go start-up at all.
+	// encoded Exec: apptainer-nsenter runs that program instead of its
+	// own arguments, with exactly the credentials asked for.
 	ExecFD int
 }
 

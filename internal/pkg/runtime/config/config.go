@@ -82,11 +82,6 @@ type Config struct {
 	// RunDir is the instance's runtime directory on the host (notify
 	// socket, console). The engine fills it in; the launcher never does.
 	RunDir string `json:"runDir,omitempty"`
-	// JoinBinary is the runtime binary that links the namespace-entering
-	// constructor (the apptainer CLI). Stages run from the smaller engine
-	// binary, which cannot enter existing namespaces, and re-execute it
-	// for that. The engine fills it in; the launcher never does.
-	JoinBinary string `json:"joinBinary,omitempty"`
 	// TraceStart is when the CLI started (Unix nanoseconds). The container
 	// stage reports how long it took until it exec'ed the container's
 	// process: the runtime's own share of a start, without a tracer.

@@ -2,7 +2,7 @@ package engine
 
 import "testing"
 
-func TestFindEngine(t *testing.T) {
+func TestFindHelper(t *testing.T) {
 	const binDir, engineDir = "/usr/bin", "/usr/libexec/apptainer/bin"
 	tests := []struct {
 		name   string
@@ -13,8 +13,8 @@ func TestFindEngine(t *testing.T) {
 		{"build directory", "/src/builddir/apptainer", []string{"/src/builddir/apptainer-engine", engineDir + "/apptainer-engine"}, "/src/builddir/apptainer-engine"},
 		{"installed CLI", "/usr/bin/apptainer", []string{engineDir + "/apptainer-engine"}, engineDir + "/apptainer-engine"},
 		{"the engine starting a stage", engineDir + "/apptainer-engine", []string{engineDir + "/apptainer-engine"}, engineDir + "/apptainer-engine"},
-		{"dev build never pairs with the installed engine", "/home/u/apptainer", []string{engineDir + "/apptainer-engine"}, "/home/u/apptainer"},
-		{"installed CLI without engine", "/usr/bin/apptainer", nil, "/usr/bin/apptainer"},
+		{"dev build never pairs with the installed engine", "/home/u/apptainer", []string{engineDir + "/apptainer-engine"}, ""},
+		{"installed CLI without engine", "/usr/bin/apptainer", nil, ""},
 		{"bin dir with trailing slash", "/usr/bin/apptainer", []string{engineDir + "/apptainer-engine"}, engineDir + "/apptainer-engine"},
 	}
 	for _, tt := range tests {
@@ -31,8 +31,8 @@ func TestFindEngine(t *testing.T) {
 			if tt.name == "bin dir with trailing slash" {
 				bd += "/"
 			}
-			if got := findEngine(tt.exe, bd, engineDir, exists); got != tt.want {
-				t.Errorf("findEngine(%q) = %q, want %q", tt.exe, got, tt.want)
+			if got := findHelper(EngineBinaryName, tt.exe, bd, engineDir, exists); got != tt.want {
+				t.Errorf("findHelper(%q) = %q, want %q", tt.exe, got, tt.want)
 			}
 		})
 	}

@@ -139,13 +139,13 @@ func (c *console) Close() {
 }
 
 // bootState asks the instance's systemd how the boot went.
-func bootState(joinBin string, pid int) (state string, failed []string) {
-	out, _ := runInInstance(joinBin, pid, "systemctl", "is-system-running")
+func bootState(pid int) (state string, failed []string) {
+	out, _ := runInInstance(pid, "systemctl", "is-system-running")
 	state = strings.TrimSpace(string(out))
 	if state == "" {
 		state = "unknown"
 	}
-	out, err := runInInstance(joinBin, pid, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
+	out, err := runInInstance(pid, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
 	if err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			if f := strings.Fields(line); len(f) > 0 {
@@ -158,8 +158,8 @@ func bootState(joinBin string, pid int) (state string, failed []string) {
 
 // runInInstance runs a command inside every namespace of an instance and
 // returns its standard output.
-func runInInstance(joinBin string, pid int, args ...string) ([]byte, error) {
-	cmd, err := JoinCommand(joinBin, pid, JoinConfig{Args: args, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, Cwd: "/"})
+func runInInstance(pid int, args ...string) ([]byte, error) {
+	cmd, err := JoinCommand(pid, JoinConfig{Args: args, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, Cwd: "/"})
 	if err != nil {
 		return nil, err
 	}

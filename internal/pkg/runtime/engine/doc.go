@@ -2,8 +2,8 @@
 // runtime binary, with the stage named in the environment (StageEnv) so
 // that main dispatches to it before anything else starts. Stages run from
 // the small static apptainer-engine binary (EngineBinaryName); a stage
-// that must start inside an existing namespace runs from the CLI binary
-// (config.JoinBinary), whose C constructor enters it before Go starts.
+// that must start inside an existing namespace is started through
+// apptainer-nsenter (NsenterBinaryName), which enters it first.
 //
 //	CLI (apptainer instance start)
 //	 │  config on fd 3, status pipe on fd 4
@@ -26,6 +26,6 @@
 //
 // exec/run/shell skip the monitor: the CLI itself spawns the container
 // stage and waits for it. Joining an instance (exec instance://NAME)
-// re-executes the CLI binary, whose constructor joins the namespaces,
-// forks and execs the command without starting Go (join_linux.go).
+// execs apptainer-nsenter, which joins the namespaces, forks and execs the
+// command (join_linux.go).
 package engine

@@ -23,11 +23,14 @@ type JoinConfig struct {
 }
 
 // JoinCommand prepares a command that enters every namespace of the
-// instance whose PID 1 has host PID pid and runs jc there. bin must link
-// the C constructor of package nsenter/constructor (the apptainer CLI
-// binary): it joins, forks into the PID namespace and execs jc itself, so
-// no Go code runs in between.
-func JoinCommand(bin string, pid int, jc JoinConfig) (*exec.Cmd, error) {
+// instance whose PID 1 has host PID pid and runs jc there: apptainer-nsenter
+// joins, forks into the PID namespace and execs jc, so no Go code runs in
+// between.
+func JoinCommand(pid int, jc JoinConfig) (*exec.Cmd, error) {
+	bin, err := nsenterBinary()
+	if err != nil {
+		return nil, err
+	}
 	spec, err := joinSpec(jc)
 	if err != nil {
 		return nil, err
@@ -42,11 +45,14 @@ func JoinCommand(bin string, pid int, jc JoinConfig) (*exec.Cmd, error) {
 }
 
 // ExecInInstance replaces the calling process with jc running inside the
-// instance whose PID 1 has host PID pid; it returns only on failure. The
-// calling binary must link the constructor (it re-executes itself). What
-// is left of this process after the exec is the constructor, waiting for
+// instance whose PID 1 has host PID pid; it returns only on failure. What
+// is left of this process after the exec is apptainer-nsenter, waiting for
 // jc and exiting with its status.
 func ExecInInstance(pid int, jc JoinConfig) error {
+	bin, err := nsenterBinary()
+	if err != nil {
+		return err
+	}
 	spec, err := joinSpec(jc)
 	if err != nil {
 		return err
@@ -58,8 +64,8 @@ func ExecInInstance(pid int, jc JoinConfig) error {
 	}
 	req := joinRequest(pid)
 	req.ExecFD = int(spec.Fd())
-	err = unix.Exec("/proc/self/exe", []string{"apptainer-join"}, []string{nsenter.Env(req)})
-	return fmt.Errorf("failed to re-execute the runtime to join the instance: %w", err)
+	err = unix.Exec(bin, []string{"apptainer-join"}, []string{nsenter.Env(req)})
+	return fmt.Errorf("failed to run %s to join the instance: %w", bin, err)
 }
 
 // joinRequest asks to join every namespace of pid that differs from ours.
@@ -67,7 +73,7 @@ func joinRequest(pid int) nsenter.Request {
 	return nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) })
 }
 
-// joinSpec encodes jc into a memory file for the constructor to read: no
+// joinSpec encodes jc into a memory file for apptainer-nsenter to read: no
 // pipe to keep fed, whatever its size.
 func joinSpec(jc JoinConfig) (*os.File, error) {
 	e := nsenter.Exec{Args: jc.Args, Env: jc.Env, Cwd: jc.Cwd, Search: searchPath(jc.Env), NoNewPrivs: jc.NoNewPrivs}

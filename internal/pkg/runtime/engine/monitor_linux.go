@@ -52,7 +52,6 @@ type TracePoint struct {
 // progress as they arrive. Nothing of a failed start is left behind: the
 // monitor cleans up before it reports the error.
 func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(string)) (*StartResult, error) {
-	setJoinBinary(cfg)
 	cp, err := newConfigPipe(cfg)
 	if err != nil {
 		return nil, err
@@ -409,7 +408,7 @@ func (m *monitor) waitReady(res *StartResult) error {
 	for {
 		select {
 		case <-m.notify.ready:
-			res.State, res.FailedUnits = bootState(m.cfg.JoinBinary, m.c.pid)
+			res.State, res.FailedUnits = bootState(m.c.pid)
 			return nil
 		case s := <-m.notify.status:
 			m.progress(s)

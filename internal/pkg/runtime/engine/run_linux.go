@@ -12,7 +12,6 @@ import (
 // Run executes a container in the foreground (exec, run, shell) and returns
 // the exit code of its process.
 func Run(cfg *config.Config) (int, error) {
-	setJoinBinary(cfg)
 	runDir, err := os.MkdirTemp(RunRoot(), "exec-")
 	if err != nil {
 		if err := os.MkdirAll(RunRoot(), 0o700); err != nil {

@@ -106,8 +106,14 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		}
 	}
 	flags, joinNet := cloneFlags(cfg.Spec.Linux.Namespaces)
+	var helper string
 	if joinNet != "" {
 		if err := network.CheckNetnsPath(joinNet); err != nil {
+			return c, err
+		}
+		// Go cannot enter a network namespace for the whole process:
+		// apptainer-nsenter enters it and execs the stage.
+		if helper, err = nsenterBinary(); err != nil {
 			return c, err
 		}
 	}
@@ -129,11 +135,12 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 	c.sync = os.NewFile(uintptr(pair[0]), "sync")
 	childSync := os.NewFile(uintptr(pair[1]), "sync-child")
 
-	cmd := exec.Command(stageBinary(cfg, joinNet != ""))
+	cmd := exec.Command(engineBinary())
 	cmd.Args = []string{"apptainer-container"}
 	cmd.Env = []string{StageEnv + "=" + stageContainer}
 	if joinNet != "" {
-		cmd.Env = append(cmd.Env, nsenter.Env(nsenter.Request{Paths: map[string]string{"net": joinNet}}))
+		cmd = exec.Command(helper, engineBinary())
+		cmd.Env = append(cmd.Env, StageEnv+"="+stageContainer, nsenter.Env(nsenter.Request{Paths: map[string]string{"net": joinNet}}))
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
 	cmd.ExtraFiles = []*os.File{cp.r, childSync}

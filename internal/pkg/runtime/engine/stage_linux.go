@@ -39,10 +39,10 @@ const (
 // is named; it returns false for a normal CLI start.
 func Stage() bool {
 	if req := os.Getenv(nsenter.EnvName); req != "" {
-		// The constructor consumes the variable. Still set, it was never
-		// run: this binary does not link it, and whatever was meant to
-		// run inside the namespaces would run outside them.
-		fmt.Fprintf(os.Stderr, "FATAL:   %s cannot enter namespaces (built without package nsenter/constructor)\n", os.Args[0])
+		// apptainer-nsenter consumes the variable. Still set, this
+		// process was started directly rather than through it, and what
+		// was meant to run inside the namespaces would run outside them.
+		fmt.Fprintf(os.Stderr, "FATAL:   %s cannot enter namespaces: %s must be run through %s\n", os.Args[0], nsenter.EnvName, NsenterBinaryName)
 		os.Exit(255)
 	}
 	stage := os.Getenv(StageEnv)

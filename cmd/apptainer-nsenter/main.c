@@ -1,6 +1,7 @@
-// Joins namespaces before the Go runtime starts, while the process is still
-// single-threaded: setns(2) into a mount or PID namespace is refused to a
-// multi-threaded process, and every Go program is one.
+// apptainer-nsenter enters namespaces for the runtime and then runs a
+// program in them. Go cannot: setns(2) into a mount or PID namespace is
+// refused to a multi-threaded process, and every Go program is one. It is
+// a small static C program so that a join costs one short exec.
 //
 // The request comes in the environment variable _APPTAINER_NSENTER:
 //   "fork;exec=3;user=/proc/123/ns/user;cgroup=...;ipc=...;uts=...;net=...;pid=...;mnt=..."
@@ -8,9 +9,10 @@
 // it changes what /proc paths mean). With "fork", the process forks after
 // joining, so the child is really inside the joined PID namespace; the parent
 // waits, forwards signals sent to it and exits with the child's status.
-// With "exec=N", the program described on file descriptor N (see
-// nsenter.Exec for the format) is executed here and Go never starts: a join
-// then costs one process start, not two.
+// With "exec=N", it runs the program described on file descriptor N (see
+// nsenter.Exec for the format). Otherwise it execs its own arguments
+// (apptainer-nsenter PROGRAM ARGS...) with its environment minus the
+// request: how a stage of the runtime starts inside a given namespace.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
@@ -155,8 +157,9 @@ static void set_caps(uint64_t mask) {
 		die("cannot read", "capabilities");
 	uint64_t permitted = (uint64_t)data[1].permitted << 32 | data[0].permitted;
 	if ((mask & ~permitted) != 0) {
-		errno = EPERM;
-		die("cannot keep capabilities that are not permitted:", "check the instance's capability set");
+		fprintf(stderr, "FATAL:   capabilities %#llx are not in the permitted set of the joined process\n",
+			(unsigned long long)(mask & ~permitted));
+		_exit(255);
 	}
 	int last = last_cap();
 	for (int c = 0; c <= last; c++) {
@@ -229,10 +232,20 @@ static void run_spec(const struct exec_spec *spec) {
 	_exit(255);
 }
 
-__attribute__((constructor)) static void apptainer_nsenter(void) {
+// run_args execs argv[0] with the environment, which no longer holds the
+// request.
+static void run_args(char **args) {
+	execvp(args[0], args);
+	fprintf(stderr, "FATAL:   exec %s failed: %s\n", args[0], strerror(errno));
+	_exit(255);
+}
+
+int main(int argc, char **argv) {
 	const char *req = getenv(NSENTER_ENV);
-	if (req == NULL || *req == '\0')
-		return;
+	if (req == NULL || *req == '\0') {
+		fprintf(stderr, "apptainer-nsenter enters namespaces for the apptainer runtime and is not meant to be run directly\n");
+		return 2;
+	}
 	char *copy = strdup(req);
 	if (copy == NULL)
 		die("out of memory reading", NSENTER_ENV);
@@ -296,10 +309,14 @@ __attribute__((constructor)) static void apptainer_nsenter(void) {
 	struct exec_spec spec;
 	if (exec_fd >= 0)
 		read_spec(exec_fd, &spec);
+	else if (argc < 2) {
+		errno = EINVAL;
+		die("nothing to run:", "neither an exec request nor arguments");
+	}
 	if (!do_fork) {
 		if (exec_fd >= 0)
 			run_spec(&spec);
-		return;
+		run_args(argv + 1);
 	}
 
 	child_pid = fork();
@@ -309,7 +326,7 @@ __attribute__((constructor)) static void apptainer_nsenter(void) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (exec_fd >= 0)
 			run_spec(&spec);
-		return;
+		run_args(argv + 1);
 	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
