@@ -99,6 +99,28 @@ func TestExecErrors(t *testing.T) {
 	}
 }
 
+// A CLI without its helpers next to it (and not the installed one) still
+// runs containers, running the stages itself, and refuses what needs
+// apptainer-nsenter with a clear error, leaving nothing behind.
+func TestWithoutHelpers(t *testing.T) {
+	lone := filepath.Join(t.TempDir(), "apptainer")
+	if err := copyFile(env.Bin, lone); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(lone, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := apptainerCmd(t, nil, lone, "exec", env.Busybox, "echo", "stages from the CLI")
+	mustSucceed(t, r, "exec without apptainer-engine")
+	if strings.TrimSpace(r.Stdout) != "stages from the CLI" {
+		t.Errorf("stdout = %q", r.Stdout)
+	}
+	r = apptainerCmd(t, nil, lone, "exec", "--netns-path", "/proc/self/ns/net", env.Busybox, "true")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "apptainer-nsenter not found next to "+lone) {
+		t.Errorf("--netns-path without apptainer-nsenter:\n%s", r)
+	}
+}
+
 func TestInstanceLifecycle(t *testing.T) {
 	const name = "core1"
 	stopOnCleanup(t, name)
