@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/xml"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,20 @@ func TestParseIperf(t *testing.T) {
 func TestHasReady(t *testing.T) {
 	if !hasReady("STATUS=Container running.\nREADY=1\n") || hasReady("STATUS=READY=1 soon") {
 		t.Error("hasReady must match a whole READY=1 line")
+	}
+}
+
+func TestParseRuntimeTrace(t *testing.T) {
+	steps, err := parseRuntimeTrace("VERBOSE: runtime trace (ms after CLI start): monitor spawned +9.6, container stage let go +95.1, exec +116.4\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []traceStep{{"monitor spawned", 9600 * time.Microsecond}, {"container stage let go", 95100 * time.Microsecond}, {"exec", 116400 * time.Microsecond}}
+	if !reflect.DeepEqual(steps, want) {
+		t.Errorf("steps = %v, want %v", steps, want)
+	}
+	if _, err := parseRuntimeTrace("VERBOSE: runtime trace (ms after CLI start): monitor spawned 9.6\n"); err == nil {
+		t.Error("an item without +N accepted")
 	}
 }
 

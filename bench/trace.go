@@ -19,11 +19,14 @@ import (
 func (r *runner) traceGroup(ctx context.Context, c config) error {
 	own := r.s(caseRuntimeOwn, Seconds)
 	for i := 0; i < max(c.Boots, 3) && ctx.Err() == nil; i++ {
-		d, err := r.reportedBoot(fmt.Sprintf("bench-rt-%d", i+1))
+		d, steps, err := r.reportedBoot(fmt.Sprintf("bench-rt-%d", i+1))
 		if err != nil {
 			return err
 		}
 		own.AddDuration(d)
+		for _, st := range steps {
+			r.s(traceCase(st.name), Seconds).AddDuration(st.after)
+		}
 	}
 	span := r.s(caseRuntime, Seconds)
 	if _, err := exec.LookPath("strace"); err != nil {
@@ -109,7 +112,7 @@ func containsLine(text, pid, s string) bool {
 // reportedBoot reads the runtime's own trace point: with -v, instance start
 // prints the time from the CLI's start to the exec of /sbin/init, measured
 // inside the runtime without a tracer.
-func (r *runner) reportedBoot(name string) (time.Duration, error) {
+func (r *runner) reportedBoot(name string) (time.Duration, []traceStep, error) {
 	cmd := r.appCmd("-v", "instance", "start", "--boot", "--boot-hostnet", r.Image, name)
 	r.defer_(func() {
 		if _, ok := monitors()[name]; ok {
@@ -118,16 +121,51 @@ func (r *runner) reportedBoot(name string) (time.Duration, error) {
 	})
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("instance start %s: %w: %s", name, err, out)
+		return 0, nil, fmt.Errorf("instance start %s: %w: %s", name, err, out)
 	}
 	d, err := parseRuntimeTime(string(out))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	steps, err := parseRuntimeTrace(string(out))
+	if err != nil {
+		return 0, nil, err
 	}
 	if _, err := r.app("instance", "stop", "-t", "20", name); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return d, nil
+	return d, steps, nil
+}
+
+// traceStep is one step of `instance start -v`'s runtime trace.
+type traceStep struct {
+	name  string
+	after time.Duration
+}
+
+// parseRuntimeTrace reads "runtime trace (ms after CLI start): STEP +N, …".
+func parseRuntimeTrace(out string) ([]traceStep, error) {
+	const marker = "runtime trace (ms after CLI start): "
+	for _, line := range strings.Split(out, "\n") {
+		_, rest, ok := strings.Cut(line, marker)
+		if !ok {
+			continue
+		}
+		var steps []traceStep
+		for _, item := range strings.Split(rest, ", ") {
+			i := strings.LastIndex(item, " +")
+			if i < 0 {
+				return nil, fmt.Errorf("bad runtime trace item %q", item)
+			}
+			var ms float64
+			if _, err := fmt.Sscanf(item[i+2:], "%f", &ms); err != nil {
+				return nil, fmt.Errorf("bad runtime trace item %q: %w", item, err)
+			}
+			steps = append(steps, traceStep{item[:i], time.Duration(ms * float64(time.Millisecond))})
+		}
+		return steps, nil
+	}
+	return nil, fmt.Errorf("instance start -v printed no runtime trace")
 }
 
 // parseRuntimeTime finds "runtime time from CLI start to exec of X: N ms".
