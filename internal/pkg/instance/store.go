@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Create records a new instance. It fails with an error wrapping ErrExists,
@@ -158,36 +161,71 @@ func (p Paths) List(glob string) ([]*File, error) {
 		return nil, fmt.Errorf("failed to read instance directory %q: %w", p.userDir(), err)
 	}
 
-	live := []*File{}
-	var ghosts []string
 	// ReadDir sorts by file name, which is the instance name.
+	var names []string
 	for _, entry := range entries {
 		name := entry.Name()
 		if !entry.IsDir() || CheckName(name) != nil {
 			continue
 		}
-		if ok, _ := filepath.Match(glob, name); !ok {
-			continue
+		if ok, _ := filepath.Match(glob, name); ok {
+			names = append(names, name)
 		}
-		f, err := p.readWith(name, decodeWithoutConfig)
-		if errors.Is(err, fs.ErrNotExist) {
+	}
+	found := p.readAll(names)
+	live := []*File{}
+	var ghosts []string
+	for i, r := range found {
+		if errors.Is(r.err, fs.ErrNotExist) {
 			// Being created, or left by a start that died early;
 			// Create deals with it.
 			continue
 		}
-		if err != nil {
-			return nil, err
+		if r.err != nil {
+			return nil, r.err
 		}
-		if Alive(f) {
-			live = append(live, f)
+		if r.alive {
+			live = append(live, r.file)
 		} else {
-			ghosts = append(ghosts, name)
+			ghosts = append(ghosts, names[i])
 		}
 	}
 	if err := p.reap(ghosts); err != nil {
 		return nil, err
 	}
 	return live, nil
+}
+
+type listRead struct {
+	file  *File
+	alive bool
+	err   error
+}
+
+// readAll reads the files of names for a listing and checks their
+// monitors, on as many goroutines as there are CPUs: with a hundred
+// instances, decoding and the liveness checks are most of a listing.
+func (p Paths) readAll(names []string) []listRead {
+	out := make([]listRead, len(names))
+	workers := min(runtime.GOMAXPROCS(0), len(names))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(names) {
+					return
+				}
+				f, err := p.readWith(names[i], decodeWithoutConfig)
+				out[i] = listRead{file: f, err: err, alive: err == nil && Alive(f)}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // Delete removes the directory of instance name and everything in it. The
