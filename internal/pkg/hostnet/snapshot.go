@@ -143,23 +143,32 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 		return nil, nil, err
 	}
 
+	// The sysctls (hundreds of files) and the socket tables are read on
+	// threads of their own while netlink answers here: a snapshot is what
+	// init waits for at start and `instance stop` at the end.
+	sysctlsDone := goInThisNetns(func() (err error) {
+		s.Sysctls, err = readSysctls(procSysNet)
+		return err
+	})
+	listenersDone := goInThisNetns(func() (err error) {
+		s.Listeners, err = collectListeners(procNetDir, opts.ListenerFilter)
+		return err
+	})
 	var names map[int]string
-	if s.Links, s.Addresses, names, err = collectLinks(); err != nil {
-		return fail(err)
-	}
-	if s.Routes, err = collectRoutes(names); err != nil {
-		return fail(err)
-	}
-	if s.Rules, err = collectRules(); err != nil {
-		return fail(err)
-	}
-	if s.Sysctls, err = readSysctls(procSysNet); err != nil {
-		return fail(err)
+	if s.Links, s.Addresses, names, err = collectLinks(); err == nil {
+		if s.Routes, err = collectRoutes(names); err == nil {
+			s.Rules, err = collectRules()
+		}
 	}
 	if opts.ResolvConf != "" {
 		s.ResolvConf = readResolvConf(opts.ResolvConf)
 	}
-	if s.Listeners, err = collectListeners(procNetDir, opts.ListenerFilter); err != nil {
+	for _, done := range []<-chan error{sysctlsDone, listenersDone} {
+		if derr := <-done; err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
 		return fail(err)
 	}
 	if deferFirewall && gen != 0 && lookTool("nft") != "" {
