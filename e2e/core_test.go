@@ -226,6 +226,39 @@ func TestInstanceGhost(t *testing.T) {
 	mustSucceed(t, apptainer(t, "instance", "stop", name), "stop")
 }
 
+// Instance names are per configuration directory, the runtime directory
+// and cgroup per user and name: root with a second HOME may not take the
+// name of a running instance, and trying must leave that instance whole.
+func TestInstanceSameNameTwoStores(t *testing.T) {
+	const name = "twin1"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "instance start")
+	inst := getInstance(t, name)
+	runDir := filepath.Join("/run/apptainer/instances/root", name)
+	before, err := os.ReadFile(filepath.Join(runDir, "monitor"))
+	if err != nil {
+		t.Fatalf("runtime directory not claimed: %v", err)
+	}
+
+	otherHome := []string{"HOME=" + t.TempDir()}
+	r := apptainerEnv(t, otherHome, "instance", "start", env.Busybox, name)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "instance "+name+" already exists: started from another configuration directory") {
+		t.Errorf("start of the same name from another HOME:\n%s", r)
+	}
+	if out := apptainerEnv(t, otherHome, "instance", "list", "--json").Stdout; strings.Contains(out, name) {
+		t.Errorf("the refused start left an instance in the other HOME:\n%s", out)
+	}
+	after, err := os.ReadFile(filepath.Join(runDir, "monitor"))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the running instance's runtime directory was touched: %q, was %q (%v)", after, before, err)
+	}
+	mustSucceed(t, apptainer(t, "exec", "instance://"+name, "true"), "exec in the running instance")
+	if got := getInstance(t, name); got.Pid != inst.Pid {
+		t.Errorf("instance PID %d, was %d", got.Pid, inst.Pid)
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
+}
+
 func TestInstanceNames(t *testing.T) {
 	for _, bad := range []string{"bad/name", "spa ce", "..", "ünï"} {
 		mustFail(t, apptainer(t, "instance", "start", env.Busybox, bad), "is not a valid instance name")

@@ -24,7 +24,16 @@ import (
 func ReleaseGhost(f *instance.File) error {
 	var errs []string
 	if f.IDMapHost != 0 {
-		defer releaseIDs(f.IDMapHost)
+		defer releaseIDsOf(f.IDMapHost, f.PPid)
+	}
+	runDir := f.RunDir
+	if runDir == "" || !strings.HasPrefix(runDir, RunRoot()+"/") {
+		return nil
+	}
+	if !ownsRunDir(runDir, f.PPid) {
+		// Another store's instance of this name owns the runtime
+		// directory and the cgroup now; the ghost never did.
+		return nil
 	}
 	for _, cg := range f.CgroupPaths {
 		if !strings.HasPrefix(cg, "/sys/fs/cgroup/") {
@@ -34,10 +43,6 @@ func ReleaseGhost(f *instance.File) error {
 		if err := cgroup.Remove(cg, 3*time.Second); err != nil {
 			errs = append(errs, err.Error())
 		}
-	}
-	runDir := f.RunDir
-	if runDir == "" || !strings.HasPrefix(runDir, RunRoot()+"/") {
-		return joinErrs(errs)
 	}
 	if err := releaseGhostNetworks(f, runDir); err != nil {
 		errs = append(errs, fmt.Sprintf("could not delete networks: %v", err))

@@ -255,11 +255,15 @@ func (m *monitor) start() (*StartResult, error) {
 	if err := m.paths.Create(m.file); err != nil {
 		return nil, err
 	}
+	// The runtime directory and cgroup are per user and name, not per
+	// store: another store's live instance of this name may own them.
+	if err := claimRunDir(runDir, inst.Name); err != nil {
+		return nil, err
+	}
 	m.cgPath = cgPath
 	recordedAt := time.Now().UnixNano()
 
 	m.runDir = runDir
-	_ = os.RemoveAll(m.runDir) // left by a monitor that was killed
 	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", m.runDir, err)
 	}

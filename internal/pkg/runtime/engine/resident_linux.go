@@ -177,7 +177,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 		m.cgPath = st.File.CgroupPaths[0]
 	}
 	if host := st.File.IDMapHost; host != 0 {
-		m.releaseIDs = func() { releaseIDs(host) }
+		m.releaseIDs = func() { releaseIDsOf(host, os.Getpid()) }
 	}
 	if st.GuardBaseline != "" {
 		m.guard = &hostGuard{resolv: st.GuardResolv, saved: st.GuardBaseline}

@@ -60,12 +60,16 @@ func allocateIDs(size uint32) (uint32, func(), error) {
 	return 0, nil, errors.New("no free id range for a user namespace: too many instances")
 }
 
-// releaseIDs frees the slot of host id hostID (used for ghosts).
-func releaseIDs(hostID uint32) {
+// releaseIDsOf frees the slot of host id hostID if the monitor with PID
+// pid still holds it: a slot whose monitor died may have been taken since.
+func releaseIDsOf(hostID uint32, pid int) {
 	if hostID < idBase {
 		return
 	}
-	_ = os.Remove(filepath.Join(idSlotDir(), strconv.Itoa(int((hostID-idBase)/65536))))
+	path := filepath.Join(idSlotDir(), strconv.Itoa(int((hostID-idBase)/65536)))
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(pid) {
+		_ = os.Remove(path)
+	}
 }
 
 // userNSMounts are the mounts the privileged side makes for a container

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"golang.org/x/sys/unix"
+)
+
+// Instance names are unique in an instance store (a user's configuration
+// directory), but an instance's runtime directory and cgroup are named by
+// user and name only: root with two HOMEs has two stores and may use one
+// name in both. The monitor therefore claims the runtime directory, and
+// with it the cgroup of that name, by writing its PID into it; nothing
+// else is acted on by a monitor or a ghost cleanup that does not own it.
+
+// runDirOwnerFile, in a runtime directory, holds its monitor's PID.
+const runDirOwnerFile = "monitor"
+
+// claimRunDir makes dir the runtime directory of this monitor. While a
+// live monitor owns it, the claim fails with an error wrapping
+// instance.ErrExists; what a monitor that is gone left there is removed.
+func claimRunDir(dir, name string) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("failed to create %s: %w", parent, err)
+	}
+	unlock, err := lockDirectory(parent)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if owner, ok := runDirOwner(dir); ok && owner != os.Getpid() && instance.Alive(&instance.File{PPid: owner}) {
+		return fmt.Errorf("instance %s %w: started from another configuration directory (monitor PID %d owns %s)", name, instance.ErrExists, owner, dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("failed to remove %s, left by an exited instance: %w", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("failed to create %s: %w", dir, err)
+	}
+	return os.WriteFile(filepath.Join(dir, runDirOwnerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// runDirOwner returns the PID recorded in runtime directory dir.
+func runDirOwner(dir string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, runDirOwnerFile))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, err == nil && pid > 0
+}
+
+// ownsRunDir reports whether the dead monitor ppid owned runtime directory
+// dir (and so the cgroup and networks that go with it). A directory
+// without an owner was made before owners were recorded; one that does
+// not exist was never claimed, so neither was the cgroup.
+func ownsRunDir(dir string, ppid int) bool {
+	if owner, ok := runDirOwner(dir); ok {
+		return owner == ppid
+	}
+	_, err := os.Stat(dir)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// lockDirectory takes an exclusive flock on dir until unlock is called.
+func lockDirectory(dir string) (unlock func(), err error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open %s for locking: %w", dir, err)
+	}
+	for {
+		if err = unix.Flock(fd, unix.LOCK_EX); !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("failed to lock %s: %w", dir, err)
+	}
+	return func() { unix.Close(fd) }, nil
+}
