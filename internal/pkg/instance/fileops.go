@@ -79,13 +79,14 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// lockDir takes an exclusive flock on dir and returns the function that
+// LockDir takes an exclusive flock on dir and returns the function that
 // releases it. The lock serialises the operations that decide whether an
-// instance directory may be created or deleted; flock locks belong to the
+// instance directory (or an instance's runtime directory, for the engine)
+// may be created or deleted; flock locks belong to the
 // open file description, so two goroutines of one process exclude each other
 // as well as two processes do, and the kernel drops the lock if its holder
 // dies.
-func lockDir(dir string) (unlock func(), err error) {
+func LockDir(dir string) (unlock func(), err error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open %q for locking: %w", dir, err)

@@ -32,7 +32,7 @@ func (p Paths) Create(f *File) error {
 	if err := os.MkdirAll(userDir, 0o700); err != nil {
 		return fmt.Errorf("failed to create instance directory %q: %w", userDir, err)
 	}
-	unlock, err := lockDir(userDir)
+	unlock, err := LockDir(userDir)
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (p Paths) Delete(name string) error {
 	if err := p.checkName(name); err != nil {
 		return err
 	}
-	unlock, err := lockDir(p.userDir())
+	unlock, err := LockDir(p.userDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -273,7 +273,7 @@ func (p Paths) reap(names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	unlock, err := lockDir(p.userDir())
+	unlock, err := LockDir(p.userDir())
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
-	"golang.org/x/sys/unix"
 )
 
 // Instance names are unique in an instance store (a user's configuration
@@ -31,7 +30,7 @@ func claimRunDir(dir, name string) error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", parent, err)
 	}
-	unlock, err := lockDirectory(parent)
+	unlock, err := instance.LockDir(parent)
 	if err != nil {
 		return err
 	}
@@ -68,22 +67,4 @@ func ownsRunDir(dir string, ppid int) bool {
 	}
 	_, err := os.Stat(dir)
 	return !errors.Is(err, fs.ErrNotExist)
-}
-
-// lockDirectory takes an exclusive flock on dir until unlock is called.
-func lockDirectory(dir string) (unlock func(), err error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s for locking: %w", dir, err)
-	}
-	for {
-		if err = unix.Flock(fd, unix.LOCK_EX); !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("failed to lock %s: %w", dir, err)
-	}
-	return func() { unix.Close(fd) }, nil
 }
