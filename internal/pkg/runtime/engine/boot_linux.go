@@ -166,7 +166,11 @@ func runInInstance(pid int, args ...string) ([]byte, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	for _, f := range cmd.ExtraFiles {
+		f.Close() // the child has its copy
+	}
+	if err != nil {
 		return nil, err
 	}
 	go func() { done <- cmd.Wait() }()

@@ -25,7 +25,8 @@ type JoinConfig struct {
 // JoinCommand prepares a command that enters every namespace of the
 // instance whose PID 1 has host PID pid and runs jc there: apptainer-nsenter
 // joins, forks into the PID namespace and execs jc, so no Go code runs in
-// between.
+// between. The request travels in cmd.ExtraFiles: close them once the
+// command has started.
 func JoinCommand(pid int, jc JoinConfig) (*exec.Cmd, error) {
 	bin, err := nsenterBinary()
 	if err != nil {
