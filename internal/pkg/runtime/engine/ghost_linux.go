@@ -62,7 +62,7 @@ func releaseGhostNetworks(f *instance.File, runDir string) error {
 	if err != nil || cfg.Network == nil {
 		return nil
 	}
-	ncfg := network.Config{ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs, CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout}
+	ncfg := cniConfig(cfg.Network)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if b, err := os.ReadFile(filepath.Join(runDir, cniResultFile)); err == nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -89,16 +90,22 @@ func joinSpec(jc JoinConfig) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.MemfdCreate("apptainer-join", unix.MFD_CLOEXEC)
+	return memFile("apptainer-join", blob)
+}
+
+// memFile returns a close-on-exec memory file holding blob, positioned at
+// its start: a request handed to an exec'ed program as a descriptor.
+func memFile(name string, blob []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("failed to create the join request: %w", err)
+		return nil, fmt.Errorf("failed to create %s: %w", name, err)
 	}
-	f := os.NewFile(uintptr(fd), "apptainer-join")
+	f := os.NewFile(uintptr(fd), name)
 	if _, err := f.Write(blob); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("failed to write the join request: %w", err)
+		return nil, fmt.Errorf("failed to write %s: %w", name, err)
 	}
-	if _, err := f.Seek(0, 0); err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
 		return nil, err
 	}

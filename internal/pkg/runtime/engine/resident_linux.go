@@ -112,15 +112,13 @@ func (m *monitor) becomeResident() error {
 	if err != nil {
 		return err
 	}
-	stateFD, err := unix.MemfdCreate("apptainer-monitor", 0)
+	state, err := memFile("apptainer-monitor", blob)
 	if err != nil {
 		return err
 	}
-	kept = append(kept, stateFD)
-	if _, err := unix.Write(stateFD, blob); err != nil {
-		return err
-	}
-	if _, err := unix.Seek(stateFD, 0, io.SeekStart); err != nil {
+	defer state.Close()
+	stateFD, err := keep(state)
+	if err != nil {
 		return err
 	}
 	env := append(os.Environ(), StageEnv+"="+stageResident, stateFDEnv+"="+strconv.Itoa(stateFD))
@@ -184,8 +182,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 	}
 	m.c = &container{cfg: cfg, pid: st.File.Pid, netnsRef: st.NetnsRef}
 	if cfg.Network != nil && !isNoneNetwork(cfg.Network.Networks) && st.NetnsRef != "" {
-		ncfg := network.Config{ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs, CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout}
-		if m.c.net, err = network.New(ncfg, cfg.Network.Networks, cfg.Network.Args); err != nil {
+		if m.c.net, err = network.New(cniConfig(cfg.Network), cfg.Network.Networks, cfg.Network.Args); err != nil {
 			return nil, err
 		}
 	}

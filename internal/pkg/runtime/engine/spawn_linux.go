@@ -60,6 +60,12 @@ type spawnOptions struct {
 	BeforeGo func() error
 }
 
+// cniConfig is how the engine runs the CNI plugins of n: at start, in a
+// resident monitor and for a ghost alike.
+func cniConfig(n *config.Network) network.Config {
+	return network.Config{ConfDir: n.ConfDir, PluginDirs: n.PluginDirs, CacheDir: n.CacheDir, Timeout: cniTimeout}
+}
+
 // cloneFlags maps the spec's new namespaces to clone flags.
 func cloneFlags(list []specs.LinuxNamespace) (uintptr, string) {
 	var flags uintptr
@@ -97,10 +103,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		}
 	}()
 	if cfg.Network != nil && !isNoneNetwork(cfg.Network.Networks) {
-		c.net, err = network.New(network.Config{
-			ConfDir: cfg.Network.ConfDir, PluginDirs: cfg.Network.PluginDirs,
-			CacheDir: cfg.Network.CacheDir, Timeout: cniTimeout,
-		}, cfg.Network.Networks, cfg.Network.Args)
+		c.net, err = network.New(cniConfig(cfg.Network), cfg.Network.Networks, cfg.Network.Args)
 		if err != nil {
 			return c, fmt.Errorf("network setup failed: %w", err)
 		}
