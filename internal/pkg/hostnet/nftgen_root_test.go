@@ -1,7 +1,9 @@
 package hostnet
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -94,11 +96,61 @@ func TestTakeDeferredSeesChangesBeforeFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Compare(s, later)
-	found := false
-	for _, c := range d.Changes {
-		found = found || c.Kind == KindNetfilter
-	}
-	if !found {
+	if !hasKind(d, KindNetfilter) {
 		t.Errorf("a firewall change before finish went unreported; diff:\n%s", d)
 	}
+}
+
+// The race CI once hit: a change committed after the snapshot's moment but
+// while nft was printing. nft then shows the new ruleset, and the reading
+// after it a new generation. The snapshot must not pass that ruleset off as
+// the one of its moment, or a later snapshot, which shows the same ruleset,
+// hides the change. An nft in $PATH that commits a change just before it
+// prints makes the race happen every time.
+func TestTakeDeferredChangeWhileNftPrints(t *testing.T) {
+	needNft(t)
+	h := newFakeHost(t)
+	realNft, _ := exec.LookPath("nft")
+	dir := t.TempDir()
+	once := filepath.Join(dir, "committed")
+	wrapper := "#!/bin/sh\n" +
+		"if [ \"$1\" = --stateless ] && [ ! -e " + once + " ]; then\n" +
+		"\t: > " + once + "\n" +
+		"\t" + realNft + " add table inet apptainer_race_test || exit 1\n" +
+		"fi\n" +
+		"exec " + realNft + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "nft"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Cleanup(func() { _ = exec.Command(realNft, "delete", "table", "inet", "apptainer_race_test").Run() })
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	s, finish, err := TakeDeferred(SnapshotOptions{ResolvConf: h.ResolvConf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(once); err != nil {
+		t.Fatalf("the wrapper did not run: %v", err)
+	}
+	later, err := Take(SnapshotOptions{ResolvConf: h.ResolvConf, PreviousNetfilter: &s.Netfilter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasKind(Compare(s, later), KindNetfilter) {
+		t.Errorf("a change committed while nft printed went unreported; first snapshot's firewall: %+v", s.Netfilter)
+	}
+}
+
+func hasKind(d Diff, kind string) bool {
+	for _, c := range d.Changes {
+		if c.Kind == kind {
+			return true
+		}
+	}
+	return false
 }

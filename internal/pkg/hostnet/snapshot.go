@@ -110,6 +110,11 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 		gen = 0
 	}
 	var nfDone <-chan error
+	// moved is set to a generation other than gen that nft may have
+	// printed: a change committed after the snapshot's moment, before or
+	// while nft ran. The printed ruleset is then not the one of that
+	// moment, and finish says so instead of recording it.
+	var moved uint32
 	if opts.PreviousNetfilter.reusableAt(gen) {
 		s.Netfilter = *opts.PreviousNetfilter
 		done := make(chan error, 1)
@@ -123,18 +128,26 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 			before, _ := nftGeneration()
 			s.Netfilter, err = collectNetfilter(lookTool)
 			after, _ := nftGeneration()
-			if err == nil && before != 0 && before == after && s.Netfilter.fromNft() {
+			if err != nil || !s.Netfilter.fromNft() {
+				return err
+			}
+			switch {
+			case gen != 0 && before != gen:
+				moved = before
+			case gen != 0 && after != gen:
+				moved = after
+			case before != 0 && before == after:
 				s.Netfilter.Generation = before
 			}
-			return err
+			return nil
 		})
 	}
 	finish := func() error {
 		if err := <-nfDone; err != nil {
 			return err
 		}
-		if got := s.Netfilter.Generation; gen != 0 && got != 0 && got != gen {
-			s.Netfilter = Netfilter{Unavailable: fmt.Sprintf("the firewall changed while it was being recorded (nf_tables generation %d, then %d)", gen, got)}
+		if moved != 0 {
+			s.Netfilter = Netfilter{Unavailable: fmt.Sprintf("the firewall changed while it was being recorded (nf_tables generation %d, then %d)", gen, moved)}
 		}
 		return nil
 	}
