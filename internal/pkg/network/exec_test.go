@@ -206,7 +206,7 @@ func TestAddMissingPlugin(t *testing.T) {
 
 func TestAddTimeout(t *testing.T) {
 	cfg := fakeEnv(t, "a", "b")
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.Timeout = 1500 * time.Millisecond
 	writeConf(t, cfg.ConfDir, "1.conflist", `{"cniVersion":"1.0.0","name":"one","plugins":[{"type":"a"},{"type":"b","hang":"ADD"}]}`)
 	s, err := New(cfg, []string{"one"}, nil)
 	if err != nil {
@@ -230,7 +230,7 @@ func TestAddCancelledStillCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	if _, err := s.Add(ctx, "ct1", "/proc/1/ns/net"); err == nil {
 		t.Fatal("Add() succeeded with a hanging plugin")
