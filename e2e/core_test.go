@@ -259,6 +259,46 @@ func TestInstanceSameNameTwoStores(t *testing.T) {
 	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
 }
 
+// One instance file that cannot be parsed (a disk error, a crash, a hand
+// edit) is named with what to do about it, and keeps neither list nor
+// stop --all from the other instances. Nothing deletes it.
+func TestDamagedInstanceFile(t *testing.T) {
+	const good, damaged = "intact1", "damaged1"
+	stopOnCleanup(t, good)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, good), "instance start")
+	bad := instanceFile(damaged)
+	if err := os.MkdirAll(filepath.Dir(bad), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(bad)) })
+	if err := os.WriteFile(bad, []byte(`{"pid": 12`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hint := fmt.Sprintf("failed to parse instance file %q", bad)
+	remove := "remove " + filepath.Dir(bad)
+
+	r := apptainer(t, "instance", "list", "--json")
+	if r.Code == 0 || !strings.Contains(r.Stderr, hint) || !strings.Contains(r.Stderr, remove) {
+		t.Errorf("list with a damaged file: want a failure naming it and what to do:\n%s", r)
+	}
+	var listed struct{ Instances []listEntry }
+	if err := json.Unmarshal([]byte(r.Stdout), &listed); err != nil || len(listed.Instances) != 1 || listed.Instances[0].Instance != good {
+		t.Errorf("list --json did not list the intact instance (%v):\n%s", err, r.Stdout)
+	}
+	mustFail(t, apptainer(t, "instance", "stop", damaged), hint)
+
+	r = apptainer(t, "instance", "stop", "--all")
+	if r.Code == 0 || !strings.Contains(r.Stderr, hint) {
+		t.Errorf("stop --all with a damaged file: want a failure naming it:\n%s", r)
+	}
+	if !waitGone(good, 10*time.Second) {
+		t.Errorf("stop --all left the intact instance running:\n%s", r)
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Errorf("the damaged file was removed: %v", err)
+	}
+}
+
 func TestInstanceNames(t *testing.T) {
 	for _, bad := range []string{"bad/name", "spa ce", "..", "ünï"} {
 		mustFail(t, apptainer(t, "instance", "start", env.Busybox, bad), "is not a valid instance name")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -62,17 +63,29 @@ func instancePaths(username string) (instance.Paths, error) {
 }
 
 // listMatching lists the live instances of user whose names match the
-// optional glob argument (all of them without one).
-func listMatching(username string, args []string) ([]*instance.File, error) {
+// optional glob argument (all of them without one). damaged, when not nil,
+// names the instance files that could not be read and tells what to do
+// about each: the caller acts on files, then returns damaged, so that one
+// bad file neither hides nor blocks the other instances.
+func listMatching(username string, args []string) (files []*instance.File, damaged, err error) {
 	paths, err := instancePaths(username)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	glob := "*"
 	if len(args) == 1 {
 		glob = args[0]
 	}
-	return paths.List(glob)
+	files, err = paths.List(glob)
+	var d *instance.DamagedError
+	if !errors.As(err, &d) {
+		return files, nil, err
+	}
+	errs := make([]error, len(d.Names))
+	for i, name := range d.Names {
+		errs[i] = fmt.Errorf("%w (if instance %s is not running, remove %s)", d.Errs[i], name, paths.Dir(name))
+	}
+	return files, errors.Join(errs...), nil
 }
 
 // instanceConfig decodes the container config stored in an instance file.

@@ -26,18 +26,23 @@ func newInstanceListCommand() *cobra.Command {
 			if o.json && o.logs {
 				return errors.New("more than one flags have been set")
 			}
-			files, err := listMatching(o.user, args)
+			files, damaged, err := listMatching(o.user, args)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
 			switch {
 			case o.json:
-				return instance.WriteJSON(w, files)
+				err = instance.WriteJSON(w, files)
 			case o.logs:
-				return instance.WriteLogsTable(w, files)
+				err = instance.WriteLogsTable(w, files)
+			default:
+				err = instance.WriteTable(w, files)
 			}
-			return instance.WriteTable(w, files)
+			if err != nil {
+				return err
+			}
+			return damaged
 		},
 	}
 	f := cmd.Flags()

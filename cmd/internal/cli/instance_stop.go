@@ -76,11 +76,14 @@ func stopInstances(o *stopOptions, args []string) error {
 		}
 		sig = s
 	}
-	files, err := listMatching(o.user, args)
+	files, damaged, err := listMatching(o.user, args)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
+		if damaged != nil {
+			return damaged
+		}
 		return errors.New("no instance found")
 	}
 	var wg sync.WaitGroup
@@ -93,7 +96,7 @@ func stopInstances(o *stopOptions, args []string) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, damaged)...)
 }
 
 // stopOne signals an instance's PID 1 and waits for its monitor to finish

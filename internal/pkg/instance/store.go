@@ -138,8 +138,12 @@ func (p Paths) Get(name string) (*File, error) {
 // pattern on names; "" means "*"), sorted by name, without their Config
 // (Get has it). The files of ghosts are
 // removed on the way, as upstream's listing does. No match is not an error.
-// An instance file that cannot be parsed is: it is reported with its path
-// rather than silently skipped or deleted.
+//
+// An instance file that cannot be read or parsed is neither skipped in
+// silence nor deleted: List returns the instances it could read together
+// with a *DamagedError that names every such file. One bad file (a disk
+// error, a hand edit) must not keep an administrator from listing or
+// stopping all the others.
 func (p Paths) List(glob string) ([]*File, error) {
 	if err := p.check(); err != nil {
 		return nil, err
@@ -175,6 +179,7 @@ func (p Paths) List(glob string) ([]*File, error) {
 	found := p.readAll(names)
 	live := []*File{}
 	var ghosts []string
+	var damaged DamagedError
 	for i, r := range found {
 		if errors.Is(r.err, fs.ErrNotExist) {
 			// Being created, or left by a start that died early;
@@ -182,7 +187,9 @@ func (p Paths) List(glob string) ([]*File, error) {
 			continue
 		}
 		if r.err != nil {
-			return nil, r.err
+			damaged.Names = append(damaged.Names, names[i])
+			damaged.Errs = append(damaged.Errs, r.err)
+			continue
 		}
 		if r.alive {
 			live = append(live, r.file)
@@ -193,8 +200,28 @@ func (p Paths) List(glob string) ([]*File, error) {
 	if err := p.reap(ghosts); err != nil {
 		return nil, err
 	}
+	if len(damaged.Errs) > 0 {
+		return live, &damaged
+	}
 	return live, nil
 }
+
+// DamagedError names the instance files a listing could not use. It comes
+// with the instances that could be read: a caller reports it and goes on
+// with those.
+type DamagedError struct {
+	// Names are the instances whose files are damaged, in listing order.
+	Names []string
+	// Errs holds, for each of Names, why its file could not be used; the
+	// message names the file.
+	Errs []error
+}
+
+func (e *DamagedError) Error() string {
+	return errors.Join(e.Errs...).Error()
+}
+
+func (e *DamagedError) Unwrap() []error { return e.Errs }
 
 type listRead struct {
 	file  *File
