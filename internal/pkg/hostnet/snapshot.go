@@ -70,7 +70,8 @@ type SnapshotOptions struct {
 // follow the thread, not the process, so a caller that entered a namespace
 // with setns must have locked its OS thread first (TakeInNetns does it).
 func Take(opts SnapshotOptions) (*Snapshot, error) {
-	return takeWith(opts, false)
+	s, _, err := takeSnapshot(opts, false) // records the firewall before it returns
+	return s, err
 }
 
 // TakeDeferred is Take for a caller that must not wait for the firewall
@@ -83,19 +84,7 @@ func Take(opts SnapshotOptions) (*Snapshot, error) {
 // that cannot be checked (no nft, no nf_tables), the firewall is recorded
 // before TakeDeferred returns, as Take does.
 func TakeDeferred(opts SnapshotOptions) (s *Snapshot, finish func() error, err error) {
-	s, finish, err = takeSnapshot(opts, true)
-	return
-}
-
-func takeWith(opts SnapshotOptions, deferFirewall bool) (*Snapshot, error) {
-	s, finish, err := takeSnapshot(opts, deferFirewall)
-	if err != nil {
-		return nil, err
-	}
-	if err := finish(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return takeSnapshot(opts, true)
 }
 
 func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() error, error) {
