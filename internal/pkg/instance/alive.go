@@ -3,6 +3,7 @@ package instance
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"time"
@@ -10,50 +11,157 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// processProbe gives the liveness decision its view of the host, so the
-// decision can be tested without processes.
-type processProbe struct {
-	// signal0 sends signal 0 to pid: nil or EPERM if it exists, ESRCH if not.
-	signal0 func(pid int) error
-	// cmdline returns /proc/<pid>/cmdline.
-	cmdline func(pid int) ([]byte, error)
+// processLook is what the liveness decision knows of one process. The
+// host's look pins the process with a pidfd while it reads, so every field
+// describes the same process even if its PID is recycled meanwhile.
+type processLook struct {
+	// gone: there is no such process, or it has exited (a zombie that
+	// nobody reaped yet is gone too: it will never act again).
+	gone bool
+	// cmdline is /proc/<pid>/cmdline.
+	cmdline []byte
+	// cmdlineErr is set when the command line could not be read although
+	// the process exists (hidepid=, a permission quirk).
+	cmdlineErr error
 }
 
-// hostProbe looks at the real host.
-var hostProbe = processProbe{
-	signal0: func(pid int) error { return unix.Kill(pid, 0) },
-	cmdline: func(pid int) ([]byte, error) {
-		return os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	},
-}
+// lookAtProcess takes a look; a variable so that tests can stand in for
+// the host.
+var lookAtProcess = lookWithPidfd
 
-// Alive reports whether the monitor recorded in f still runs. It applies
-// upstream's rules, so both runtimes agree on which instances are ghosts:
-// PPid must be positive, must exist, and its command line must start with
-// MonitorPrefix (a recycled PID belongs to some other program; an exited but
-// unreaped monitor has an empty command line).
+// Alive reports whether the monitor recorded in f still runs. Its verdict
+// agrees with upstream's rule (PPid is positive, exists, and its command
+// line starts with MonitorPrefix, which tells a recycled PID apart), except
+// that it is never fooled by a monitor that is executing a new program:
+// between the moment execve replaces a process's memory and the moment the
+// kernel records where its new arguments lie, /proc/<pid>/cmdline reads
+// empty, exactly as for an exited process. Our monitors re-execute
+// themselves once the instance runs, so the empty command line of a live
+// process must not be taken for death: deleting a live instance's files
+// hides it from list and stop while it runs on.
 func Alive(f *File) bool {
-	return f != nil && monitorAlive(f.PPid, hostProbe)
+	return f != nil && f.PPid > 0 && monitorAlive(lookAtProcess(f.PPid))
 }
 
-// monitorAlive is the liveness decision. When the command line cannot be
-// read although the process exists (hidepid=, or a permission quirk), the
-// monitor is presumed alive: deleting a live instance's files would orphan
-// it, while a wrongly kept ghost is purged by a later listing.
-func monitorAlive(ppid int, probe processProbe) bool {
-	if ppid <= 0 {
+// monitorAlive is the liveness decision.
+func monitorAlive(l processLook) bool {
+	switch {
+	case l.gone:
 		return false
+	case l.cmdlineErr != nil:
+		// Presumed alive: deleting a live instance's files would orphan
+		// it, while a wrongly kept ghost is purged by a later listing.
+		return true
+	case len(l.cmdline) == 0:
+		// Neither exited nor a zombie: the process is in execve (or
+		// between releasing its memory and becoming a zombie, on its way
+		// out). Either way it is not yet somebody else's PID.
+		return true
 	}
-	if errors.Is(probe.signal0(ppid), unix.ESRCH) {
-		return false
+	return bytes.HasPrefix(l.cmdline, []byte(MonitorPrefix))
+}
+
+// lookWithPidfd looks at pid while a pidfd holds it: what is read after
+// pidfd_open and before the pidfd reports an exit belongs to that very
+// process, and a zombie shows as exited. Kernels before 5.3 have no
+// pidfds; lookWithoutPidfd serves them.
+func lookWithPidfd(pid int) processLook {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return processLook{gone: true}
 	}
-	cmdline, err := probe.cmdline(ppid)
 	if err != nil {
-		// The process may have exited between the two looks; only a
-		// second ESRCH proves that.
-		return !errors.Is(probe.signal0(ppid), unix.ESRCH)
+		return lookWithoutPidfd(pid)
 	}
-	return bytes.HasPrefix(cmdline, []byte(MonitorPrefix))
+	defer unix.Close(fd)
+	l := processLook{}
+	l.cmdline, l.cmdlineErr = readProc(pid, "cmdline")
+	l.gone = pidfdExited(fd)
+	return l
+}
+
+// pidfdExited reports, without waiting, whether the process of a pidfd has
+// exited; it is readable from the moment the process is a zombie.
+func pidfdExited(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+	}
+}
+
+// lookWithoutPidfd is the look on kernels without pidfds: the process
+// state in /proc/<pid>/stat tells a zombie from a process in execve. A
+// PID recycled between the reads can mislead it, for one look.
+func lookWithoutPidfd(pid int) processLook {
+	if errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+		return processLook{gone: true}
+	}
+	l := processLook{}
+	l.cmdline, l.cmdlineErr = readProc(pid, "cmdline")
+	stat, err := readProc(pid, "stat")
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ESRCH):
+		l.gone = true
+	case err == nil:
+		state := statState(stat)
+		l.gone = state == 'Z' || state == 'X' || state == 'x'
+	}
+	if errors.Is(l.cmdlineErr, fs.ErrNotExist) || errors.Is(l.cmdlineErr, unix.ESRCH) {
+		l.gone = true
+	}
+	return l
+}
+
+// statState returns the state letter of a /proc/<pid>/stat line, which
+// follows the command name in parentheses (the name may hold ")" itself,
+// so the last one counts); 0 if the line is malformed.
+func statState(stat []byte) byte {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0
+	}
+	return stat[i+2]
+}
+
+func readProc(pid int, file string) ([]byte, error) {
+	return os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + file)
+}
+
+// ErrMonitorGone is returned by SignalMonitor when the monitor has exited.
+var ErrMonitorGone = errors.New("the instance monitor has exited")
+
+// SignalMonitor sends sig to the monitor recorded in f. The signal goes
+// through a pidfd taken before the liveness check, so it cannot reach a
+// process that took over the PID after the monitor exited.
+func SignalMonitor(f *File, sig unix.Signal) error {
+	if f.PPid <= 0 {
+		return ErrMonitorGone
+	}
+	fd, err := unix.PidfdOpen(f.PPid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return ErrMonitorGone
+	}
+	if err != nil {
+		if !Alive(f) {
+			return ErrMonitorGone
+		}
+		return unix.Kill(f.PPid, sig)
+	}
+	defer unix.Close(fd)
+	if !Alive(f) {
+		return ErrMonitorGone
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return ErrMonitorGone
+		}
+		return err
+	}
+	return nil
 }
 
 // WaitGone waits up to d for the monitor recorded in f to exit and reports

@@ -1,8 +1,11 @@
 package instance
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,71 +15,199 @@ import (
 func TestMonitorAliveDecision(t *testing.T) {
 	monitor := []byte("Apptainer instance: root [web]\x00")
 	tests := []struct {
-		desc    string
-		ppid    int
-		signals []error // results of successive signal-0 probes
-		cmdline []byte
-		readErr error
-		want    bool
+		desc string
+		look processLook
+		want bool
 	}{
-		{"zero ppid", 0, nil, monitor, nil, false},
-		{"negative ppid", -4, nil, monitor, nil, false},
-		{"no such process", 42, []error{unix.ESRCH}, monitor, nil, false},
-		{"monitor", 42, []error{nil}, monitor, nil, true},
-		{"monitor of another user", 42, []error{unix.EPERM}, monitor, nil, true},
-		{"recycled pid", 42, []error{nil}, []byte("/usr/bin/bash\x00"), nil, false},
-		{"zombie has empty cmdline", 42, []error{nil}, []byte{}, nil, false},
-		{"prefix must start the line", 42, []error{nil}, []byte("x Apptainer instance: root [web]"), nil, false},
-		{"exited between probes", 42, []error{nil, unix.ESRCH}, nil, os.ErrNotExist, false},
-		{"cmdline hidden", 42, []error{nil, nil}, nil, os.ErrPermission, true},
+		{"monitor", processLook{cmdline: monitor}, true},
+		{"gone", processLook{gone: true}, false},
+		{"zombie, or exited while we read", processLook{gone: true, cmdline: []byte{}}, false},
+		{"exited after its command line was read", processLook{gone: true, cmdline: monitor}, false},
+		{"recycled pid", processLook{cmdline: []byte("/usr/bin/bash\x00")}, false},
+		{"prefix must start the line", processLook{cmdline: []byte("x Apptainer instance: root [web]")}, false},
+		{"in execve: empty command line but not exited", processLook{cmdline: []byte{}}, true},
+		{"cmdline hidden", processLook{cmdlineErr: os.ErrPermission}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			calls := 0
-			probe := processProbe{
-				signal0: func(pid int) error {
-					if pid != tt.ppid {
-						t.Errorf("signalled pid %d, want %d", pid, tt.ppid)
-					}
-					if calls >= len(tt.signals) {
-						t.Fatalf("unexpected signal probe #%d", calls+1)
-					}
-					calls++
-					return tt.signals[calls-1]
-				},
-				cmdline: func(int) ([]byte, error) { return tt.cmdline, tt.readErr },
-			}
-			if got := monitorAlive(tt.ppid, probe); got != tt.want {
-				t.Errorf("monitorAlive = %v, want %v", got, tt.want)
+			if got := monitorAlive(tt.look); got != tt.want {
+				t.Errorf("monitorAlive(%+v) = %v, want %v", tt.look, got, tt.want)
 			}
 		})
 	}
 }
 
+func TestStatState(t *testing.T) {
+	for stat, want := range map[string]byte{
+		"42 (sleep) S 1 42 42 0 -1":          'S',
+		"42 (a) b) Z 1 42":                   'Z',
+		"42 (Apptainer instance) R 1":        'R',
+		"42 (x)":                             0,
+		"garbage":                            0,
+		"":                                   0,
+		"7 (apptainer-engin) t 1 7 7 0 -1 4": 't',
+	} {
+		if got := statState([]byte(stat)); got != want {
+			t.Errorf("statState(%q) = %q, want %q", stat, got, want)
+		}
+	}
+}
+
+// looks are the two ways of looking at the host; every real-process test
+// runs with both, so the path for kernels without pidfds is tested too.
+var looks = map[string]func(int) processLook{"pidfd": lookWithPidfd, "no pidfd": lookWithoutPidfd}
+
+// withLook makes Alive use look until the test ends.
+func withLook(t *testing.T, look func(int) processLook) {
+	old := lookAtProcess
+	lookAtProcess = look
+	t.Cleanup(func() { lookAtProcess = old })
+}
+
 func TestAliveRealProcesses(t *testing.T) {
-	m := startMonitor(t, "x")
-	if !Alive(&File{Name: "x", PPid: m.pid()}) {
-		t.Error("a live process named like a monitor is not alive")
+	for desc, look := range looks {
+		t.Run(desc, func(t *testing.T) {
+			withLook(t, look)
+			m := startMonitor(t, "x")
+			if !Alive(&File{Name: "x", PPid: m.pid()}) {
+				t.Error("a live process named like a monitor is not alive")
+			}
+			if Alive(&File{Name: "x", PPid: os.Getpid()}) {
+				t.Error("the test process, which is not a monitor, counts as alive")
+			}
+			if Alive(&File{Name: "x", PPid: deadPID(t)}) {
+				t.Error("an exited process counts as alive")
+			}
+			if Alive(&File{Name: "x"}) {
+				t.Error("a file without ppid counts as alive")
+			}
+			if Alive(nil) {
+				t.Error("nil counts as alive")
+			}
+			m.kill()
+			if Alive(&File{Name: "x", PPid: m.pid()}) {
+				t.Error("a killed monitor still counts as alive")
+			}
+			if err := unix.Kill(m.pid(), 0); !errors.Is(err, unix.ESRCH) {
+				t.Errorf("killed monitor still exists: %v", err)
+			}
+		})
 	}
-	if Alive(&File{Name: "x", PPid: os.Getpid()}) {
-		t.Error("the test process, which is not a monitor, counts as alive")
+}
+
+// TestAliveZombie: a monitor that exited but was not reaped yet is dead,
+// although its PID still exists.
+func TestAliveZombie(t *testing.T) {
+	for desc, look := range looks {
+		t.Run(desc, func(t *testing.T) {
+			withLook(t, look)
+			m := startMonitor(t, "zombie")
+			f := &File{Name: "zombie", PPid: m.pid()}
+			if !Alive(f) {
+				t.Fatal("the monitor is not alive before it was killed")
+			}
+			if err := m.cmd.Process.Signal(unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			var info unix.Siginfo
+			if err := unix.Waitid(unix.P_PID, m.pid(), &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Kill(m.pid(), 0); err != nil {
+				t.Fatalf("the zombie's PID does not exist (%v): the test proves nothing", err)
+			}
+			if Alive(f) {
+				t.Error("an exited, unreaped monitor counts as alive")
+			}
+		})
 	}
-	if Alive(&File{Name: "x", PPid: deadPID(t)}) {
-		t.Error("an exited process counts as alive")
+}
+
+// reexecEnv makes the test binary a process that executes itself again
+// the number of times it holds, with a monitor's argv[0], as a monitor
+// does when it becomes resident (see TestMain).
+const reexecEnv = "APPTAINER_TEST_REEXEC"
+
+func TestMain(m *testing.M) {
+	if n := os.Getenv(reexecEnv); n != "" {
+		left, err := strconv.Atoi(n)
+		if err != nil || left <= 0 {
+			os.Exit(0)
+		}
+		os.Setenv(reexecEnv, strconv.Itoa(left-1))
+		env := os.Environ()
+		err = unix.Exec("/proc/self/exe", []string{MonitorName("root", "reexec")}, env)
+		os.Stderr.WriteString("re-exec failed: " + err.Error() + "\n")
+		os.Exit(1)
 	}
-	if Alive(&File{Name: "x"}) {
-		t.Error("a file without ppid counts as alive")
+	os.Exit(m.Run())
+}
+
+// TestAliveWhileMonitorReexecs watches a process that executes itself
+// over and over: it must count as alive at every look until it exits.
+// Each execve has a moment in which /proc/<pid>/cmdline reads empty, and
+// taking that for death is how a listing deleted the files of running
+// instances whose monitors were becoming resident (issue 13).
+func TestAliveWhileMonitorReexecs(t *testing.T) {
+	for desc, look := range looks {
+		t.Run(desc, func(t *testing.T) {
+			withLook(t, look)
+			cmd := exec.Command("/proc/self/exe")
+			cmd.Args = []string{MonitorName("root", "reexec")}
+			cmd.Env = append(os.Environ(), reexecEnv+"=400")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pid := cmd.Process.Pid
+			// Until its first exec the child shows the test's command line.
+			waitCmdline(t, pid)
+			f := &File{Name: "reexec", PPid: pid}
+			looks, deaths := 0, 0
+			for {
+				alive := Alive(f)
+				looks++
+				if !alive {
+					if !exited(pid) {
+						deaths++
+						if deaths == 1 {
+							t.Errorf("a running monitor was judged dead (look %d)", looks)
+						}
+					} else {
+						break
+					}
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("the re-executing process failed: %v", err)
+			}
+			if deaths > 0 {
+				t.Errorf("%d of %d looks judged the running monitor dead", deaths, looks)
+			}
+			if looks < 400 {
+				t.Logf("only %d looks during 400 execs", looks)
+			}
+		})
 	}
-	if Alive(nil) {
-		t.Error("nil counts as alive")
+}
+
+// waitCmdline waits until pid shows a monitor's command line.
+func waitCmdline(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) { // poll interval: /proc has no change notification
+		if b, _ := readProc(pid, "cmdline"); bytes.HasPrefix(b, []byte(MonitorPrefix)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never showed a monitor's command line", pid)
+		}
 	}
-	m.kill()
-	if Alive(&File{Name: "x", PPid: m.pid()}) {
-		t.Error("a killed monitor still counts as alive")
-	}
-	if err := unix.Kill(m.pid(), 0); !errors.Is(err, unix.ESRCH) {
-		t.Errorf("killed monitor still exists: %v", err)
-	}
+}
+
+// exited reports, without reaping, whether the child pid has exited: an
+// exited child that was not waited for is a zombie.
+func exited(pid int) bool {
+	b, err := readProc(pid, "stat")
+	return err != nil || statState(b) == 'Z'
 }
 
 func TestWaitGone(t *testing.T) {
@@ -87,7 +218,6 @@ func TestWaitGone(t *testing.T) {
 	}
 	exited := make(chan bool, 1)
 	go func() { exited <- WaitGone(f, 10*time.Second) }()
-	time.Sleep(20 * time.Millisecond)
 	if err := m.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,5 +226,25 @@ func TestWaitGone(t *testing.T) {
 	}
 	if !WaitGone(&File{Name: "none"}, time.Second) {
 		t.Error("WaitGone on a file without monitor: want true at once")
+	}
+}
+
+func TestSignalMonitor(t *testing.T) {
+	m := startMonitor(t, "sig")
+	f := &File{Name: "sig", PPid: m.pid()}
+	if err := SignalMonitor(f, unix.SIGTERM); err != nil {
+		t.Fatalf("SignalMonitor: %v", err)
+	}
+	err := m.cmd.Wait()
+	if ws, ok := m.cmd.ProcessState.Sys().(interface{ Signal() unix.Signal }); !ok || ws.Signal() != unix.SIGTERM {
+		t.Errorf("the monitor did not die of SIGTERM: %v", err)
+	}
+	if err := SignalMonitor(f, unix.SIGTERM); !errors.Is(err, ErrMonitorGone) {
+		t.Errorf("SignalMonitor on an exited monitor = %v, want ErrMonitorGone", err)
+	}
+	// A live process that is not a monitor (the test itself) is never
+	// signalled.
+	if err := SignalMonitor(&File{Name: "sig", PPid: os.Getpid()}, unix.SIGKILL); !errors.Is(err, ErrMonitorGone) {
+		t.Errorf("SignalMonitor on a process that is no monitor = %v, want ErrMonitorGone", err)
 	}
 }
