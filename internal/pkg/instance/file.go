@@ -12,15 +12,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// States of a booted instance, as kept in File.State.
+// States of an instance, as kept in File.State.
 const (
-	// StateStarting: the container is started but init has not reported
-	// readiness yet.
+	// StateStarting: the monitor has claimed the name and is starting the
+	// container; for --boot, until init reports readiness.
 	StateStarting = "starting"
-	// StateRunning: init reported readiness and no unit has failed.
+	// StateRunning: the instance runs (for --boot: init reported
+	// readiness and no unit has failed).
 	StateRunning = "running"
 	// StateDegraded: init is up but some units failed (see File.FailedUnits).
 	StateDegraded = "degraded"
+	// StateStopping: the monitor was asked to stop the instance, or its
+	// PID 1 exited, and it is cleaning up.
+	StateStopping = "stopping"
 )
 
 // maxFileSize bounds how much of an instance file is read. The largest field
@@ -69,8 +73,8 @@ type File struct {
 	BootHostnet bool `json:"bootHostnet,omitempty"`
 	// MaskedUnits are the systemd units masked to protect the host network.
 	MaskedUnits []string `json:"maskedUnits,omitempty"`
-	// State is StateStarting, StateRunning or StateDegraded for a booted
-	// instance. Readers must accept other values from newer versions.
+	// State is one of the State constants. Readers must accept other
+	// values from newer versions, and none from upstream's files.
 	State string `json:"state,omitempty"`
 	// FailedUnits are the units init reported as failed.
 	FailedUnits []string `json:"failedUnits,omitempty"`

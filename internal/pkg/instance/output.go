@@ -52,7 +52,9 @@ func WriteLogsTable(w io.Writer, files []*File) error {
 // listEntry is one instance in `instance list --json`. The first six keys
 // are upstream's, in upstream's order; the rest are ours. boot and
 // bootHostnet are always present so a script can test them without a
-// default; maskedUnits and state exist only for booted instances.
+// default; maskedUnits exists only for booted instances, and state
+// ("starting", "running", "degraded", "stopping") for every instance this
+// runtime started (upstream's files have none).
 type listEntry struct {
 	Instance    string   `json:"instance"`
 	Pid         int      `json:"pid"`

@@ -44,7 +44,7 @@ func containerMain() error {
 	if err != nil {
 		return err
 	}
-	sync := os.NewFile(syncFD, "sync")
+	sync := fdWriter(syncFD)
 	unix.CloseOnExec(syncFD)
 	if err := receiveGo(cfg); err != nil {
 		return err
@@ -430,15 +430,27 @@ func execProcess(cfg *config.Config) error {
 	if err := applyCredentials(cfg); err != nil {
 		return err
 	}
-	if cfg.TraceStart != 0 {
-		_ = writeMessage(os.NewFile(syncFD, "sync"), stageMessage{ExecAt: time.Now().UnixNano(), StageAt: processStart.UnixNano()})
-	}
+	announceExec()
 	err = unix.Exec(path, p.Args, p.Env)
 	if errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("exec %s failed: a shared library is likely missing in the image", path)
 	}
 	return fmt.Errorf("exec %s failed: %w", path, err)
 }
+
+// announceExec tells the runtime that this stage is about to execute the
+// container's process: the end-of-file that follows is then a successful
+// exec, not a stage that died during setup.
+func announceExec() {
+	// Written to the descriptor itself: an *os.File for it would close it
+	// when collected.
+	_ = writeMessage(fdWriter(syncFD), stageMessage{Exec: true, ExecAt: time.Now().UnixNano(), StageAt: processStart.UnixNano()})
+}
+
+// fdWriter writes to a descriptor it does not own.
+type fdWriter int
+
+func (fd fdWriter) Write(b []byte) (int, error) { return unix.Write(int(fd), b) }
 
 // applyCredentials sets capabilities and no_new_privs, last before exec.
 func applyCredentials(cfg *config.Config) error {

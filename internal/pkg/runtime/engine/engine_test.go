@@ -120,7 +120,15 @@ func TestDescribeExit(t *testing.T) {
 	}{
 		{0, true, "init halted cleanly"},
 		{133 << 8, true, "init asked for a reboot and was stopped"},
-		{unix.WaitStatus(unix.SIGKILL), true, "init was killed by killed"},
+		{unix.WaitStatus(unix.SIGKILL), true, "init was killed by SIGKILL"},
+		{unix.WaitStatus(unix.SIGKILL), false, "init was killed by SIGKILL"},
+		// A pidns init that halted (SIGINT) or asked to reboot (SIGHUP).
+		{unix.WaitStatus(unix.SIGINT), true, "init halted cleanly"},
+		{unix.WaitStatus(unix.SIGHUP), true, "init asked for a reboot and was stopped"},
+		// Without --boot, the same signals are only signals.
+		{unix.WaitStatus(unix.SIGINT), false, "init was killed by SIGINT"},
+		{unix.WaitStatus(unix.SIGHUP), false, "init was killed by SIGHUP"},
+		{unix.WaitStatus(34 + 3), true, "init was killed by SIGRTMIN+3"},
 		{3 << 8, false, "init exited with status 3"},
 	}
 	for _, tt := range tests {

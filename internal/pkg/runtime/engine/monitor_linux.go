@@ -82,50 +82,93 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 		return nil, fmt.Errorf("failed to start instance monitor: %w", err)
 	}
 	cp.started()
-	go func() { _ = cp.send() }()
+	go func() { _ = cp.sendWithin(stageTimeout) }()
 	defer statusR.Close()
 	// The monitor lives on after a successful start; reap it if it dies
 	// first. After a failed start it has cleaned up and is exiting: wait
 	// for it, so that nothing of the instance exists when we return.
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	waitExit := func() {
+	waitExit := func(d time.Duration) bool {
 		select {
 		case <-exited:
-		case <-time.After(30 * time.Second):
+			return true
+		case <-time.After(d):
+			return false
 		}
 	}
 
-	sc := bufio.NewScanner(statusR)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		var m stageMessage
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			continue
+	messages := make(chan stageMessage)
+	go func() {
+		defer close(messages)
+		sc := bufio.NewScanner(statusR)
+		sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+		for sc.Scan() {
+			var m stageMessage
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				messages <- m
+			}
 		}
-		switch {
-		case m.Progress != "":
-			if progress != nil {
-				progress(m.Progress)
+	}()
+	// Each step of the monitor has a bound of its own; this is the
+	// backstop, should one of them not hold.
+	limit := startTimeout(cfg)
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		select {
+		case m, ok := <-messages:
+			switch {
+			case !ok:
+				waitExit(30 * time.Second)
+				msg := "the instance monitor exited before the instance was started"
+				if tail := tailFile(errLog.Name(), 10); tail != "" {
+					msg += "; the end of " + errLog.Name() + ":\n" + tail
+				}
+				return nil, errors.New(msg)
+			case m.Progress != "":
+				if progress != nil {
+					progress(m.Progress)
+				}
+			case m.Error != "":
+				waitExit(30 * time.Second)
+				return nil, errors.New(m.Error)
+			case m.Result != nil:
+				if len(m.Result.Trace) > 0 {
+					// The CLI's own steps come first.
+					at := time.Duration(spawnAt.UnixNano() - cfg.TraceStart)
+					m.Result.Trace = append([]TracePoint{{"monitor spawned", at}}, m.Result.Trace...)
+				}
+				return m.Result, nil
 			}
-		case m.Error != "":
-			waitExit()
-			return nil, errors.New(m.Error)
-		case m.Result != nil:
-			if len(m.Result.Trace) > 0 {
-				// The CLI's own steps come first.
-				at := time.Duration(spawnAt.UnixNano() - cfg.TraceStart)
-				m.Result.Trace = append([]TracePoint{{"monitor spawned", at}}, m.Result.Trace...)
+		case <-deadline.C:
+			// Asked to stop, the monitor stops what it started and
+			// cleans up; killed, it leaves a ghost for the caller's
+			// cleanup.
+			_ = cmd.Process.Signal(unix.SIGTERM)
+			how := "it was stopped"
+			if !waitExit(30 * time.Second) {
+				_ = cmd.Process.Kill()
+				waitExit(10 * time.Second)
+				how = "it was killed"
 			}
-			return m.Result, nil
+			return nil, fmt.Errorf("the instance did not start within %s; %s", limit, how)
 		}
 	}
-	waitExit()
-	msg := "the instance monitor exited before the instance was started"
-	if tail := tailFile(errLog.Name(), 10); tail != "" {
-		msg += "; the end of " + errLog.Name() + ":\n" + tail
+}
+
+// startTimeout bounds how long `instance start` waits for the monitor's
+// result: the boot timeout, the container stage's setup and the CNI
+// passes, with room to spare for a loaded machine.
+func startTimeout(cfg *config.Config) time.Duration {
+	d := 2*stageTimeout + time.Minute
+	if cfg.Boot != nil {
+		d += cfg.Boot.Timeout
 	}
-	return nil, errors.New(msg)
+	if cfg.Network != nil {
+		d += 2 * cniTimeout * time.Duration(len(cfg.Network.Networks)+1)
+	}
+	return d
 }
 
 // monitor keeps one instance: it starts it, reports to the CLI, waits for
@@ -168,8 +211,7 @@ func monitorMain() (int, error) {
 	m := &monitor{cfg: cfg, status: os.NewFile(syncFD, "status")}
 	unix.CloseOnExec(syncFD)
 	// A stop request aimed at the monitor stops the instance cleanly.
-	m.stopping = make(chan os.Signal, 4)
-	signal.Notify(m.stopping, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	m.stopping = stopRequests()
 
 	res, err := m.start()
 	if err != nil {
@@ -208,7 +250,7 @@ func (m *monitor) start() (*StartResult, error) {
 	outPath, errPath := m.paths.LogPaths(inst.Name)
 	m.file = &instance.File{
 		PPid: os.Getpid(), Name: inst.Name, User: inst.User, Image: m.cfg.Image,
-		LogOutPath: outPath, LogErrPath: errPath, State: "starting",
+		LogOutPath: outPath, LogErrPath: errPath, State: instance.StateStarting,
 		Boot: m.cfg.Boot != nil, BootHostnet: m.cfg.HostNet != nil,
 		Started: time.Now().UTC(),
 	}
@@ -320,7 +362,14 @@ func (m *monitor) start() (*StartResult, error) {
 	}
 	m.file.Pid = m.c.pid
 	m.file.IP = m.c.ip
-	m.file.State = "running"
+	if m.cfg.Boot == nil {
+		// The shim is PID 1 and stays; one that is gone already did not
+		// start.
+		if exited(m.c.pid) {
+			return nil, fmt.Errorf("the instance's PID 1 exited at once%s", m.c.exitDescription())
+		}
+		m.file.State = instance.StateRunning
+	}
 	if err := m.paths.Write(m.file); err != nil {
 		return nil, err
 	}
@@ -422,6 +471,7 @@ func (m *monitor) waitReady(res *StartResult) error {
 			m.stopInit(5 * time.Second)
 			return fmt.Errorf("the system was not ready after %s (--boot-timeout); the end of the console log:\n%s", m.cfg.Boot.Timeout, tailFile(m.file.LogOutPath, 15))
 		case <-m.stopping:
+			m.setState(instance.StateStopping)
 			m.stopInit(10 * time.Second)
 			return errors.New("the instance was stopped while it booted")
 		}
@@ -441,22 +491,63 @@ func (m *monitor) shrink() {
 // run waits for PID 1 to exit, then cleans up. It returns the monitor's
 // exit code.
 func (m *monitor) run() int {
+	// Stop requests come as SIGTERM, SIGINT or SIGHUP to the monitor (a
+	// start that was stopped before the instance ran, or an admin's kill);
+	// each is passed to PID 1 as the instance's own stop signal.
+	var stateMu sync.Mutex
+	exitedPID1 := false
 	go func() {
 		for range m.stopping {
-			if m.cfg.Boot != nil {
-				_ = unix.Kill(m.c.pid, unix.Signal(m.cfg.Boot.StopSignal))
-			} else {
-				_ = unix.Kill(m.c.pid, unix.SIGINT)
+			stateMu.Lock()
+			if !exitedPID1 {
+				m.setState(instance.StateStopping)
 			}
+			stateMu.Unlock()
+			_ = unix.Kill(m.c.pid, m.stopSignal())
 		}
 	}()
 	ws, err := m.c.wait()
+	stateMu.Lock()
+	exitedPID1 = true
+	stateMu.Unlock()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ERROR:   waiting for the instance: %v\n", err)
 	}
 	fmt.Fprintf(os.Stderr, "instance %s: %s\n", m.cfg.Instance.Name, describeExit(ws, m.cfg.Boot != nil))
+	m.setState(instance.StateStopping)
 	m.cleanup()
 	return 0
+}
+
+// stopRequests delivers the signals that ask a monitor to stop its
+// instance: SIGTERM (instance start gave up, or an admin's kill), SIGINT
+// and SIGHUP (a terminal's, should the monitor ever have one).
+func stopRequests() chan os.Signal {
+	c := make(chan os.Signal, 4)
+	signal.Notify(c, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	return c
+}
+
+// stopSignal is how PID 1 is asked to stop: the boot's stop signal
+// (SIGRTMIN+3 for systemd), else SIGINT, as upstream.
+func (m *monitor) stopSignal() unix.Signal {
+	if m.cfg.Boot != nil {
+		return unix.Signal(m.cfg.Boot.StopSignal)
+	}
+	return unix.SIGINT
+}
+
+// setState records the instance's state in its file, so that `instance
+// list` shows an instance that is stopping as such. The file is the
+// monitor's own; a failed write is only reported.
+func (m *monitor) setState(state string) {
+	if m.file == nil || m.file.PPid != os.Getpid() || m.file.State == state {
+		return
+	}
+	m.file.State = state
+	if err := m.paths.Write(m.file); err != nil {
+		fmt.Fprintf(os.Stderr, "WARNING: could not record that instance %s is %s: %v\n", m.file.Name, state, err)
+	}
 }
 
 // stopInit halts init (SIGRTMIN+3 for systemd), then kills it after grace.
@@ -465,11 +556,7 @@ func (m *monitor) stopInit(grace time.Duration) {
 		return
 	}
 	pid := m.c.pid
-	sig := unix.SIGINT
-	if m.cfg.Boot != nil {
-		sig = unix.Signal(m.cfg.Boot.StopSignal)
-	}
-	_ = unix.Kill(pid, sig)
+	_ = unix.Kill(pid, m.stopSignal())
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
 		if exited(pid) {
@@ -554,7 +641,7 @@ func describeExit(ws unix.WaitStatus, boot bool) string {
 	case boot && ws.Signaled() && ws.Signal() == unix.SIGHUP:
 		return "init asked for a reboot and was stopped"
 	case ws.Signaled():
-		return "init was killed by " + ws.Signal().String()
+		return "init was killed by " + signalName(ws.Signal())
 	}
 	return "init exited with status " + strconv.Itoa(ws.ExitStatus())
 }

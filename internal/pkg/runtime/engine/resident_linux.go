@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -169,8 +168,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 	}
 	paths := instance.Paths{ConfigDir: st.ConfigDir, Hostname: st.Hostname, User: st.User}
 	m := &monitor{cfg: cfg, paths: paths, file: st.File, runDir: st.File.RunDir}
-	m.stopping = make(chan os.Signal, 4)
-	signal.Notify(m.stopping, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	m.stopping = stopRequests()
 	if len(st.File.CgroupPaths) > 0 {
 		m.cgPath = st.File.CgroupPaths[0]
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,13 @@ import (
 // cniTimeout bounds each CNI ADD or DEL pass, as upstream.
 const cniTimeout = 5 * time.Second
 
+// stageTimeout bounds each exchange with a container stage: reading its
+// config, and building the root filesystem from "go" until it executes
+// the container's process. A stage that takes longer is stuck (a hung
+// file system, a wedged device) and is killed; the bound is generous so
+// that a slow, loaded machine never reaches it. A variable for tests.
+var stageTimeout = 2 * time.Minute
+
 // container is a spawned container stage and what was set up for it on the
 // host side.
 type container struct {
@@ -33,8 +41,10 @@ type container struct {
 	cmd *exec.Cmd
 	pid int
 	// reaped is set once wait collected PID 1's status.
-	reaped   bool
-	sync     *os.File
+	reaped bool
+	// sync is the socket to the container stage: "go" goes out on it, and
+	// the stage's report on its setup comes back.
+	sync     *net.UnixConn
 	net      *network.Setup
 	netnsRef string // bind mount holding the network namespace for CNI DEL
 	ip       string
@@ -130,13 +140,11 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, err
 	}
 	defer cp.started()
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+	var childSync *os.File
+	if c.sync, childSync, err = syncPair(); err != nil {
 		cp.abort()
 		return c, err
 	}
-	c.sync = os.NewFile(uintptr(pair[0]), "sync")
-	childSync := os.NewFile(uintptr(pair[1]), "sync-child")
 
 	cmd := exec.Command(engineBinary())
 	cmd.Args = []string{"apptainer-container"}
@@ -171,8 +179,8 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, fmt.Errorf("failed to start container process: %w", err)
 	}
 	c.cmd, c.pid = cmd, cmd.Process.Pid
-	if werr := cp.send(); werr != nil {
-		return c, fmt.Errorf("failed to send container config: %w", werr)
+	if werr := cp.sendWithin(stageTimeout); werr != nil {
+		return c, fmt.Errorf("failed to send the container process its config: %w", werr)
 	}
 
 	if c.net != nil {
@@ -198,10 +206,34 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		defer mounts.close()
 		rights = unix.UnixRights(mounts.fds()...)
 	}
-	if err := unix.Sendmsg(int(c.sync.Fd()), []byte("go\n"), rights, nil, 0); err != nil {
+	if _, _, err := c.sync.WriteMsgUnix([]byte("go\n"), rights, nil); err != nil {
 		return c, fmt.Errorf("container process died during setup: %w", err)
 	}
-	return c, c.waitExec()
+	return c, c.waitExec(stageTimeout)
+}
+
+// syncPair makes the sync socket: ours, pollable so that reads can have a
+// deadline, and the stage's end as a plain file to hand over.
+func syncPair() (*net.UnixConn, *os.File, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	child := os.NewFile(uintptr(pair[1]), "sync-child")
+	// The stage reads its end with plain blocking calls.
+	if err := unix.SetNonblock(pair[1], false); err != nil {
+		child.Close()
+		unix.Close(pair[0])
+		return nil, nil, err
+	}
+	ours := os.NewFile(uintptr(pair[0]), "sync")
+	conn, err := net.FileConn(ours)
+	ours.Close() // FileConn holds a duplicate
+	if err != nil {
+		child.Close()
+		return nil, nil, err
+	}
+	return conn.(*net.UnixConn), child, nil
 }
 
 // attachNetwork pins the container's network namespace with a bind mount
@@ -250,26 +282,68 @@ type cniPending struct {
 
 func (c *container) containerID() string { return strconv.Itoa(c.pid) }
 
-// waitExec returns once the container process has exec'ed (the sync socket
-// closes), or with the error it reported.
-func (c *container) waitExec() error {
+// waitExec returns once the container process has executed the
+// container's process (or, for the shim, become PID 1 itself), with the
+// error it reported, or with an error once it has not done so within
+// timeout. Right before it executes, the stage says so ("exec"); the sync
+// socket is close-on-exec, so end-of-file then means the exec happened.
+// End-of-file without that message means the stage died during setup.
+func (c *container) waitExec(timeout time.Duration) error {
+	_ = c.sync.SetReadDeadline(time.Now().Add(timeout))
 	rd := bufio.NewReader(c.sync)
-	line, err := rd.ReadString('\n')
-	var m stageMessage
-	if jerr := json.Unmarshal([]byte(line), &m); jerr == nil && m.ExecAt != 0 {
-		c.execAt, c.stageAt = m.ExecAt, m.StageAt
-		line, err = rd.ReadString('\n')
-	}
-	if errors.Is(err, io.EOF) && line == "" {
-		return nil
-	}
-	if jerr := json.Unmarshal([]byte(line), &m); jerr == nil && m.Error != "" {
-		return errors.New(m.Error)
-	}
-	if err != nil {
+	executing := false
+	for {
+		line, err := rd.ReadString('\n')
+		if line != "" {
+			var m stageMessage
+			if jerr := json.Unmarshal([]byte(line), &m); jerr != nil {
+				return fmt.Errorf("container process failed during setup: %s", strings.TrimSpace(line))
+			}
+			switch {
+			case m.Error != "":
+				return errors.New(m.Error)
+			case m.Exec:
+				executing = true
+				c.execAt, c.stageAt = m.ExecAt, m.StageAt
+			}
+			continue
+		}
+		switch {
+		case errors.Is(err, io.EOF) && executing:
+			return nil
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("container process died during setup%s", c.exitDescription())
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("container process did not finish its setup within %s%s; it was killed", timeout, c.stuckIn())
+		}
 		return fmt.Errorf("container process failed during setup: %w", err)
 	}
-	return fmt.Errorf("container process failed during setup: %s", strings.TrimSpace(line))
+}
+
+// exitDescription says, without reaping it, how the stage ended: ": killed
+// by SIGKILL", or "" when that is not known.
+func (c *container) exitDescription() string {
+	var info unix.Siginfo
+	if c.pid == 0 || unix.Waitid(unix.P_PID, c.pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil) != nil || siginfoPid(&info) != c.pid {
+		return ""
+	}
+	status, code := siginfoStatus(&info)
+	switch code {
+	case cldExited:
+		return fmt.Sprintf(" (exit status %d)", status)
+	case cldKilled, cldDumped:
+		return " (killed by " + signalName(unix.Signal(status)) + ")"
+	}
+	return ""
+}
+
+// stuckIn names the kernel function a stuck stage waits in, as a hint.
+func (c *container) stuckIn() string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", c.pid))
+	if w := strings.TrimSpace(string(b)); err == nil && w != "" && w != "0" {
+		return " (waiting in " + w + ")"
+	}
+	return ""
 }
 
 // releaseNetwork runs CNI DEL and lets the network namespace go. A DEL
@@ -320,7 +394,9 @@ func (c *container) wait() (unix.WaitStatus, error) {
 		}
 	}
 	err := c.cmd.Wait()
-	c.sync.Close()
+	if c.sync != nil {
+		c.sync.Close()
+	}
 	ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {

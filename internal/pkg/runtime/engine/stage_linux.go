@@ -84,6 +84,9 @@ type stageMessage struct {
 	Error string `json:"error,omitempty"`
 	// Result ends a successful start.
 	Result *StartResult `json:"result,omitempty"`
+	// Exec: the container stage is about to execute the container's
+	// process (or to become the shim); end-of-file after it is success.
+	Exec bool `json:"exec,omitempty"`
 	// ExecAt is when the container stage exec'ed its process (Unix ns).
 	ExecAt int64 `json:"execAt,omitempty"`
 	// StageAt is when the container stage's Go code began (Unix ns).
@@ -128,6 +131,13 @@ func (p *configPipe) send() error {
 		err = cerr
 	}
 	return err
+}
+
+// sendWithin is send with a deadline: a stage that stops reading its
+// config (a pipe holds 64 KiB) must not hold the sender forever.
+func (p *configPipe) sendWithin(d time.Duration) error {
+	_ = p.w.SetWriteDeadline(time.Now().Add(d))
+	return p.send()
 }
 
 func (p *configPipe) abort() {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"unsafe"
 
+	"github.com/apptainer/apptainer/internal/pkg/signal"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,3 +29,21 @@ func siginfoPid(info *unix.Siginfo) int {
 	raw := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
 	return int(int32(binary.NativeEndian.Uint32(raw[16:20])))
 }
+
+// si_code values of SIGCHLD (linux/signal.h); x/sys/unix lacks them.
+const (
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
+)
+
+// siginfoStatus returns si_status and si_code of a waitid result: the exit
+// status with CLD_EXITED, the signal with CLD_KILLED or CLD_DUMPED. si_code
+// is the third int; si_status follows si_pid and si_uid.
+func siginfoStatus(info *unix.Siginfo) (status int, code int32) {
+	raw := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
+	return int(int32(binary.NativeEndian.Uint32(raw[24:28]))), int32(binary.NativeEndian.Uint32(raw[8:12]))
+}
+
+// signalName names a signal in messages: "SIGKILL", "SIGRTMIN+3".
+func signalName(sig unix.Signal) string { return signal.Name(sig) }
