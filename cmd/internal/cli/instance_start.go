@@ -86,6 +86,10 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	}
 	res, err := engine.StartInstance(cfg, outLog, errLog, progress)
 	if err != nil {
+		// A monitor that was killed, or did not finish in time, leaves
+		// its instance file for the ghost cleanup: run it now rather than
+		// at the next listing. A live instance of this name is left alone.
+		_, _ = paths.List(o.InstanceName)
 		if errors.Is(err, instance.ErrExists) {
 			return fmt.Errorf("instance %s already exists", o.InstanceName)
 		}
@@ -119,7 +123,11 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 	}
 	if res.RuntimeTime > 0 {
-		stderrLog.Verbosef("runtime time from CLI start to exec of %s: %.1f ms", cfg.Spec.Process.Args[0], ms(res.RuntimeTime))
+		pid1 := "the shim (appinit)"
+		if !cfg.Shim && len(cfg.Spec.Process.Args) > 0 {
+			pid1 = cfg.Spec.Process.Args[0]
+		}
+		stderrLog.Verbosef("runtime time from CLI start to exec of %s: %.1f ms", pid1, ms(res.RuntimeTime))
 		steps := make([]string, 0, len(res.Trace))
 		for _, p := range res.Trace {
 			steps = append(steps, fmt.Sprintf("%s +%.1f", p.Step, ms(p.After)))

@@ -80,6 +80,10 @@ func stopInstances(o *stopOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	paths, err := instancePaths(o.user)
+	if err != nil {
+		return err
+	}
 	if len(files) == 0 {
 		if damaged != nil {
 			return damaged
@@ -92,7 +96,7 @@ func stopInstances(o *stopOptions, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = stopOne(f, sig, o.force, time.Duration(o.timeout)*time.Second)
+			errs[i] = stopOne(paths, f, sig, o.force, time.Duration(o.timeout)*time.Second)
 		}()
 	}
 	wg.Wait()
@@ -100,8 +104,11 @@ func stopInstances(o *stopOptions, args []string) error {
 }
 
 // stopOne signals an instance's PID 1 and waits for its monitor to finish
-// cleaning up, killing PID 1 after timeout.
-func stopOne(f *instance.File, sig unix.Signal, force bool, timeout time.Duration) error {
+// cleaning up, killing PID 1 after timeout. An instance that is still
+// starting is stopped through its monitor, which aborts the start. Should
+// the monitor itself not finish, it is killed and its instance released
+// as a ghost: stop never waits without bound.
+func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool, timeout time.Duration) error {
 	if sig == 0 {
 		sig = unix.SIGINT
 		if f.Boot {
@@ -111,18 +118,34 @@ func stopOne(f *instance.File, sig unix.Signal, force bool, timeout time.Duratio
 	if force {
 		sig = unix.SIGKILL
 	}
+	starting := f.Pid <= 0 || f.State == instance.StateStarting
 	stderrLog.Infof("Stopping %s instance of %s (PID=%d)", f.Name, f.Image, f.Pid)
 	start := time.Now()
-	if f.Pid > 0 {
+	switch {
+	case starting:
+		msig := unix.SIGTERM
+		if force {
+			msig = unix.SIGKILL
+		}
+		if err := instance.SignalMonitor(f, msig); err != nil && !errors.Is(err, instance.ErrMonitorGone) {
+			return fmt.Errorf("failed to send %s to the monitor of instance %s: %w", signal.Name(msig), f.Name, err)
+		}
+	default:
 		if err := unix.Kill(f.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("failed to send %s to instance %s: %w", signal.Name(sig), f.Name, err)
 		}
 	}
 	if !instance.WaitGone(f, timeout) {
 		stderrLog.Infof("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
-		_ = unix.Kill(f.Pid, unix.SIGKILL)
-		if !instance.WaitGone(f, 30*time.Second) {
-			return fmt.Errorf("instance %s: the monitor (PID %d) did not finish its cleanup", f.Name, f.PPid)
+		if f.Pid > 0 {
+			_ = unix.Kill(f.Pid, unix.SIGKILL)
+		} else {
+			_ = instance.SignalMonitor(f, unix.SIGKILL)
+		}
+		if !instance.WaitGone(f, monitorCleanupTimeout) {
+			if err := killMonitor(paths, f); err != nil {
+				return err
+			}
 		}
 	}
 	elapsed := time.Since(start).Round(10 * time.Millisecond)
@@ -149,6 +172,38 @@ func stopOne(f *instance.File, sig unix.Signal, force bool, timeout time.Duratio
 		}
 	}
 	return nil
+}
+
+// monitorCleanupTimeout is how long stop waits for a monitor to clean up
+// after its PID 1 was killed: CNI DEL, cgroup removal and the guard's last
+// snapshot each have bounds well below it.
+const monitorCleanupTimeout = 30 * time.Second
+
+// killMonitor kills a monitor that did not finish its cleanup in time and
+// releases its instance as a ghost, as the next listing would.
+func killMonitor(paths instance.Paths, f *instance.File) error {
+	stderrLog.Warningf("instance %s: the monitor (PID %d) did not finish its cleanup within %s; killing it", f.Name, f.PPid, monitorCleanupTimeout)
+	if err := instance.SignalMonitor(f, unix.SIGKILL); errors.Is(err, instance.ErrMonitorGone) {
+		return nil
+	}
+	if !instance.WaitGone(f, 10*time.Second) {
+		return fmt.Errorf("instance %s: the monitor (PID %d) survives SIGKILL (state %s)", f.Name, f.PPid, processState(f.PPid))
+	}
+	_, err := paths.List(f.Name)
+	return err
+}
+
+// processState is the state letter of pid from /proc ("D" is a process
+// stuck in the kernel), for messages.
+func processState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "unknown"
+	}
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return string(b[i+2])
+	}
+	return "unknown"
 }
 
 // lastMonitorLine finds the monitor's report on how init ended.

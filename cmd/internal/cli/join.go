@@ -21,6 +21,9 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 	if err != nil || !instance.Alive(f) {
 		return fmt.Errorf("no instance found with name %s", name)
 	}
+	if f.Pid <= 0 {
+		return fmt.Errorf("instance %s is still starting: its container does not exist yet", name)
+	}
 	cfg, err := instanceConfig(f)
 	if err != nil {
 		return err
