@@ -1,0 +1,147 @@
+//go:build e2e
+
+package e2e
+
+// Instances stay visible and stoppable through every phase of their life:
+// while they start, while their monitor re-executes itself, and while
+// they stop (issue 13).
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestInstanceVisibleWhileMonitorReexecs starts an instance again and
+// again while other processes list instances without pause and the page
+// cache is dropped, so that the monitor's re-execution (once its instance
+// runs) is slow to load. A listing that looks at the monitor in the middle
+// of that exec sees an empty command line; before the fix it took the
+// instance for a ghost and deleted its files, and the instance ran on,
+// invisible to list and stop (about one start in thirty under this load).
+func TestInstanceVisibleWhileMonitorReexecs(t *testing.T) {
+	const name = "vis1"
+	rounds := 100
+	if testing.Short() {
+		rounds = 20
+	}
+	stopOnCleanup(t, name)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cmd := exec.Command(env.Bin, "instance", "list")
+				cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+				_ = cmd.Run() // only its liveness checks matter: they are what may delete
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				// Evicts the engine binary, so its exec reads it again.
+				_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0o200)
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	for round := 0; round < rounds; round++ {
+		mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "start")
+		if _, err := os.Stat(instanceFile(name)); err != nil {
+			pid, _ := findMonitor(name)
+			t.Fatalf("round %d: the instance file of a started instance is gone (monitor PID %d): %v", round, pid, err)
+		}
+		list := listInstances(t, name)
+		if len(list) != 1 || list[0].State != "running" {
+			t.Fatalf("round %d: instance list %s = %+v, want it running", round, name, list)
+		}
+		mustSucceed(t, apptainer(t, "instance", "stop", name), "stop")
+		if !waitGone(name, 30*time.Second) {
+			t.Fatalf("round %d: the monitor still runs after stop", round)
+		}
+	}
+	assertNoTraces(t, nil, name)
+}
+
+// busyboxInitImage is the busybox rootfs with busybox's init as /sbin/init:
+// an init that never reports readiness, so a --boot instance of it stays
+// "starting" until its boot timeout.
+func busyboxInitImage(t *testing.T) string {
+	t.Helper()
+	dir, err := makeBusyboxRootfs(filepath.Join(t.TempDir(), "bbinit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../bin/busybox", filepath.Join(dir, "sbin", "init")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestInstanceStopWhileStarting: an instance that is still booting is
+// listed as "starting", and `instance stop` stops it then, well before its
+// boot timeout, leaving nothing behind; the start reports that it was
+// stopped rather than success.
+func TestInstanceStopWhileStarting(t *testing.T) {
+	const name = "starting1"
+	img := busyboxInitImage(t)
+	stopOnCleanup(t, name)
+	start := exec.Command(env.Bin, "instance", "start", "--boot", "--network", "none", "--boot-timeout", "300", img, name)
+	start.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	var startErr strings.Builder
+	start.Stderr = &startErr
+	if err := start.Start(); err != nil {
+		t.Fatal(err)
+	}
+	startDone := make(chan error, 1)
+	go func() { startDone <- start.Wait() }()
+
+	var entry listEntry
+	waitFor(t, 60*time.Second, "the instance to be listed as starting, with its PID 1", func() (bool, string) {
+		list := listInstances(t, name)
+		if len(list) == 1 {
+			entry = list[0]
+		}
+		return len(list) == 1 && list[0].State == "starting" && list[0].Pid > 0, strings.TrimSpace(apptainer(t, "instance", "list", "--json", name).Stdout)
+	})
+	if !entry.Boot {
+		t.Errorf("the starting instance is not marked as booted: %+v", entry)
+	}
+	r := apptainer(t, "instance", "stop", "-t", "5", name)
+	mustSucceed(t, r, "stop while starting")
+	select {
+	case err := <-startDone:
+		if err == nil {
+			t.Errorf("instance start reported success for an instance stopped while it booted:\n%s", startErr.String())
+		} else if !strings.Contains(startErr.String(), "stopped while it booted") {
+			t.Errorf("instance start does not say the instance was stopped:\n%s", startErr.String())
+		}
+	case <-time.After(60 * time.Second):
+		_ = start.Process.Kill()
+		t.Fatal("instance start still waits 60 s after its instance was stopped")
+	}
+	if list := listInstances(t, name); len(list) != 0 {
+		t.Errorf("still listed after stop: %+v", list)
+	}
+	assertNoTraces(t, nil, name)
+}
