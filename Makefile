@@ -6,6 +6,9 @@
 #   make install   install from builddir (as root; DESTDIR is honoured)
 #   make test      unit tests
 #   make e2e       end-to-end tests against builddir/apptainer (as root)
+#   make e2e-loaded
+#                  the fault, race, soak and hostnet e2e tests while stress-ng
+#                  keeps every core busy (as root; scripts/under-load.sh)
 #   make check     test + e2e
 #   make lint      gofmt, go vet (also with -tags e2e), shellcheck
 #   make image     build or refresh the cached e2e Debian image
@@ -20,13 +23,14 @@
 BUILDDIR ?= builddir
 GO       ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 
-# Extra `go test` flags: make test TESTFLAGS=-v, make e2e E2E_TESTFLAGS='-run Boot'.
+# Extra `go test` flags: make test TESTFLAGS=-v, make e2e E2E_TESTFLAGS='-run Boot'
+# (also for e2e-loaded, whose own -run pattern, E2E_LOADED_RUN, is in mk/build.mk).
 TESTFLAGS     ?=
 E2E_TESTFLAGS ?=
 
 SHELL_SCRIPTS := mconfig .ci/run $(wildcard scripts/*.sh)
 
-.PHONY: all install test e2e check lint image demo bench ci clean distclean
+.PHONY: all install test e2e e2e-loaded check lint image demo bench ci clean distclean
 
 all: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR)
@@ -42,6 +46,9 @@ test:
 
 e2e: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR) e2e E2E_TESTFLAGS='$(E2E_TESTFLAGS)'
+
+e2e-loaded: $(BUILDDIR)/Makefile
+	$(MAKE) -C $(BUILDDIR) e2e-loaded E2E_TESTFLAGS='$(E2E_TESTFLAGS)'
 
 check: test e2e
 

@@ -3,33 +3,14 @@
 package e2e
 
 // The bad-input corpus: invalid invocations, each refused with its own
-// message and leaving nothing behind. This file also holds the first test
-// of the package, TestAAMachineBaseline: `go test` runs tests in the order
-// of their files' names, then in source order within a file, and
-// badinput_test.go sorts first (TestZZZMachineUnchanged, the last test,
-// ends soak_test.go, the last file). -shuffle would break that pairing:
-// the final check then skips itself.
+// message and leaving nothing behind.
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// TestAAMachineBaseline records the real machine's state before any other
-// test runs; TestZZZMachineUnchanged compares it after all of them.
-func TestAAMachineBaseline(t *testing.T) {
-	s, err := takeMachineState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Sysctls) < 50 || s.Net == nil || len(s.Net.Links) == 0 {
-		t.Fatalf("implausible machine baseline: %d sysctls, network %+v", len(s.Sysctls), s.Net)
-	}
-	machineBaseline = s
-}
 
 // badCase is one invalid invocation. Args are split on blanks after the
 // placeholders are filled in: {bb} the busybox sandbox, {img} the boot
@@ -158,7 +139,7 @@ func TestBadInput(t *testing.T) {
 	// firewall chains in the fake host, which CNI keeps by design (as
 	// upstream does): make them part of the baseline.
 	mustSucceed(t, h.apptainer(t, "exec", "--net", env.Busybox, "true"), "exec --net (warm-up)")
-	time.Sleep(2500 * time.Millisecond) // the bridge's IPv6 address settles
+	waitNoTentative(t, h, "the warm-up made the bridge sbr0")
 	// The leases of the shared bridge network are machine-wide and other
 	// users' come and go; CNI leaks show in the fake host (veth, rules).
 	sc := scope{Names: []string{"bad1", strings.Repeat("a", 64), strings.Repeat("n", 64)}}

@@ -96,26 +96,78 @@ func newFakeHost(t *testing.T) *fakeHost {
 	if out, err := exec.Command("nsenter", "--net=/proc/"+peerNS+"/ns/net", "ip", "link", "set", "ibpeer", "up").CombinedOutput(); err != nil {
 		t.Fatalf("peer up: %v %s", err, out)
 	}
-	// IPv6 duplicate address detection must settle before any baseline.
-	time.Sleep(2500 * time.Millisecond)
+	// ib0's IPv6 link-local address must be through duplicate address
+	// detection before any baseline: its routes appear when it is.
+	waitNoTentative(t, h, "ib0 came up")
 	return h
+}
+
+// waitNoTentative waits until IPv6 duplicate address detection is over in
+// the fake host h (the namespace every baseline of a test records): no
+// address is tentative, and every link that is up with a carrier has its
+// link-local address (the kernel adds it when it sees the carrier, which
+// may come a moment after `ip link set up` returns). A link's routes to
+// its own addresses appear only when their DAD is done, so a baseline
+// taken earlier would report them as a change made by the instance.
+// after says what made the addresses, for the failure message.
+func waitNoTentative(t *testing.T, h *fakeHost, after string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "IPv6 duplicate address detection to finish in the fake host after "+after, func() (bool, string) {
+		tentative := strings.TrimSpace(h.output(t, "ip", "-6", "-o", "addr", "show", "tentative"))
+		if tentative != "" {
+			return false, "tentative addresses:\n" + tentative
+		}
+		addrs := h.output(t, "ip", "-6", "-o", "addr", "show", "scope", "link")
+		hasLL := map[string]bool{}
+		for _, l := range lines(addrs) { // "2: ib0    inet6 fe80::.../64 scope link ..."
+			if f := strings.Fields(l); len(f) > 3 && f[2] == "inet6" && strings.HasPrefix(f[3], "fe80:") {
+				hasLL[f[1]] = true
+			}
+		}
+		for _, l := range lines(h.output(t, "ip", "-o", "link", "show", "up")) {
+			f := strings.Fields(l) // "2: ib0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> ..."
+			if len(f) < 3 || strings.Contains(f[2], "LOOPBACK") || !strings.Contains(f[2], "LOWER_UP") {
+				continue
+			}
+			if name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@"); !hasLL[name] {
+				return false, "link " + name + " is up with a carrier and has no link-local address yet:\n" + addrs
+			}
+		}
+		return true, ""
+	})
 }
 
 func waitNS(t *testing.T, pid int) {
 	t.Helper()
-	self, _ := os.Readlink("/proc/self/ns/net")
-	for i := 0; i < 200; i++ {
-		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && ns != self {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("process %d did not enter its namespace", pid)
+	waitFor(t, 10*time.Second, fmt.Sprintf("process %d to enter a network namespace of its own", pid), func() (bool, string) {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil {
+			return false, err.Error()
+		}
+		return ns != self, "still in " + ns
+	})
 }
 
 // nsenterArgs prefixes a command so it runs in the fake host.
 func (h *fakeHost) nsenterArgs(args ...string) []string {
 	return append([]string{"nsenter", "-t", strconv.Itoa(h.pid), "--net", "--mount", "--"}, args...)
+}
+
+// output runs a command in the fake host and returns its standard
+// output; a failure fails the test with what the command printed on
+// stderr.
+func (h *fakeHost) output(t *testing.T, args ...string) string {
+	t.Helper()
+	a := h.nsenterArgs(args...)
+	out, err := exec.Command(a[0], a[1:]...).Output()
+	if err != nil {
+		t.Fatalf("in fake host: %s: %v\n%s", strings.Join(args, " "), err, stderrOf(err))
+	}
+	return string(out)
 }
 
 func (h *fakeHost) mustRun(t *testing.T, args ...string) string {
@@ -135,10 +187,13 @@ func (h *fakeHost) apptainer(t *testing.T, args ...string) result {
 	return apptainerCmd(t, nil, a[0], a[1:]...)
 }
 
-// stopOnCleanup stops an instance of this fake host when the test ends.
+// stopOnCleanup stops an instance of this fake host when the test ends
+// (see stopOnCleanup in harness_test.go).
 func (h *fakeHost) stopOnCleanup(t *testing.T, name string) {
 	t.Cleanup(func() {
-		h.apptainer(t, "instance", "stop", "-t", "20", name)
-		waitGone(name, 30*time.Second)
+		r := h.apptainer(t, "instance", "stop", "-t", "20", name)
+		if !waitGone(name, 30*time.Second) {
+			t.Errorf("cleanup: the monitor of %s still runs 30 s after instance stop:\n%s", name, r)
+		}
 	})
 }

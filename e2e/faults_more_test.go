@@ -48,8 +48,12 @@ func TestFaultInstanceDirReadOnly(t *testing.T) {
 func TestFaultLogDiskFull(t *testing.T) {
 	h := newFakeHost(t)
 	dir := h.tmpfsOver(t, "logs", "size=64k,mode=700")
-	// Fill it up (dd stops with ENOSPC).
+	// Fill it up: dd stops with ENOSPC, so its own exit status says
+	// nothing; the file system's free blocks do.
 	_ = exec.Command("nsenter", h.nsenterArgs("dd", "if=/dev/zero", "of="+filepath.Join(dir, "filler"), "bs=4k")[1:]...).Run()
+	if free := strings.TrimSpace(h.output(t, "stat", "-f", "-c", "%a", dir)); free != "0" {
+		t.Fatalf("the log file system is not full: %s blocks free", free)
+	}
 	const name = "fulllog1"
 	h.stopOnCleanup(t, name)
 	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", bootImage(t), name)

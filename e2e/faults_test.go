@@ -7,10 +7,13 @@ package e2e
 // and subnet) so its IPAM leases are the test's alone.
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,14 +39,14 @@ func withFaultPlugin(t *testing.T, h *fakeHost, script string) {
 		t.Fatal(err)
 	}
 	privateNet(t, faultNet, "rbr7", "10.97.0.0/16", `,{"type":"fault"}`)
-	appendConf(t, "cni plugin path = "+dir)
+	withConf(t, "cni plugin path = "+dir)
 	// The bridge and CNI's chains are created at first use and kept by
 	// design: make them part of the baseline with a network sharing the
 	// bridge but not the fake plugin.
 	privateNet(t, faultNet+"-warm", "rbr7", "10.97.0.0/16", "")
 	a := h.nsenterArgs(env.Bin, "exec", "--network", faultNet+"-warm", env.Busybox, "true")
 	mustSucceed(t, apptainerCmd(t, nil, a[0], a[1:]...), "exec (warm-up)")
-	time.Sleep(2500 * time.Millisecond)
+	waitNoTentative(t, h, "the warm-up made the bridge rbr7")
 }
 
 // privateNet installs a bridge network of the test's own (name, bridge,
@@ -58,20 +61,6 @@ func privateNet(t *testing.T, name, bridge, subnet, more string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(list) })
-}
-
-// appendConf adds a line to apptainer.conf until the test ends.
-func appendConf(t *testing.T, line string) {
-	t.Helper()
-	conf := filepath.Join(env.ConfDir, "apptainer.conf")
-	orig, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(conf, orig, 0o644) })
-	if err := os.WriteFile(conf, append(append([]byte{}, orig...), "\n"+line+"\n"...), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestFaultCNIPluginFails(t *testing.T) {
@@ -110,15 +99,13 @@ echo '{}'
 	if took > 30*time.Second {
 		t.Errorf("start took %s with a hanging plugin (5 s per CNI pass)", took)
 	}
-	if b, err := os.ReadFile(pidFile); err == nil {
-		var pid int
-		fmt.Sscan(string(b), &pid)
-		if pid > 0 && syscall.Kill(pid, 0) == nil {
-			t.Errorf("the hanging plugin (PID %d) was not killed", pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	} else {
+	if b, err := os.ReadFile(pidFile); err != nil {
 		t.Errorf("the fake plugin never ran: %v", err)
+	} else if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || pid <= 0 {
+		t.Errorf("the fake plugin's PID file holds %q: %v", b, err)
+	} else if syscall.Kill(pid, 0) == nil {
+		t.Errorf("the hanging plugin (PID %d) was not killed", pid)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	assertNoTraces(t, h, "cnihang1")
 	assertSameHostState(t, h, sc, before)
@@ -211,7 +198,7 @@ func TestFaultMonitorKilled(t *testing.T) {
 	privateNet(t, "relkill", "rbr8", "10.96.0.0/16", "")
 	// The first use creates the bridge and CNI's chains, kept by design.
 	mustSucceed(t, h.apptainer(t, "exec", "--network", "relkill", env.Busybox, "true"), "exec (warm-up)")
-	time.Sleep(2500 * time.Millisecond)
+	waitNoTentative(t, h, "the warm-up made the bridge rbr8")
 	for _, when := range []string{"running", "booting"} {
 		t.Run(when, func(t *testing.T) {
 			name := "killed-" + when
@@ -225,19 +212,7 @@ func TestFaultMonitorKilled(t *testing.T) {
 				}
 			} else {
 				t.Cleanup(func() { releaseByHand(name, "relkill") })
-				a := h.nsenterArgs(env.Bin, "instance", "start", "--boot", "--network", "relkill", img, name)
-				cmd := exec.Command(a[0], a[1:]...)
-				cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				pid := waitMonitor(t, name)
-				time.Sleep(300 * time.Millisecond) // into the boot, before READY
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				err := cmd.Wait()
-				if err == nil {
-					t.Log("start won the race against the kill; the ghost is still cleaned below")
-				}
+				killDuringBoot(t, h, img, name)
 			}
 			if !waitGone(name, 10*time.Second) {
 				t.Fatal("monitor still running after SIGKILL")
@@ -253,24 +228,82 @@ func TestFaultMonitorKilled(t *testing.T) {
 	}
 }
 
-// waitMonitor waits for the monitor of name to appear and returns its PID.
-func waitMonitor(t *testing.T, name string) int {
+// killDuringBoot starts a booted instance of the relkill network and kills
+// its monitor with SIGKILL once the image's init runs (a child of the
+// monitor executes systemd) and before start has reported the instance
+// ready. The window is as long as systemd's boot; should the kill land
+// after READY all the same (start then succeeds), that attempt tested the
+// "running" case instead, not this one: it says so, its ghost is cleaned
+// up, and the boot is tried again. The subtest fails when no attempt hits
+// the window.
+func killDuringBoot(t *testing.T, h *fakeHost, img, name string) {
 	t.Helper()
-	want := "Apptainer instance: root [" + name + "]"
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err == nil && strings.HasPrefix(string(b), want) {
-				var pid int
-				fmt.Sscan(e.Name(), &pid)
+	const attempts = 3
+	for i := 1; i <= attempts; i++ {
+		a := h.nsenterArgs(env.Bin, "instance", "start", "--boot", "--network", "relkill", img, name)
+		cmd := exec.Command(a[0], a[1:]...)
+		cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var monitor, init int
+		waitFor(t, 60*time.Second, "the init of "+name+" to run under its monitor", func() (bool, string) {
+			select {
+			case err := <-exited:
+				t.Fatalf("instance start of %s ended (%v) before its init was seen running:\n%s", name, err, out.String())
+			default:
+			}
+			var err error
+			if monitor, err = findMonitor(name); err != nil || monitor == 0 {
+				return false, fmt.Sprintf("no monitor yet (%v)", err)
+			}
+			init = childRunning(monitor, "/systemd")
+			return init > 0, fmt.Sprintf("monitor %d has no child running systemd", monitor)
+		})
+		if err := syscall.Kill(monitor, syscall.SIGKILL); err != nil {
+			t.Fatalf("cannot kill the monitor %d: %v", monitor, err)
+		}
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("instance start still ran 60 s after its monitor was killed:\n%s", out.String())
+		}
+		if err != nil {
+			t.Logf("attempt %d: monitor %d killed while init (PID %d) booted; start failed (%v):\n%s", i, monitor, init, err, out.String())
+			return
+		}
+		t.Logf("attempt %d: start reported the instance ready before the kill landed (the running case, not this one); again", i)
+		if !waitGone(name, 10*time.Second) {
+			t.Fatal("monitor still running after SIGKILL")
+		}
+		mustSucceed(t, h.apptainer(t, "instance", "list"), "instance list (cleans up the ghost of the attempt)")
+		if tr := traces(h, name); len(tr) > 0 {
+			t.Fatalf("the ghost of attempt %d left: %s", i, strings.Join(tr, "; "))
+		}
+	}
+	t.Fatalf("in %d attempts the kill never landed before the instance was ready: the case under test did not happen", attempts)
+}
+
+// childRunning returns the PID of a child of ppid whose executable's path
+// ends in exeSuffix, or 0.
+func childRunning(ppid int, exeSuffix string) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", ppid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", ppid, task.Name()))
+		for _, c := range strings.Fields(string(b)) {
+			if exe, err := os.Readlink("/proc/" + c + "/exe"); err == nil && strings.HasSuffix(exe, exeSuffix) {
+				pid, _ := strconv.Atoi(c)
 				return pid
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no monitor of %s appeared", name)
 	return 0
 }
 
@@ -301,18 +334,42 @@ func TestFaultStartRace(t *testing.T) {
 	}
 }
 
-// TestFaultStopRacesInitExit kills an instance's PID 1 at the moment
-// `instance stop` runs: stop must neither hang nor leave anything.
+// TestFaultStopRacesInitExit kills an instance's PID 1 while `instance
+// stop` runs: stop must neither hang nor leave anything. This race has no
+// condition to wait for: the point is to hit stop at different moments
+// (before it has read the instance file, while it signals, while it waits
+// for the monitor), which no outside observer can pin down. So the kill
+// comes after a delay chosen on purpose, different in each round: 0, 1/4,
+// 1/2, 3/4 and all of the time one stop took just before on this machine
+// (measured, so that the delays spread over a stop on a fast machine and
+// on a busy one alike). Each round logs what the kill found, and at least
+// one must have found init alive, or the race under test never happened.
 func TestFaultStopRacesInitExit(t *testing.T) {
 	const name = "stoprace1"
 	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "start (to time a stop)")
+	t0 := time.Now()
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "stop (timed)")
+	span := time.Since(t0)
+	assertNoTraces(t, nil, name)
+	t.Logf("one stop takes %s here", span.Round(time.Millisecond))
+	killedLive := 0
 	for round := 0; round < 5; round++ {
 		mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "start")
 		inst := getInstance(t, name)
 		done := make(chan result, 1)
 		go func() { done <- apptainerEnv(t, nil, "instance", "stop", "-t", "10", name) }()
-		time.Sleep(time.Duration(round*15) * time.Millisecond)
-		_ = syscall.Kill(inst.Pid, syscall.SIGKILL)
+		delay := span * time.Duration(round) / 4
+		time.Sleep(delay) // deliberate timing, see above
+		switch err := syscall.Kill(inst.Pid, syscall.SIGKILL); {
+		case err == nil:
+			killedLive++
+			t.Logf("round %d (+%s): SIGKILL reached init (PID %d) while stop ran", round, delay.Round(time.Millisecond), inst.Pid)
+		case errors.Is(err, syscall.ESRCH):
+			t.Logf("round %d (+%s): init (PID %d) was already gone: stop finished first", round, delay.Round(time.Millisecond), inst.Pid)
+		default:
+			t.Fatalf("round %d: kill init (PID %d): %v", round, inst.Pid, err)
+		}
 		select {
 		case r := <-done:
 			if r.Code != 0 && !strings.Contains(r.Stderr, "no instance found") {
@@ -323,13 +380,17 @@ func TestFaultStopRacesInitExit(t *testing.T) {
 		}
 		assertNoTraces(t, nil, name)
 	}
+	if killedLive == 0 {
+		t.Error("in no round did the kill find init alive: the race under test never happened")
+	}
 }
 
 // releaseByHand removes what a ghost the runtime failed to release leaves
 // on the machine (the fake host takes its links and mounts with it).
 func releaseByHand(name, net string) {
 	_ = os.RemoveAll(filepath.Join("/run/apptainer/instances/root", name))
-	for _, root := range cgroupRoots() {
+	roots, _ := cgroupRoots() // best effort: the test has failed already if this matters
+	for _, root := range roots {
 		cg := filepath.Join(root, "root."+name)
 		subs, _ := filepath.Glob(filepath.Join(cg, "*"))
 		for _, s := range subs {

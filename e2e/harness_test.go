@@ -3,7 +3,10 @@
 // Package e2e runs the real apptainer binary as root. TestMain moves the
 // whole test process into a throwaway network and mount namespace first:
 // that namespace plays "the host", so no test ever touches the machine's
-// own network, and every mount a test leaks dies with it.
+// own network, and every mount a test leaks dies with it. Around the tests,
+// whichever of them -run selects and in whatever order, TestMain records
+// the real machine and checks afterwards that it is unchanged and that
+// nothing of ours is left (suite_test.go).
 package e2e
 
 import (
@@ -12,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,10 +48,34 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	if code == 0 {
-		code = m.Run()
+		code = runChecked(m)
 	}
 	os.RemoveAll(env.Top)
 	os.Exit(code)
+}
+
+// runChecked runs the tests between the suite's before and after checks
+// (suite_test.go) and returns the exit code: non-zero when a test failed,
+// when the baseline cannot be taken, or when the after check finds a
+// leftover or a change of the machine.
+func runChecked(m *testing.M) int {
+	before, err := takeSuiteBaseline()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: cannot record the machine before the tests:", err)
+		return 1
+	}
+	code := m.Run()
+	if problems := checkSuiteAfter(before); len(problems) > 0 {
+		fmt.Fprintln(os.Stderr, "\n--- FAIL: the check after all tests (TestMain, suite_test.go):")
+		for _, p := range problems {
+			fmt.Fprintln(os.Stderr, "    "+strings.ReplaceAll(p, "\n", "\n    "))
+		}
+		fmt.Fprintln(os.Stderr, "FAIL")
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }
 
 // reexecInThrowawayHost runs this test binary again in a new network,
@@ -110,6 +138,9 @@ func setup() (int, error) {
 		return 1, err
 	}
 	lists, _ := filepath.Glob(filepath.Join(repo, "etc", "network", "*.conflist"))
+	if len(lists) == 0 {
+		return 1, fmt.Errorf("no CNI network configuration in %s", filepath.Join(repo, "etc", "network"))
+	}
 	for _, l := range lists {
 		if err := copyFile(l, filepath.Join(env.ConfDir, "network", filepath.Base(l))); err != nil {
 			return 1, err
@@ -147,7 +178,9 @@ func makeBusyboxRootfs(dir string) (string, error) {
 		if applet == "busybox" {
 			continue
 		}
-		_ = os.Symlink("busybox", filepath.Join(dir, "bin", applet))
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
+			return "", err
+		}
 	}
 	files := map[string]string{
 		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\n",
@@ -222,13 +255,37 @@ func mustFail(t *testing.T, r result, msg string) {
 }
 
 // stopOnCleanup makes sure an instance is gone when the test ends, even
-// when it fails half-way.
+// when it fails half-way. The stop's own result does not matter (the test
+// may have stopped the instance, or never started it); a monitor still
+// there afterwards does.
 func stopOnCleanup(t *testing.T, name string) {
 	t.Cleanup(func() {
 		r := apptainerEnv(t, nil, "instance", "stop", "-t", "20", name)
-		_ = r
-		waitGone(name, 30*time.Second)
+		if !waitGone(name, 30*time.Second) {
+			t.Errorf("cleanup: the monitor of %s still runs 30 s after instance stop:\n%s", name, r)
+		}
 	})
+}
+
+// pollInterval is how often the waits of this package look again at the
+// condition they wait for.
+const pollInterval = 50 * time.Millisecond
+
+// waitFor polls cond until it reports done, and fails the test when d has
+// passed first, naming what it waited for and what cond last saw.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (done bool, last string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		done, last := cond()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s; last seen:\n%s", d, what, last)
+		}
+		time.Sleep(pollInterval) // poll interval: the condition has no event to wait on
+	}
 }
 
 // waitGone polls until no monitor process of name runs.
@@ -238,22 +295,48 @@ func waitGone(name string, d time.Duration) bool {
 		if !monitorRunning(name) {
 			return true
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pollInterval) // poll interval: a process's exit has no event we can wait on here
 	}
 	return false
 }
 
-// monitorRunning looks for a monitor of the instance in /proc.
+// monitorRunning looks for a monitor of the instance in /proc. When /proc
+// cannot be read it says yes: every caller asserts that no monitor runs,
+// and cannot know that then.
 func monitorRunning(name string) bool {
-	entries, _ := os.ReadDir("/proc")
+	pid, err := findMonitor(name)
+	return err != nil || pid > 0
+}
+
+// findMonitor returns the PID of the monitor of instance name, or 0 when
+// none runs.
+func findMonitor(name string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
 	want := "Apptainer instance: root [" + name + "]"
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err == nil && strings.HasPrefix(string(b), want) {
-			return true
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				return pid, nil
+			}
 		}
 	}
-	return false
+	return 0, nil
+}
+
+// readNS is the namespace a /proc/PID/ns/* link (or a bind mount of one)
+// names; a failed read fails the test (two failed reads are not the same
+// namespace).
+func readNS(t *testing.T, path string) string {
+	t.Helper()
+	ns, err := os.Readlink(path)
+	if err != nil {
+		t.Fatalf("cannot read the namespace of %s: %v", path, err)
+	}
+	return ns
 }
 
 func run(name string, args ...string) error {
@@ -282,7 +365,11 @@ func withConf(t *testing.T, lines ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.WriteFile(conf, orig, 0o644) })
+	t.Cleanup(func() {
+		if err := os.WriteFile(conf, orig, 0o644); err != nil {
+			t.Errorf("cannot restore apptainer.conf: %v", err)
+		}
+	})
 	extra := "\n" + strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(conf, append(append([]byte{}, orig...), extra...), 0o644); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +45,7 @@ func TestBootHostnet(t *testing.T) {
 	h.mustRun(t, "mknod", "/dev/infiniband/rdma_cm", "c", "10", "58")
 	h.mustRun(t, "mknod", "/dev/infiniband/umad0", "c", "231", "0")
 	before := h.snapshot(t)
+	linksBefore := linkNames(h.output(t, "ip", "-o", "link"))
 	hostHostname := h.mustRun(t, "hostname")
 	const name = "hostnet1"
 	h.stopOnCleanup(t, name)
@@ -58,17 +61,18 @@ func TestBootHostnet(t *testing.T) {
 	if inst.IP != "" || !inst.BootHostnet || len(inst.MaskedUnits) < 10 || inst.State != "running" {
 		t.Errorf("list entry %+v", inst)
 	}
-	hostNS, _ := os.Readlink(h.NetNS)
-	instNS, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", inst.Pid))
-	if hostNS != instNS {
+	if hostNS, instNS := readNS(t, h.NetNS), readNS(t, fmt.Sprintf("/proc/%d/ns/net", inst.Pid)); hostNS != instNS {
 		t.Errorf("instance netns %s, host %s", instNS, hostNS)
 	}
 	if !strings.HasSuffix(pid1Exe(t, inst.Pid), "systemd") {
 		t.Errorf("PID 1 is %s", pid1Exe(t, inst.Pid))
 	}
 	checkResidentMonitor(t, inst.Pid)
-	if links := h.mustRun(t, "ip", "-o", "link"); strings.Contains(links, "sbr0") || strings.Contains(links, "veth") && !strings.Contains(links, "ib0") {
-		t.Errorf("bridge or veth created:\n%s", links)
+	// No bridge, no veth: the fake host keeps exactly its links (lo, ib0).
+	// TestBootLegacyBridge is the positive control of vethLinks.
+	links := h.output(t, "ip", "-o", "link")
+	if v := vethLinks(links); len(v) > 0 || !slices.Equal(linkNames(links), linksBefore) {
+		t.Errorf("links changed (veth links %v), was %v:\n%s", v, linksBefore, links)
 	}
 	if nat := h.mustRun(t, "iptables-save"); strings.Contains(nat, "CNI") {
 		t.Errorf("CNI chains created:\n%s", nat)
@@ -89,16 +93,19 @@ func TestBootHostnet(t *testing.T) {
 		t.Errorf("host hostname changed: %q -> %q", hostHostname, got)
 	}
 	// Safeguards, seen from the host and from inside.
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", inst.Pid))
-	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "CapBnd:") {
-			var mask uint64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "CapBnd:")), "%x", &mask)
-			for bit, capName := range map[uint]string{12: "CAP_NET_ADMIN", 13: "CAP_NET_RAW", 16: "CAP_SYS_MODULE", 25: "CAP_SYS_TIME"} {
-				if mask&(1<<bit) != 0 {
-					t.Errorf("init keeps %s", capName)
-				}
-			}
+	capBnd := statusField(t, inst.Pid, "CapBnd")
+	mask, err := strconv.ParseUint(capBnd, 16, 64)
+	if err != nil {
+		t.Fatalf("CapBnd of init %q: %v", capBnd, err)
+	}
+	// Positive control: systemd as PID 1 keeps CAP_SYS_ADMIN, so a mask
+	// that reads as empty cannot pass for "everything dropped".
+	if mask&(1<<21) == 0 {
+		t.Errorf("init's CapBnd %s lacks CAP_SYS_ADMIN: not the mask of a booted init", capBnd)
+	}
+	for bit, capName := range map[uint]string{12: "CAP_NET_ADMIN", 13: "CAP_NET_RAW", 16: "CAP_SYS_MODULE", 25: "CAP_SYS_TIME"} {
+		if mask&(1<<bit) != 0 {
+			t.Errorf("init keeps %s (CapBnd %s)", capName, capBnd)
 		}
 	}
 	mounts := h.apptainer(t, "exec", "instance://"+name, "cat", "/proc/self/mountinfo").Stdout
@@ -107,8 +114,19 @@ func TestBootHostnet(t *testing.T) {
 			t.Errorf("mountinfo inside lacks %q", want)
 		}
 	}
+	// resolv.conf inside is the fake host's, and cannot be written.
+	resolv := h.apptainer(t, "exec", "instance://"+name, "cat", "/etc/resolv.conf")
+	mustSucceed(t, resolv, "cat /etc/resolv.conf inside")
+	if !strings.Contains(resolv.Stdout, "nameserver 10.200.0.53") {
+		t.Errorf("resolv.conf inside is not the host's:\n%s", resolv.Stdout)
+	}
 	if w := h.apptainer(t, "exec", "instance://"+name, "sh", "-c", "echo nameserver 6.6.6.6 > /etc/resolv.conf"); w.Code == 0 {
 		t.Error("resolv.conf is writable inside")
+	} else if !strings.Contains(w.Stderr, "Read-only file system") {
+		t.Errorf("writing resolv.conf inside failed, but not as a read-only file:\n%s", w)
+	}
+	if again := h.apptainer(t, "exec", "instance://"+name, "cat", "/etc/resolv.conf"); again.Stdout != resolv.Stdout {
+		t.Errorf("resolv.conf inside changed after a refused write: %q, was %q", again.Stdout, resolv.Stdout)
 	}
 	masked := h.apptainer(t, "exec", "instance://"+name, "systemctl", "is-enabled", "systemd-resolved.service")
 	if !strings.Contains(masked.Stdout, "masked") {
@@ -134,10 +152,12 @@ func riskyLayer(t *testing.T) string {
 		"etc/network/interfaces.d/ib0":       "auto ib0\niface ib0 inet static\n  address 10.201.0.88/24\n  mtu 1500\n",
 		"etc/network/interfaces.d/eth0":      "allow-hotplug eth0\niface eth0 inet dhcp\n",
 		"etc/sysctl.d/60-net.conf":           "net.ipv4.conf.all.rp_filter = 2\nnet.ipv4.conf.ib0.accept_local = 1\nnet.core.somaxconn = 999\n",
-		// A stand-in for a distribution firewall unit: the image has no nft
-		// binary, so it rewrites the host's configuration with ip instead.
-		"etc/systemd/system/nftables.service": "[Unit]\nDescription=nftables stand-in (rewrites the host network)\n[Service]\nType=oneshot\n" +
-			"ExecStart=/bin/sh -c 'ip link set ib0 mtu 1500; ip rule del pref 1000; ip addr flush dev ib0'\n[Install]\nWantedBy=multi-user.target\n",
+		// A stand-in for a distribution firewall unit, enabled below: the
+		// image has no nft binary, so it rewrites the host's configuration
+		// with ip instead. It leaves standinMark behind, so that tests can
+		// tell whether it ran (standinRan).
+		"etc/systemd/system/nftables.service": "[Unit]\nDescription=nftables stand-in (rewrites the host network)\n[Service]\nType=oneshot\nRemainAfterExit=yes\n" +
+			"ExecStart=/bin/sh -c 'touch " + standinMark + "; ip link set ib0 mtu 1500; ip rule del pref 1000; ip addr flush dev ib0'\n[Install]\nWantedBy=multi-user.target\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -153,7 +173,7 @@ func riskyLayer(t *testing.T) string {
 		"etc/systemd/system/sockets.target.wants/systemd-networkd.socket":                     "/lib/systemd/system/systemd-networkd.socket",
 		"etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service": "/lib/systemd/system/systemd-networkd-wait-online.service",
 		"etc/systemd/system/dbus-org.freedesktop.network1.service":                            "/lib/systemd/system/systemd-networkd.service",
-		"etc/systemd/system/multi-user.target.wants/site-firewall.service":                    "/etc/systemd/system/site-firewall.service",
+		"etc/systemd/system/multi-user.target.wants/nftables.service":                         "/etc/systemd/system/nftables.service",
 	}
 	for name, target := range links {
 		p := filepath.Join(dir, name)
@@ -165,6 +185,41 @@ func riskyLayer(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// standinMark is the file the firewall stand-in of riskyLayer creates
+// inside the instance when it runs.
+const standinMark = "/run/firewall-standin.ran"
+
+// standinRan tells whether the firewall stand-in ran in instance name.
+func standinRan(t *testing.T, h *fakeHost, name string) bool {
+	t.Helper()
+	r := h.apptainer(t, "exec", "instance://"+name, "sh", "-c", "if [ -e "+standinMark+" ]; then echo ran; else echo absent; fi")
+	switch strings.TrimSpace(r.Stdout) {
+	case "ran":
+		return true
+	case "absent":
+		return false
+	}
+	t.Fatalf("cannot tell whether the firewall stand-in ran in %s:\n%s", name, r)
+	return false
+}
+
+// waitBootSettled waits until systemd in instance name is done with all it
+// was asked to do: the boot is over (is-system-running --wait has left
+// "starting") and no job is queued (list-jobs). A unit that would change
+// the host has had its turn then, so what a test asserts next about the
+// host is not an early look.
+func waitBootSettled(t *testing.T, h *fakeHost, name string) {
+	t.Helper()
+	r := h.apptainer(t, "exec", "instance://"+name, "timeout", "120", "systemctl", "is-system-running", "--wait")
+	if st := strings.TrimSpace(r.Stdout); st != "running" && st != "degraded" {
+		t.Fatalf("waiting for systemd in %s to finish booting: is-system-running --wait says %q:\n%s", name, st, r)
+	}
+	waitFor(t, 60*time.Second, "systemd's job queue in "+name+" to be empty", func() (bool, string) {
+		r := h.apptainer(t, "exec", "instance://"+name, "systemctl", "list-jobs", "--no-pager")
+		return r.Code == 0 && strings.TrimSpace(r.Stdout) == "No jobs running.", r.String()
+	})
 }
 
 // stackedImage makes a sandbox of img with layer on top: an overlay mounted
@@ -199,7 +254,16 @@ func TestBootHostnetRiskyImage(t *testing.T) {
 			h.stopOnCleanup(t, name)
 			r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--boot-hostnet-guard", "fail", img, name)
 			mustSucceed(t, r, "boot of a risky image with --boot-hostnet")
-			time.Sleep(3 * time.Second) // give late units their chance
+			waitBootSettled(t, h, name)
+			// The firewall stand-in is enabled in the image and masked by
+			// the runtime (it runs where it is unmasked: see
+			// TestBootHostnetGuardSeesChanges).
+			if en := h.apptainer(t, "exec", "instance://"+name, "systemctl", "is-enabled", "nftables.service"); !strings.Contains(en.Stdout, "masked") {
+				t.Errorf("the firewall stand-in is not masked:\n%s", en)
+			}
+			if standinRan(t, h, name) {
+				t.Error("the firewall stand-in ran")
+			}
 			assertUnchanged(t, "while the risky instance runs", before, h.snapshot(t))
 			mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
 			assertUnchanged(t, "after the risky instance stopped", before, h.snapshot(t))
@@ -230,6 +294,11 @@ func TestBootHostnetGuardSeesChanges(t *testing.T) {
 				mustSucceed(t, r, "start with the guard warning")
 				if !strings.Contains(r.Stderr, "the host network changed") {
 					t.Fatalf("the guard saw nothing:\n%s", r)
+				}
+				// Positive control of the masked firewall stand-in: unmasked,
+				// it runs.
+				if !standinRan(t, h, name) {
+					t.Error("the unmasked firewall stand-in did not run")
 				}
 				diff := h.apptainer(t, "hostnet", "diff", "--json", name)
 				if !strings.Contains(diff.Stdout, `"changes"`) || !strings.Contains(diff.Stdout, "ib0") {
@@ -270,8 +339,13 @@ func TestNetworkOverridesKit(t *testing.T) {
 		h.stopOnCleanup(t, "unhardened1")
 		r := h.apptainer(t, append(append([]string{"instance", "start"}, unsafeArgs...), img, "unhardened1")...)
 		if r.Code == 0 {
-			time.Sleep(3 * time.Second)
-			h.apptainer(t, "instance", "stop", "unhardened1")
+			waitBootSettled(t, h, "unhardened1")
+			if !standinRan(t, h, "unhardened1") {
+				t.Error("the firewall stand-in did not run in the unhardened image")
+			}
+			mustSucceed(t, h.apptainer(t, "instance", "stop", "unhardened1"), "stop the unhardened instance")
+		} else {
+			t.Logf("the unhardened image failed to boot (its changes are still looked for):\n%s", r)
 		}
 		if d := hostnet.Compare(before, h.snapshot(t)); d.Empty() {
 			t.Fatalf("the unhardened image left the host unchanged with the safeguards off; the test proves nothing:\n%s", r)
@@ -291,7 +365,19 @@ func TestNetworkOverridesKit(t *testing.T) {
 	if !strings.Contains(r.Stdout, name+": running") {
 		t.Errorf("hardened image not running:\n%s", r)
 	}
-	time.Sleep(3 * time.Second)
+	waitBootSettled(t, h, name)
+	// The stand-in is wanted and not masked: systemd checked its conditions
+	// (a unit never started has no ConditionTimestamp) and the kit's
+	// condition skipped it.
+	cond := h.apptainer(t, "exec", "instance://"+name, "systemctl", "show", "-p", "ConditionResult", "-p", "ConditionTimestampMonotonic", "nftables.service")
+	props := map[string]string{}
+	for _, l := range lines(cond.Stdout) {
+		k, v, _ := strings.Cut(l, "=")
+		props[k] = v
+	}
+	if checked := props["ConditionTimestampMonotonic"]; props["ConditionResult"] != "no" || checked == "" || checked == "0" || standinRan(t, h, name) {
+		t.Errorf("the kit did not skip the firewall stand-in:\n%s", cond)
+	}
 	assertUnchanged(t, "while the hardened instance runs", before, h.snapshot(t))
 	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "instance stop")
 	assertUnchanged(t, "after the hardened instance stopped", before, h.snapshot(t))
@@ -325,15 +411,7 @@ func TestBootHostnetRefusals(t *testing.T) {
 	r := apptainerCmd(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", env.Bin, "instance", "start", "--boot", "--boot-hostnet", img, "user2")
 	mustFail(t, r, "--boot-hostnet requires root privileges")
 	// The administrator can turn the feature off.
-	conf := filepath.Join(env.ConfDir, "apptainer.conf")
-	orig, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(conf, orig, 0o644) })
-	if err := os.WriteFile(conf, append(orig, []byte("\nallow boot hostnet = no\n")...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	withConf(t, "allow boot hostnet = no")
 	mustFail(t, h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", img, "refused3"), "allow boot hostnet = no")
 	if monitorRunning("refused2") || monitorRunning("refused3") {
 		t.Error("a refused start left a monitor")

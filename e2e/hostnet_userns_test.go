@@ -3,15 +3,14 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // usernsLayer holds units that try what masks and dropped capabilities
@@ -91,6 +90,7 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 	if !strings.Contains(r.Stderr, "user namespace") && !strings.Contains(r.Stdout, "user namespace") {
 		t.Errorf("start does not say which mode is in effect:\n%s", r)
 	}
+	waitBootSettled(t, h, "userns1")
 	// degraded, for exactly the units that tried to change the host.
 	failed := strings.TrimSpace(h.apptainer(t, "exec", "instance://userns1", "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager").Stdout)
 	var names []string
@@ -113,13 +113,17 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 	if len(uidMap) != 3 || uidMap[0] != "0" || uidMap[2] != "65536" {
 		t.Fatalf("uid_map inside: %v", uidMap)
 	}
-	base, _ := strconv.Atoi(uidMap[1])
+	base, err := strconv.ParseUint(uidMap[1], 10, 32)
+	if err != nil {
+		t.Fatalf("uid_map inside %v: %v", uidMap, err)
+	}
 	if base == 0 {
 		t.Fatal("the map includes host uid 0")
 	}
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", inst.Pid))
-	if !strings.Contains(string(status), fmt.Sprintf("Uid:\t%d\t%d", base, base)) {
-		t.Errorf("PID 1 does not run as host uid %d:\n%s", base, status)
+	// Real, effective, saved and file system uid of PID 1, seen from the
+	// host: all the first id of the range.
+	if uids := strings.Fields(statusField(t, inst.Pid, "Uid")); len(uids) != 4 || slices.ContainsFunc(uids, func(u string) bool { return u != uidMap[1] }) {
+		t.Errorf("PID 1 runs as host uids %v, want %d for all four", uids, base)
 	}
 	owner := h.apptainer(t, "exec", "instance://userns1", "stat", "-c", "%u:%g", "/srv/home1000/data")
 	if strings.TrimSpace(owner.Stdout) != "1000:1000" {
@@ -129,20 +133,42 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 	h.stopOnCleanup(t, "userns2")
 	mustSucceed(t, h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", bootImage(t), "userns2"), "second instance")
 	other := strings.Fields(h.apptainer(t, "exec", "instance://userns2", "cat", "/proc/self/uid_map").Stdout)
-	if len(other) != 3 {
+	if len(other) != 3 || other[0] != "0" || other[2] != "65536" {
 		t.Fatalf("uid_map of the second instance: %v", other)
 	}
-	if b2, _ := strconv.Atoi(other[1]); b2 < base+65536 && base < b2+65536 {
+	b2, err := strconv.ParseUint(other[1], 10, 32)
+	if err != nil || b2 == 0 {
+		t.Fatalf("uid_map of the second instance %v: host uid %d (%v)", other, b2, err)
+	}
+	if b2 < base+65536 && base < b2+65536 {
 		t.Errorf("ranges overlap: %d and %d", base, b2)
 	}
-	time.Sleep(2 * time.Second)
+	waitBootSettled(t, h, "userns2")
 	assertUnchanged(t, "while the user-namespaced instances run", before, h.snapshot(t))
+	// Each instance holds an id range (a slot file besides .lock) while it
+	// runs, and gives it back when it stops.
+	if slots := idSlots(t); len(slots) < 2 {
+		t.Errorf("id range slots while two instances run: %v, want at least 2", slots)
+	}
 	mustSucceed(t, h.apptainer(t, "instance", "stop", "userns1"), "stop")
 	mustSucceed(t, h.apptainer(t, "instance", "stop", "userns2"), "stop")
 	assertUnchanged(t, "after stop", before, h.snapshot(t))
-	if ents, _ := os.ReadDir("/run/apptainer/userns"); len(ents) > 1 {
-		t.Errorf("id ranges still allocated: %v", ents)
+	if slots := idSlots(t); len(slots) > 0 {
+		t.Errorf("id ranges still allocated: %v", slots)
 	}
+}
+
+// idSlots lists the allocated id ranges of user-namespaced instances: the
+// slot files of /run/apptainer/userns.
+func idSlots(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, n := range dirNames(t, "/run/apptainer/userns") {
+		if n != ".lock" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func TestBootHostnetUserNamespaceSIF(t *testing.T) {
@@ -156,8 +182,10 @@ func TestBootHostnetUserNamespaceSIF(t *testing.T) {
 		t.Errorf("not running:\n%s", r)
 	}
 	uidMap := strings.Fields(h.apptainer(t, "exec", "instance://usif1", "cat", "/proc/self/uid_map").Stdout)
-	if len(uidMap) != 3 || uidMap[1] == "0" {
+	if len(uidMap) != 3 || uidMap[0] != "0" || uidMap[2] != "65536" {
 		t.Errorf("uid_map: %v", uidMap)
+	} else if b, err := strconv.ParseUint(uidMap[1], 10, 32); err != nil || b == 0 {
+		t.Errorf("uid_map %v: host uid %d (%v)", uidMap, b, err)
 	}
 	mustSucceed(t, h.apptainer(t, "instance", "stop", "usif1"), "stop")
 	assertUnchanged(t, "after the SIF instance", before, h.snapshot(t))

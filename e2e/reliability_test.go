@@ -8,12 +8,14 @@ package e2e
 // leak on the host.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,15 +28,18 @@ const cniStateDir = "/var/lib/cni/networks"
 
 // cgroupRoots are the places an instance's cgroup may be created in, one
 // per hierarchy layout (pure cgroup2, hybrid, and each v1 controller).
-func cgroupRoots() []string {
+func cgroupRoots() ([]string, error) {
 	roots := []string{"/sys/fs/cgroup/apptainer", "/sys/fs/cgroup/unified/apptainer"}
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	ents, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return nil, err
+	}
 	for _, e := range ents {
 		if e.IsDir() && e.Name() != "unified" && e.Name() != "apptainer" {
 			roots = append(roots, filepath.Join("/sys/fs/cgroup", e.Name(), "apptainer"))
 		}
 	}
-	return roots
+	return roots, nil
 }
 
 // traces lists what instance name left behind: a monitor, its instance
@@ -48,7 +53,7 @@ func traces(h *fakeHost, name string) []string {
 		if len(found) == 0 || time.Now().After(deadline) {
 			return found
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(pollInterval) // poll interval: teardown has no event to wait on
 	}
 }
 
@@ -57,25 +62,39 @@ func tracesNow(h *fakeHost, name string) []string {
 	if monitorRunning(name) {
 		found = append(found, "monitor process")
 	}
-	if _, err := os.Lstat(filepath.Dir(instanceFile(name))); err == nil {
-		found = append(found, "instance directory "+filepath.Dir(instanceFile(name)))
-	}
-	rt := filepath.Join(engine.RunRoot(), "instances", "root", name)
-	if _, err := os.Lstat(rt); err == nil {
-		found = append(found, "runtime directory "+rt)
-	}
-	for _, root := range cgroupRoots() {
-		cg := filepath.Join(root, "root."+name)
-		if _, err := os.Lstat(cg); err == nil {
-			found = append(found, "cgroup "+cg)
+	// exists records path as a trace when it is there; an error other than
+	// "no such path" is one too: not knowing is not "nothing there".
+	exists := func(what, path string) {
+		_, err := os.Lstat(path)
+		switch {
+		case err == nil:
+			found = append(found, what+" "+path)
+		case os.IsNotExist(err) || errors.Is(err, syscall.ENAMETOOLONG):
+		default:
+			found = append(found, fmt.Sprintf("unknown: %s %s: %v", what, path, err))
 		}
+	}
+	exists("instance directory", filepath.Dir(instanceFile(name)))
+	rt := filepath.Join(engine.RunRoot(), "instances", "root", name)
+	exists("runtime directory", rt)
+	roots, err := cgroupRoots()
+	if err != nil {
+		found = append(found, "unknown: cannot list the cgroup hierarchies: "+err.Error())
+	}
+	for _, root := range roots {
+		exists("cgroup", filepath.Join(root, "root."+name))
 	}
 	mountinfos := []string{"/proc/self/mountinfo"}
 	if h != nil {
 		mountinfos = append(mountinfos, fmt.Sprintf("/proc/%d/mountinfo", h.pid))
 	}
 	for _, mi := range mountinfos {
-		b, _ := os.ReadFile(mi)
+		b, err := os.ReadFile(mi)
+		if err != nil {
+			// Not knowing is not "nothing there".
+			found = append(found, "unknown: cannot read "+mi+": "+err.Error())
+			continue
+		}
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) > 4 && (f[4] == rt || strings.HasPrefix(f[4], rt+"/") || strings.HasPrefix(f[3], rt+"/")) {
@@ -84,8 +103,11 @@ func tracesNow(h *fakeHost, name string) []string {
 		}
 	}
 	if h != nil {
-		if links := h.links(); strings.Contains(links, "veth") {
-			found = append(found, "veth link:\n"+links)
+		links, err := h.links()
+		if err != nil {
+			found = append(found, "unknown: cannot list the fake host's links: "+err.Error())
+		} else if v := vethLinks(links); len(v) > 0 {
+			found = append(found, "veth links "+strings.Join(v, " ")+":\n"+links)
 		}
 	}
 	return found
@@ -99,11 +121,26 @@ func assertNoTraces(t *testing.T, h *fakeHost, name string) {
 	}
 }
 
-// links is `ip -o link` in the fake host, empty if it cannot be read.
-func (h *fakeHost) links() string {
+// links is `ip -o link` in the fake host.
+func (h *fakeHost) links() (string, error) {
 	a := h.nsenterArgs("ip", "-o", "link")
-	out, _ := exec.Command(a[0], a[1:]...).Output()
-	return string(out)
+	out, err := exec.Command(a[0], a[1:]...).Output()
+	if err != nil {
+		return "", fmt.Errorf("ip -o link in the fake host: %w", err)
+	}
+	return string(out), nil
+}
+
+// vethLinks names the links of `ip -o link` output that CNI made for a
+// container (veth...), one per line's name field.
+func vethLinks(ipLink string) []string {
+	var out []string
+	for _, l := range linkNames(ipLink) {
+		if name := strings.Fields(l)[1]; strings.HasPrefix(name, "veth") {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // hostState is a record of everything a run of instances could leak. It is
@@ -144,24 +181,28 @@ func (sc scope) filter(in []string) []string {
 func takeHostState(t *testing.T, h *fakeHost, sc scope) hostState {
 	t.Helper()
 	s := hostState{}
-	s["mounts"] = mountPoints("/proc/self/mountinfo")
-	s["loop devices"] = ourLoops(lines(cmdOut("losetup", "-a")))
-	s["network namespaces"] = sc.filter(lines(cmdOut("ip", "netns", "list")))
-	s["cni leases"] = cniLeases(sc.Nets)
-	s["cni cache"] = cniCache(sc.Nets)
+	s["mounts"] = mountPoints(t, "/proc/self/mountinfo")
+	s["loop devices"] = ourLoops(lines(cmdOut(t, "losetup", "-a")))
+	s["network namespaces"] = sc.filter(lines(cmdOut(t, "ip", "netns", "list")))
+	s["cni leases"] = cniLeases(t, sc.Nets)
+	s["cni cache"] = cniCache(t, sc.Nets)
 	s["cgroups"] = sc.filter(sortedKeys(cgroupDirs(t)))
-	s["instance files"] = walkFiles(filepath.Join(env.Home, ".apptainer", "instances", "app"))
-	s["runtime dirs"] = sc.filter(dirNames(filepath.Join(engine.RunRoot(), "instances", "root")))
-	s["processes"] = containerProcesses(h, sc)
-	s["test fds"] = openFDs()
+	s["instance files"] = walkFiles(t, filepath.Join(env.Home, ".apptainer", "instances", "app"))
+	s["runtime dirs"] = sc.filter(dirNames(t, filepath.Join(engine.RunRoot(), "instances", "root")))
+	s["processes"] = containerProcesses(t, h, sc)
+	s["test fds"] = openFDs(t)
 	if h != nil {
-		s["fake host mounts"] = mountPoints(fmt.Sprintf("/proc/%d/mountinfo", h.pid))
-		s["fake host links"] = linkNames(h.links())
-		s["fake host iptables"] = ruleLines(h.mustRunOK(t, "iptables-save"))
-		s["fake host ip6tables"] = ruleLines(h.mustRunOK(t, "ip6tables-save"))
-		s["fake host nft"] = ruleLines(h.mustRunOK(t, "nft", "list", "ruleset"))
-		s["fake host addresses"] = stateless(lines(h.mustRunOK(t, "ip", "-o", "addr")))
-		s["fake host routes"] = stateless(lines(h.mustRunOK(t, "ip", "route", "show", "table", "all")))
+		links, err := h.links()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s["fake host mounts"] = mountPoints(t, fmt.Sprintf("/proc/%d/mountinfo", h.pid))
+		s["fake host links"] = linkNames(links)
+		s["fake host iptables"] = ruleLines(h.output(t, "iptables-save"))
+		s["fake host ip6tables"] = ruleLines(h.output(t, "ip6tables-save"))
+		s["fake host nft"] = ruleLines(h.output(t, "nft", "list", "ruleset"))
+		s["fake host addresses"] = stateless(lines(h.output(t, "ip", "-o", "addr")))
+		s["fake host routes"] = stateless(lines(h.output(t, "ip", "route", "show", "table", "all")))
 	}
 	return s
 }
@@ -177,7 +218,7 @@ func assertSameHostState(t *testing.T, h *fakeHost, sc scope, before hostState) 
 		if len(diffs) == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // poll interval: teardown has no event to wait on; a state takes ~100 ms to record
 	}
 	for _, d := range diffs {
 		t.Error(d)
@@ -238,9 +279,24 @@ func ourLoops(in []string) []string {
 	return out
 }
 
-func cmdOut(name string, args ...string) string {
-	out, _ := exec.Command(name, args...).Output()
+// cmdOut runs a command in the test's namespaces and returns its output;
+// a failure fails the test (an empty list is not a failed read).
+func cmdOut(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderrOf(err))
+	}
 	return string(out)
+}
+
+// stderrOf is what a failed command printed on stderr, if it was kept.
+func stderrOf(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(ee.Stderr)
+	}
+	return ""
 }
 
 func lines(s string) []string {
@@ -286,8 +342,12 @@ func linkNames(s string) []string {
 }
 
 // mountPoints lists the mount points and sources of a mountinfo file.
-func mountPoints(path string) []string {
-	b, _ := os.ReadFile(path)
+func mountPoints(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
 	for _, l := range lines(string(b)) {
 		f := strings.Fields(l)
@@ -301,24 +361,25 @@ func mountPoints(path string) []string {
 
 // cniLeases lists the addresses host-local has handed out in nets; its
 // lock and last-reserved bookkeeping files are not leases.
-func cniLeases(nets []string) []string {
+func cniLeases(t *testing.T, nets []string) []string {
+	t.Helper()
 	var out []string
 	for _, n := range nets {
-		ents, _ := os.ReadDir(filepath.Join(cniStateDir, n))
-		for _, e := range ents {
-			if e.Name() == "lock" || strings.HasPrefix(e.Name(), "last_reserved_ip") {
+		for _, e := range dirNames(t, filepath.Join(cniStateDir, n)) {
+			if e == "lock" || strings.HasPrefix(e, "last_reserved_ip") {
 				continue
 			}
-			out = append(out, n+"/"+e.Name())
+			out = append(out, n+"/"+e)
 		}
 	}
 	return out
 }
 
 // cniCache lists libcni's cached results of nets ("<net>-<id>-<ifname>").
-func cniCache(nets []string) []string {
+func cniCache(t *testing.T, nets []string) []string {
+	t.Helper()
 	var out []string
-	for _, p := range walkNames(filepath.Join(engine.RunRoot(), "cni-cache")) {
+	for _, p := range walkNames(t, filepath.Join(engine.RunRoot(), "cni-cache")) {
 		for _, n := range nets {
 			if strings.HasPrefix(filepath.Base(p), n+"-") {
 				out = append(out, p)
@@ -328,51 +389,73 @@ func cniCache(nets []string) []string {
 	return out
 }
 
-func walkNames(root string) []string {
+// walkNames lists every path under root; a root that does not exist (yet)
+// is empty, any other error fails the test.
+func walkNames(t *testing.T, root string) []string {
+	t.Helper()
 	var out []string
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && p != root {
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil // gone while walking, or no root
+			}
+			return err
+		}
+		if p != root {
 			out = append(out, p)
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("walking %s: %v", root, err)
+	}
 	return out
 }
 
 // walkFiles lists the files under root; directories made once for the
 // user (instances/app/<host>/<user>) stay and are not leaks.
-func walkFiles(root string) []string {
+func walkFiles(t *testing.T, root string) []string {
+	t.Helper()
 	var out []string
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+	for _, p := range walkNames(t, root) {
+		if fi, err := os.Lstat(p); err == nil && !fi.IsDir() {
 			out = append(out, p)
 		}
-		return nil
-	})
+	}
 	return out
 }
 
-func dirNames(dir string) []string {
-	var out []string
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		out = append(out, e.Name())
+// dirNames lists the names in dir; one that does not exist is empty.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := entries(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return names
 }
 
 // containerProcesses lists the test's instance monitors and container
 // processes: monitors of its instance names, processes in one of their
 // cgroups, and processes of another PID namespace living in the fake
 // host's network namespace. Each is named by PID and command line.
-func containerProcesses(h *fakeHost, sc scope) []string {
-	self, _ := os.Readlink("/proc/self/ns/pid")
+func containerProcesses(t *testing.T, h *fakeHost, sc scope) []string {
+	t.Helper()
+	self, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
 	hostNet := ""
 	if h != nil {
-		hostNet, _ = os.Readlink(h.NetNS)
+		if hostNet, err = os.Readlink(h.NetNS); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out []string
-	ents, _ := os.ReadDir("/proc")
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range ents {
 		if e.Name()[0] < '0' || e.Name()[0] > '9' {
 			continue
@@ -402,8 +485,12 @@ func containerProcesses(h *fakeHost, sc scope) []string {
 
 // openFDs lists the test process's descriptors and what they point at,
 // leaving out the one ReadDir itself holds.
-func openFDs() []string {
-	ents, _ := os.ReadDir("/proc/self/fd")
+func openFDs(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
 	for _, e := range ents {
 		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
@@ -436,7 +523,8 @@ func sortedKeysOf(s hostState) []string {
 
 // machineState is what the whole suite must leave as it found it on the
 // real machine (outside the throwaway namespaces TestMain runs the tests
-// in): its global sysctls, the top of every cgroup hierarchy, its hostname
+// in; TestMain records it before the tests and compares after them, see
+// suite_test.go): its global sysctls, the top of every cgroup hierarchy, its hostname
 // and its own network namespace. Upstream's --boot is known to change
 // fs.file-max, kernel.printk and kernel.core_pattern and to leave cgroup
 // directories; this build must do neither.
@@ -446,11 +534,6 @@ type machineState struct {
 	Hostname string
 	Net      *hostnet.Snapshot
 }
-
-// machineBaseline is taken by TestAAMachineBaseline (badinput_test.go, the
-// first file) and checked by TestZZZMachineUnchanged (soak_test.go, the
-// last file).
-var machineBaseline *machineState
 
 // volatileSysctls change by themselves, with no one configuring anything:
 // kernel counters of live objects (dentries, inodes, open files, AIO
@@ -495,8 +578,11 @@ func machineSysctls() map[string]string {
 // cgroupTops lists the directories directly under the root of every
 // mounted cgroup hierarchy (v1 controllers, the hybrid unified one, or a
 // pure cgroup2 root).
-func cgroupTops() []string {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
+func cgroupTops() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	seen := map[string]bool{}
 	for _, l := range strings.Split(string(b), "\n") {
@@ -506,15 +592,21 @@ func cgroupTops() []string {
 			continue
 		}
 		seen[f[4]] = true
-		ents, _ := os.ReadDir(f[4])
+		ents, err := os.ReadDir(f[4])
+		if err != nil {
+			return nil, err
+		}
 		for _, e := range ents {
 			if e.IsDir() {
 				out = append(out, filepath.Join(f[4], e.Name()))
 			}
 		}
 	}
+	if len(seen) == 0 {
+		return nil, errors.New("no cgroup hierarchy in /proc/self/mountinfo")
+	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
 func indexOf(f []string, s string) int {
@@ -570,7 +662,11 @@ func takeMachineState() (*machineState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the machine's hostname: %w", err)
 	}
-	return &machineState{Sysctls: machineSysctls(), Cgroups: cgroupTops(), Hostname: strings.TrimSpace(string(hn)), Net: snap}, nil
+	cgroups, err := cgroupTops()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the cgroup hierarchies: %w", err)
+	}
+	return &machineState{Sysctls: machineSysctls(), Cgroups: cgroups, Hostname: strings.TrimSpace(string(hn)), Net: snap}, nil
 }
 
 // compareMachine describes every difference between two machine states.

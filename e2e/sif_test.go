@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -165,11 +164,15 @@ func TestSIFBadFiles(t *testing.T) {
 	bad := append([]byte(nil), data...)
 	// Overwrite the middle of the squashfs superblock's magic area of the
 	// partition: find it after the descriptors (32 KiB aligned).
-	for off := 32768; off+4 < len(bad); off += 4096 {
+	found := false
+	for off := 32768; off+4 < len(bad) && !found; off += 4096 {
 		if string(bad[off:off+4]) == "hsqs" {
 			copy(bad[off:], "XXXX")
-			break
+			found = true
 		}
+	}
+	if !found {
+		t.Fatal("no squashfs magic in the test SIF: nothing to corrupt")
 	}
 	mustWrite(t, corrupt, bad)
 	mustWrite(t, notSIF, []byte("#!/bin/sh\necho hi\n"))
@@ -182,8 +185,8 @@ func TestSIFBadFiles(t *testing.T) {
 		mustFail(t, apptainer(t, "instance", "start", "--boot", c.path, "bad1"), c.msg)
 		assertNoLoop(t, c.path)
 	}
-	if out, _ := exec.Command("losetup", "-a").Output(); len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("loop devices left:\n%s", out)
+	if loops := lines(cmdOut(t, "losetup", "-a")); len(loops) > 0 {
+		t.Errorf("loop devices left:\n%s", strings.Join(loops, "\n"))
 	}
 }
 
@@ -215,7 +218,7 @@ func TestSIFDebootstrapExample(t *testing.T) {
 
 func assertNoLoop(t *testing.T, file string) {
 	t.Helper()
-	if out, _ := exec.Command("losetup", "-j", file).Output(); len(strings.TrimSpace(string(out))) > 0 {
+	if out := cmdOut(t, "losetup", "-j", file); len(strings.TrimSpace(out)) > 0 {
 		t.Errorf("loop device left for %s:\n%s", file, out)
 	}
 }
@@ -242,7 +245,8 @@ func TestSIFBuildTwice(t *testing.T) {
 	var sums []string
 	for i, out := range []string{filepath.Join(t.TempDir(), "a.sif"), filepath.Join(t.TempDir(), "b.sif")} {
 		mustSucceed(t, apptainer(t, "build", out, def), "build")
-		r := apptainer(t, "exec", out, "sh", "-c", "find / -xdev -printf '%p %s %m %l\\n' | sort | sha256sum")
+		// pipefail: a find that fails must not hash as an empty listing.
+		r := apptainer(t, "exec", out, "bash", "-o", "pipefail", "-c", "find / -xdev -printf '%p %s %m %l\\n' | sort | sha256sum")
 		mustSucceed(t, r, "list the image")
 		sums = append(sums, r.Stdout)
 		h := newFakeHost(t)

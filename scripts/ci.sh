@@ -8,9 +8,12 @@
 #   4. unit tests             go test -count=1 ./...
 #   5. short fuzz run         scripts/fuzz.sh --short
 #   6. end-to-end tests       make e2e (builds or reuses the cached images)
+#   7. the same under load    make e2e-loaded: the fault, race, soak and
+#                             hostnet tests while stress-ng keeps every core
+#                             busy (scripts/under-load.sh)
 #
-# It stops at the first failing step. The last lines are the e2e go test
-# summary.
+# It stops at the first failing step. The last lines are the loaded e2e run's
+# go test summary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,3 +41,6 @@ scripts/fuzz.sh --short
 
 step "end-to-end tests"
 make -s e2e
+
+step "end-to-end tests under load (stress-ng on every core)"
+make -s e2e-loaded

@@ -86,8 +86,22 @@ guard_check() {
 	fi
 }
 
+# wait_jobs: wait until systemd in the instance has no job queued, so that
+# late units (socket or timer activated, queued after the boot) have had
+# their go before the fake host is compared.
+wait_jobs() {
+	local deadline=$((SECONDS + 60)) jobs
+	while :; do
+		jobs=$(in_host "$APPTAINER" exec "instance://$INSTANCE" systemctl list-jobs --no-pager) || die "systemctl list-jobs in $INSTANCE failed"
+		[ "$jobs" != "No jobs running." ] || return 0
+		[ "$SECONDS" -lt "$deadline" ] || die "systemd in $INSTANCE still has jobs after 60 s:
+$jobs"
+		sleep 0.2 # poll interval: the job queue has no event to wait on from here
+	done
+}
+
 step "4. The guard: the fake host's network while the instance runs"
-sleep 2 # let late units (timers, socket activation) have their go
+wait_jobs
 guard_check "while $INSTANCE runs"
 
 step "5. Stop"

@@ -23,10 +23,13 @@ readonly GO_MIN_MINOR=24
 #   make gcc libc6-dev          build (apptainer-nsenter is C, linked static)
 #   git ca-certificates         `go mod download`, version from git tags
 #   the shellcheck tool         `make lint` checks the shell scripts
+#   stress-ng                   `make e2e-loaded` (CI) keeps every core busy with it
+#                               while the e2e tests run (scripts/under-load.sh)
 readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
 	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
+	stress-ng
 )
 
 step() { printf '==> %s\n' "$*" >&2; }

@@ -116,7 +116,10 @@ func TestE2EImageKeyIsStable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("e2e-image.sh --key exited %d: %s", code, a)
 	}
-	b, _ := run(t, "scripts/e2e-image.sh", "--key")
+	b, code := run(t, "scripts/e2e-image.sh", "--key")
+	if code != 0 {
+		t.Fatalf("e2e-image.sh --key exited %d the second time: %s", code, b)
+	}
 	if a != b || !regexp.MustCompile(`^[0-9a-f]{16}\n$`).MatchString(a) {
 		t.Errorf("keys %q and %q: want the same 16 hex digits twice", a, b)
 	}
@@ -164,15 +167,19 @@ func TestFakehost(t *testing.T) {
 			t.Errorf("snapshot lacks %q", want)
 		}
 	}
-	if snap2, _ := run(t, "scripts/fakehost.sh", "snap", name); snap1 != snap2 {
-		t.Error("two snapshots of an unchanged fake host differ")
+	if snap2, code := run(t, "scripts/fakehost.sh", "snap", name); code != 0 || snap1 != snap2 {
+		t.Errorf("two snapshots of an unchanged fake host differ (second exit %d)", code)
 	}
 	// A change must show: that is what the demo's guard relies on.
 	if out, err := exec.Command("ip", "-n", name, "link", "set", "ib0", "mtu", "1500").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set: %v: %s", err, out)
 	}
-	if snap3, _ := run(t, "scripts/fakehost.sh", "snap", name); snap3 == snap1 {
-		t.Error("the snapshot did not change with ib0's MTU")
+	snap3, code := run(t, "scripts/fakehost.sh", "snap", name)
+	if code != 0 {
+		t.Fatalf("snap after the change exited %d:\n%s", code, snap3)
+	}
+	if snap3 == snap1 || !regexp.MustCompile(`(?m)^ib0\S*: <[^>]*> mtu 1500 `).MatchString(snap3) {
+		t.Errorf("the snapshot did not change with ib0's MTU:\n%s", snap3)
 	}
 
 	if out, code := run(t, "scripts/fakehost.sh", "down", name); code != 0 {
