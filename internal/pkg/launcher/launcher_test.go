@@ -280,10 +280,17 @@ func TestBootHostnetSafeguards(t *testing.T) {
 	}
 	assertMount(t, c, "/sys", "sysfs", true)
 	assertMount(t, c, "/etc/resolv.conf", "bind", true)
+	copies := 0
 	for _, f := range c.Files {
-		if f.Name == "resolv.conf" && string(f.Content) != "nameserver 10.0.0.53\n" {
-			t.Errorf("resolv.conf copy = %q", f.Content)
+		if f.Name == "resolv.conf" {
+			copies++
+			if string(f.Content) != "nameserver 10.0.0.53\n" {
+				t.Errorf("resolv.conf copy = %q", f.Content)
+			}
 		}
+	}
+	if copies != 1 {
+		t.Errorf("%d private copies of resolv.conf, want 1", copies)
 	}
 	// The host network: /etc/hosts is the host's file.
 	if m := findMount(c, "/etc/hosts"); m == nil || m.Source != "/etc/hosts" {
