@@ -233,6 +233,13 @@ func goInThisNetns(fn func() error) <-chan error {
 			return
 		}
 		defer unix.Close(orig)
+		if sameFile(fd, orig) {
+			// Already there, as threads usually are: no setns, which
+			// would need CAP_SYS_ADMIN even to stay put.
+			runtime.UnlockOSThread()
+			out <- fn()
+			return
+		}
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
 			out <- fmt.Errorf("failed to enter the network namespace: %w", err)
@@ -245,4 +252,11 @@ func goInThisNetns(fn func() error) <-chan error {
 		out <- err
 	}()
 	return out
+}
+
+// sameFile reports whether two descriptors name the same file (here: the
+// same namespace).
+func sameFile(a, b int) bool {
+	var sa, sb unix.Stat_t
+	return unix.Fstat(a, &sa) == nil && unix.Fstat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
