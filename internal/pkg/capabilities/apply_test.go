@@ -101,37 +101,79 @@ func TestApply(t *testing.T) {
 }
 
 // Requests Apply cannot honour fail before the thread is changed; none of
-// these reach a syscall that modifies anything, so they run in-process.
+// these reach a syscall that modifies anything, so they run in-process (on
+// a thread of their own, see below).
 func TestApplyRejects(t *testing.T) {
+	// The thread stays locked to this test's goroutine and is never given
+	// back: when the goroutine ends, the runtime ends the thread, with
+	// whatever capabilities dropPermitted took from it.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	before, err := os.ReadFile("/proc/thread-self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
 
-	if err := Apply([]string{"CAP_CHOWN", "CAP_BOGUS"}); err == nil || err.Error() != `failed to apply capabilities: unknown capability "CAP_BOGUS"` {
-		t.Errorf("Apply(unknown) error = %v", err)
-	}
 	held, err := Held()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if missing := Set(Known()).Remove(held...); len(missing) > 0 {
-		err := Apply(missing[:1])
-		want := "failed to apply capabilities: " + missing[0] + " is not in the permitted set of this process"
-		if err == nil || err.Error() != want {
-			t.Errorf("Apply(%q) error = %v, want %q", missing[:1], err, want)
+	missing := Set(Known()).Remove(held...)
+	if len(missing) == 0 {
+		// Root (as in CI) holds every capability: take one away from this
+		// thread only, so that there is one Apply must refuse.
+		dropPermitted(t, unix.CAP_SYS_BOOT)
+		if held, err = Held(); err != nil {
+			t.Fatal(err)
+		}
+		missing = Set(Known()).Remove(held...)
+		if !slices.Equal(missing, []string{"CAP_SYS_BOOT"}) {
+			t.Fatalf("after dropping CAP_SYS_BOOT, Held() lacks %q", missing)
 		}
 	}
+	if len(missing) == 0 {
+		t.Fatal("this thread holds every capability; nothing to test the refusal with")
+	}
 
-	after, err := os.ReadFile("/proc/thread-self/status")
+	before := threadStatus(t)
+	if err := Apply([]string{"CAP_CHOWN", "CAP_BOGUS"}); err == nil || err.Error() != `failed to apply capabilities: unknown capability "CAP_BOGUS"` {
+		t.Errorf("Apply(unknown) error = %v", err)
+	}
+	err = Apply(missing[:1])
+	want := "failed to apply capabilities: " + missing[0] + " is not in the permitted set of this process"
+	if err == nil || err.Error() != want {
+		t.Errorf("Apply(%q) error = %v, want %q", missing[:1], err, want)
+	}
+	if after := threadStatus(t); after != before {
+		t.Errorf("a rejected Apply changed the thread's capabilities from %+v to %+v", before, after)
+	}
+}
+
+// threadStatus returns the capability sets of the calling thread.
+func threadStatus(t *testing.T) statusMasks {
+	t.Helper()
+	data, err := os.ReadFile("/proc/thread-self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := parseStatus(before)
-	a, _ := parseStatus(after)
-	if a != b {
-		t.Errorf("a rejected Apply changed the thread's capabilities from %+v to %+v", b, a)
+	masks, err := parseStatus(data)
+	if err != nil {
+		t.Fatalf("/proc/thread-self/status: %v", err)
+	}
+	return masks
+}
+
+// dropPermitted removes capability bit from the permitted, effective and
+// inheritable sets of the calling thread (capset(2) acts on the calling
+// thread only). The caller must keep the thread locked and never unlock it.
+func dropPermitted(t *testing.T, bit int) {
+	t.Helper()
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		t.Fatalf("capget: %v", err)
+	}
+	mask := ^uint32(1 << (bit % 32))
+	d := &data[bit/32]
+	d.Permitted &= mask
+	d.Effective &= mask
+	d.Inheritable &= mask
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		t.Fatalf("capset without capability %d: %v", bit, err)
 	}
 }

@@ -1,10 +1,12 @@
 package capabilities
 
 import (
-	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const sampleStatus = `Name:	cat
@@ -45,23 +47,67 @@ func TestParseStatusErrors(t *testing.T) {
 	}
 }
 
-// OfProcess on ourselves must agree with what the kernel shows in the
-// status file, read independently here.
+// OfProcess must agree with what the kernel reports through another door
+// than the status file OfProcess parses: capget(2) for the effective and
+// permitted sets, prctl(PR_CAPBSET_READ) for the bounding set. It is asked
+// about this test's own thread (/proc/<tid>/status), which is first given
+// three different sets where it can (as root, where all three are
+// otherwise the same), so that a set reported in place of another shows.
 func TestOfProcessSelf(t *testing.T) {
-	bnd, eff, prm, err := OfProcess(os.Getpid())
+	// Never unlocked: the runtime ends the thread with this goroutine, and
+	// the changed sets with it.
+	runtime.LockOSThread()
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		t.Fatalf("capget: %v", err)
+	}
+	// Dropping from the effective set needs no privilege.
+	data[unix.CAP_SYS_BOOT/32].Effective &^= 1 << (unix.CAP_SYS_BOOT % 32)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		t.Fatalf("capset: %v", err)
+	}
+	// Shrinking the bounding set needs CAP_SETPCAP, which root has.
+	setpcap := data[unix.CAP_SETPCAP/32].Effective&(1<<(unix.CAP_SETPCAP%32)) != 0
+	if setpcap {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_SYS_TIME, 0, 0, 0); err != nil {
+			t.Fatalf("PR_CAPBSET_DROP: %v", err)
+		}
+	}
+
+	bnd, eff, prm, err := OfProcess(unix.Gettid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		t.Fatalf("capget: %v", err)
 	}
-	masks, err := parseStatus(data)
-	if err != nil {
-		t.Fatal(err)
+	wantEff := uint64(data[1].Effective)<<32 | uint64(data[0].Effective)
+	wantPrm := uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted)
+	var wantBnd uint64
+	for c := range 64 {
+		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+		if err != nil {
+			break // EINVAL: past the last capability of this kernel
+		}
+		if in == 1 {
+			wantBnd |= 1 << c
+		}
 	}
-	if !slices.Equal(bnd, FromMask(masks.Bnd)) || !slices.Equal(eff, FromMask(masks.Eff)) || !slices.Equal(prm, FromMask(masks.Prm)) {
-		t.Errorf("OfProcess(self) = %q, %q, %q; status says %#x, %#x, %#x", bnd, eff, prm, masks.Bnd, masks.Eff, masks.Prm)
+	if wantBnd == 0 {
+		t.Fatal("PR_CAPBSET_READ found an empty bounding set")
+	}
+	if setpcap && (wantBnd == wantEff || wantEff == wantPrm || wantPrm == wantBnd) {
+		t.Fatalf("the three sets were not made to differ: bounding %#x, effective %#x, permitted %#x", wantBnd, wantEff, wantPrm)
+	}
+	for _, set := range []struct {
+		name string
+		got  []string
+		want uint64
+	}{{"bounding", bnd, wantBnd}, {"effective", eff, wantEff}, {"permitted", prm, wantPrm}} {
+		if !slices.Equal(set.got, FromMask(set.want)) {
+			t.Errorf("OfProcess %s = %q; the kernel says %#x (%q)", set.name, set.got, set.want, FromMask(set.want))
+		}
 	}
 }
 

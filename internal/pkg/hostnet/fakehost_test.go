@@ -94,27 +94,29 @@ func startPeerNetns(t *testing.T) int {
 		if time.Now().After(deadline) {
 			t.Fatal("the peer process never left the test's network namespace")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // poll interval: nothing reports another process's setns
 	}
 }
 
-// waitDAD waits until the link has its IPv6 link-local address and no
-// address is tentative any more, then a little longer: the baseline must
-// not be taken while duplicate address detection still moves things
-// (boot-feasibility pitfall P13).
+// waitDAD waits until the link has its IPv6 link-local address, no
+// address is tentative any more and every address has the local route the
+// kernel adds when its duplicate address detection completes: the baseline
+// must not be taken while DAD still moves things (boot-feasibility pitfall
+// P13). The kernel clears the tentative flag a moment before it adds that
+// route, so the flags alone are not enough.
 func waitDAD(t *testing.T, link string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if dadSettled(t, link) {
-			time.Sleep(500 * time.Millisecond)
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Log(sh(t, "ip -d addr"))
-			t.Fatal("IPv6 duplicate address detection did not settle")
+			t.Log(sh(t, "ip -6 route show table local"))
+			t.Fatal("IPv6 duplicate address detection did not settle (tentative addresses, or addresses without their local route)")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // poll interval: no notification of DAD completion is subscribed to here
 	}
 }
 
@@ -128,9 +130,21 @@ func dadSettled(t *testing.T, link string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_LOCAL}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasLocalRoute := func(a netlink.Addr) bool {
+		for _, r := range routes {
+			if r.Type == unix.RTN_LOCAL && r.Dst != nil && r.Dst.IP.Equal(a.IP) {
+				return true
+			}
+		}
+		return false
+	}
 	linkLocal := false
 	for _, a := range addrs {
-		if a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_OPTIMISTIC) != 0 {
+		if a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_OPTIMISTIC) != 0 || !hasLocalRoute(a) {
 			return false
 		}
 		if a.LinkIndex == l.Attrs().Index && a.IP.IsLinkLocalUnicast() {

@@ -156,3 +156,63 @@ func TestDefaultMaskedUnitsAreValid(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultMaskedUnitsPinned writes the built-in list out by hand. The
+// other tests here, the kit and the audit derive their expectations from
+// DefaultMaskedUnits(), so without this a unit dropped from the list (or
+// the whole list emptied) would pass them all. A change to the list must
+// change this test too.
+func TestDefaultMaskedUnitsPinned(t *testing.T) {
+	want := []string{
+		"systemd-networkd.service",
+		"systemd-networkd.socket",
+		"systemd-networkd-wait-online.service",
+		"systemd-resolved.service",
+		"NetworkManager.service",
+		"NetworkManager-wait-online.service",
+		"NetworkManager-dispatcher.service",
+		"networking.service",
+		"ifup@.service",
+		"ifupdown-pre.service",
+		"ifupdown-wait-online.service",
+		"dhcpcd.service",
+		"wpa_supplicant.service",
+		"ModemManager.service",
+		"systemd-udevd.service",
+		"systemd-udevd-control.socket",
+		"systemd-udevd-kernel.socket",
+		"systemd-udev-trigger.service",
+		"systemd-udev-settle.service",
+		"systemd-sysctl.service",
+		"firewalld.service",
+		"nftables.service",
+		"iptables.service",
+		"ip6tables.service",
+		"ebtables.service",
+		"ipset.service",
+		"netfilter-persistent.service",
+		"ufw.service",
+		"systemd-timesyncd.service",
+		"chronyd.service",
+		"chrony.service",
+		"ntpd.service",
+		"ntp.service",
+		"ntpsec.service",
+		"rdma-ndd.service",
+		"rdma-load-modules@.service",
+		"rdma.service",
+		"opensm.service",
+		"ibacm.service",
+		"srp_daemon.service",
+		"iwpmd.service",
+		"openibd.service",
+		"avahi-daemon.service",
+		"avahi-daemon.socket",
+	}
+	if got := DefaultMaskedUnits(); !slices.Equal(got, want) {
+		t.Errorf("DefaultMaskedUnits() =\n%q\nwant\n%q", got, want)
+	}
+	if got, err := EffectiveMasks(nil, nil); err != nil || !slices.Equal(got, want) {
+		t.Errorf("EffectiveMasks(nil, nil) =\n%q, %v\nwant\n%q", got, err, want)
+	}
+}

@@ -41,7 +41,9 @@ func TestTakeInNetns(t *testing.T) {
 		if _, ok := snap.Sysctls["net.ipv4.conf.ib0.rp_filter"]; ok {
 			t.Errorf("sysctls of the peer namespace have ib0's")
 		}
-		if fw := fmt.Sprint(snap.Netfilter.Rulesets); h.HasIptables && !strings.Contains(fw, "dport 7777") || strings.Contains(fw, "dport 9 ") {
+		// The peer's own rule must be there (when iptables could add it),
+		// and the test namespace's rule (dport 9, see fakeFwRule) must not.
+		if fw := fmt.Sprint(snap.Netfilter.Rulesets); (h.HasIptables && !strings.Contains(fw, "dport 7777")) || strings.Contains(fw, "dport 9 ") {
 			t.Errorf("firewall of the peer namespace = %s, want its own rule only", fw)
 		}
 		if snap.ResolvConf == nil || snap.ResolvConf.Content != resolvContent {
@@ -54,10 +56,19 @@ func TestTakeInNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checked := 0
 	for _, task := range tasks {
-		if ns, err := os.Readlink(task); err == nil && ns != own {
+		ns, err := os.Readlink(task)
+		if err != nil {
+			continue // the thread exited since the Glob
+		}
+		checked++
+		if ns != own {
 			t.Errorf("%s is in %s, want %s", task, ns, own)
 		}
+	}
+	if checked == 0 {
+		t.Errorf("no thread's namespace could be read (of %q)", tasks)
 	}
 	runtime.LockOSThread()
 	here, err := Take(SnapshotOptions{})

@@ -31,6 +31,9 @@ func take(t *testing.T, h *fakeHost, filter func(uint64) bool) *Snapshot {
 func TestSnapshotStable(t *testing.T) {
 	h := newFakeHost(t)
 	first := take(t, h, nil)
+	// Not a wait for a condition: the idle time under test, long enough
+	// for counters, address lifetimes and timers to move if they are
+	// recorded.
 	time.Sleep(3 * time.Second)
 	second := take(t, h, nil)
 	if d := Compare(first, second); !d.Empty() {

@@ -10,10 +10,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// loopsOf lists loop devices backed by file, from losetup.
+// loopsOf lists loop devices backed by file, from losetup. A losetup that
+// fails (or is missing) fails the test: its empty output would otherwise
+// read as "no loop device left".
 func loopsOf(t *testing.T, file string) string {
 	t.Helper()
-	out, _ := exec.Command("losetup", "-j", file).CombinedOutput()
+	out, err := exec.Command("losetup", "-j", file).Output()
+	if err != nil {
+		t.Fatalf("losetup -j %s: %v", file, err)
+	}
 	return strings.TrimSpace(string(out))
 }
 

@@ -63,11 +63,13 @@ func TestSIFRoundTrip(t *testing.T) {
 	if !bytes.Equal(s.Deffile, in.Deffile) || !bytes.Equal(s.Labels, in.Labels) {
 		t.Errorf("deffile %q labels %q; want %q %q", s.Deffile, s.Labels, in.Deffile, in.Labels)
 	}
-	sq, _ := os.ReadFile(in.Squashfs)
+	sq, err := os.ReadFile(in.Squashfs)
+	must(t, err)
 	if s.Primary.Size != int64(len(sq)) || s.Primary.FSType != "squashfs" {
 		t.Errorf("primary partition %+v; want squashfs of %d bytes", s.Primary, len(sq))
 	}
-	f, _ := os.ReadFile(path)
+	f, err := os.ReadFile(path)
+	must(t, err)
 	if got := f[s.Primary.Offset : s.Primary.Offset+s.Primary.Size]; !bytes.Equal(got, sq) {
 		t.Error("partition bytes differ from the squashfs written")
 	}
@@ -110,8 +112,10 @@ func TestSIFDescriptors(t *testing.T) {
 
 func TestReadSIFRejects(t *testing.T) {
 	good, _ := writeTestSIF(t)
-	data, _ := os.ReadFile(good)
-	s, _ := ReadSIF(good)
+	data, err := os.ReadFile(good)
+	must(t, err)
+	s, err := ReadSIF(good)
+	must(t, err)
 	dir := t.TempDir()
 	corrupt := bytes.Clone(data)
 	copy(corrupt[s.Primary.Offset:], "XXXX")

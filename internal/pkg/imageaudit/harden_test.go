@@ -3,6 +3,7 @@ package imageaudit
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,7 +38,7 @@ func riskyImage(t *testing.T) string {
 		"usr/lib/udev/rules.d/80-net-setup-link.rules":                       "IMPORT{builtin}=\"net_setup_link\"\n",
 		"etc/systemd/system/NetworkManager.service.d/10-site.conf":           "[Service]\nEnvironment=X=1\n",
 	}
-	for _, u := range hostnet.DefaultMaskedUnits() {
+	for _, u := range maskedUnits(t) {
 		if _, ok := tr["usr/lib/systemd/system/"+u]; !ok {
 			tr["usr/lib/systemd/system/"+u] = svc("")
 			tr[etcSysd+"multi-user.target.wants/"+u] = "->/lib/systemd/system/" + u
@@ -84,6 +85,20 @@ func TestHardenMakesTheAuditClean(t *testing.T) {
 	m, err := os.ReadFile(filepath.Join(root, ManifestPath))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The image held none of the kit's files: each one is added, and a
+	// drop-in for each of the two extra units.
+	wantAdded := []string{etcSysd + "dhclient@.service.d/" + DropInName, etcSysd + "wicked.service.d/" + DropInName}
+	for _, f := range KitFiles() {
+		wantAdded = append(wantAdded, f.Path)
+	}
+	if len(res.Added) != len(wantAdded) {
+		t.Errorf("harden added %d files, want %d: %q", len(res.Added), len(wantAdded), res.Added)
+	}
+	for _, p := range wantAdded {
+		if !slices.Contains(res.Added, "/"+p) {
+			t.Errorf("harden does not report adding /%s", p)
+		}
 	}
 	for _, p := range res.Added {
 		if !strings.Contains(string(m), `"`+strings.TrimPrefix(p, "/")+`"`) {
@@ -215,7 +230,7 @@ func TestHardenFollowsLinksInsideTheImage(t *testing.T) {
 	if _, err := Harden(root); err == nil || !strings.Contains(err.Error(), "dangles") {
 		t.Fatalf("Harden through a dangling link: %v", err)
 	}
-	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+	if ents := readDir(t, outside); len(ents) != 0 {
 		t.Fatalf("harden wrote outside the image: %v", ents)
 	}
 	if _, err := Undo(root); err != nil {
@@ -231,7 +246,7 @@ func TestHardenFollowsLinksInsideTheImage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "usr/lib/etc-units/systemd-networkd.service.d", DropInName)); err != nil {
 		t.Errorf("drop-in not written through the in-image link: %v", err)
 	}
-	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+	if ents := readDir(t, outside); len(ents) != 0 {
 		t.Fatalf("harden wrote outside the image: %v", ents)
 	}
 	if _, err := os.Stat(filepath.Join(root, outside, "rules.d/80-net-setup-link.rules")); err != nil {
@@ -246,6 +261,17 @@ func TestHardenFollowsLinksInsideTheImage(t *testing.T) {
 	if d := diffSnapshots(mid, snapshot(t, root)); len(d) != 0 {
 		t.Fatalf("undo did not restore the tree:\n%s", strings.Join(d, "\n"))
 	}
+}
+
+// readDir lists dir and fails the test when it cannot: a directory that
+// is gone or unreadable must not pass for an empty one.
+func readDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ents
 }
 
 func TestCheckSandboxRefusesTheHostRoot(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,8 +24,20 @@ func TestKitDirMatchesTheUnitList(t *testing.T) {
 	}
 }
 
-func TestKitCoversEveryUnit(t *testing.T) {
+// maskedUnits is hostnet.DefaultMaskedUnits(), which the tests below loop
+// over; an empty list would let them pass without checking anything (the
+// list itself is pinned in hostnet's TestDefaultMaskedUnitsPinned).
+func maskedUnits(t *testing.T) []string {
+	t.Helper()
 	units := hostnet.DefaultMaskedUnits()
+	if !slices.Contains(units, "systemd-networkd.service") {
+		t.Fatalf("hostnet.DefaultMaskedUnits() = %q, want systemd-networkd.service among them", units)
+	}
+	return units
+}
+
+func TestKitCoversEveryUnit(t *testing.T) {
+	units := maskedUnits(t)
 	files := KitFiles()
 	if len(files) != len(units)+1 {
 		t.Fatalf("%d kit files for %d units", len(files), len(units))
@@ -43,8 +56,9 @@ func TestKitCoversEveryUnit(t *testing.T) {
 		if !hasMarkerCondition(effectiveConditions([][]byte{[]byte(content)})) {
 			t.Errorf("drop-in for %s does not carry the marker condition:\n%s", u, content)
 		}
-		if !strings.Contains(content, hostnet.MaskReason(u)) {
-			t.Errorf("drop-in for %s does not say why", u)
+		// An empty reason would be "contained" in any drop-in.
+		if why := hostnet.MaskReason(u); why == "" || !strings.Contains(content, why) {
+			t.Errorf("drop-in for %s does not say why (%q)", u, why)
 		}
 		if strings.HasSuffix(u, ".socket") && !strings.Contains(content, "listening on") {
 			t.Errorf("socket drop-in for %s does not explain why sockets need it", u)
@@ -59,12 +73,13 @@ func TestKitCoversEveryUnit(t *testing.T) {
 // kit's etc/ into a sandbox by hand, without harden.
 func TestCopiedKitGuardsEveryUnit(t *testing.T) {
 	tr := tree{}
-	for _, u := range hostnet.DefaultMaskedUnits() {
+	units := maskedUnits(t)
+	for _, u := range units {
 		tr[sysd+u] = svc("")
 		tr[etcSysd+"multi-user.target.wants/"+u] = "->/lib/systemd/system/" + u
 	}
 	root := newImage(t, tr)
-	if rep := mustAudit(t, root); rep.Risky != len(hostnet.DefaultMaskedUnits()) {
+	if rep := mustAudit(t, root); rep.Risky != len(units) {
 		t.Fatalf("before: %d risky, want one per unit", rep.Risky)
 	}
 	src := filepath.Join(kitDir, "etc")
@@ -84,7 +99,7 @@ func TestCopiedKitGuardsEveryUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := mustAudit(t, root)
-	if !rep.Clean() || len(rep.Neutralized) != len(hostnet.DefaultMaskedUnits()) {
+	if !rep.Clean() || len(rep.Neutralized) != len(units) {
 		t.Fatalf("after copying the kit: %d risky %q, %d neutralized", rep.Risky, subjects(rep), len(rep.Neutralized))
 	}
 }

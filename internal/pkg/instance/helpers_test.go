@@ -33,7 +33,7 @@ func startMonitor(t *testing.T, name string) *fakeMonitor {
 	// which is before the kernel records where the new argv lies; until
 	// then /proc/<pid>/cmdline reads empty.
 	path := "/proc/" + strconv.Itoa(m.pid()) + "/cmdline"
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) { // poll interval: /proc has no change notification
 		if b, _ := os.ReadFile(path); bytes.HasPrefix(b, []byte(MonitorPrefix)) {
 			return m
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -143,6 +144,8 @@ func TestWriteIsAtomic(t *testing.T) {
 	}
 	done := make(chan struct{})
 	var readErr error
+	var reads atomic.Int64
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -153,17 +156,26 @@ func TestWriteIsAtomic(t *testing.T) {
 			}
 			if _, err := ReadFile(p.FilePath("web")); err != nil {
 				readErr = err
+				failed.Store(true)
 				return
 			}
+			reads.Add(1)
 		}
 	})
-	for i := range 100 {
+	// Write at least 100 times, and on until the reader has read often
+	// enough to have met the writes: a reader that never got to run would
+	// let any Write pass.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; i < 100 || (reads.Load() < 100 && !failed.Load()); i++ {
 		f := small
 		if i%2 == 0 {
 			f = big
 		}
 		if err := p.Write(f); err != nil {
 			t.Fatalf("Write #%d: %v", i, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader read %d times in 30 s of writes", reads.Load())
 		}
 	}
 	close(done)
@@ -229,7 +241,10 @@ func TestGetErrors(t *testing.T) {
 	if err := os.MkdirAll(p.Dir("a"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	data, _ := encode(&File{Name: "b", PPid: m.pid()})
+	data, err := encode(&File{Name: "b", PPid: m.pid()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p.FilePath("a"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}

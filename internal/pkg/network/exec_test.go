@@ -74,6 +74,17 @@ func calls(t *testing.T, cfg Config) []string {
 	return strings.Fields(strings.ReplaceAll(string(b), " ", "_"))
 }
 
+// pluginFile reads a file the fake plugins wrote. A missing file fails the
+// test: its empty content would pass a check that something is absent.
+func pluginFile(t *testing.T, cfg Config, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cfg.PluginDirs[0], name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func expectCalls(t *testing.T, cfg Config, want ...string) {
 	t.Helper()
 	if got := calls(t, cfg); !slices.Equal(got, want) {
@@ -101,8 +112,8 @@ func TestAddDelOrder(t *testing.T) {
 		t.Fatalf("attachment = %+v", a)
 	}
 	// The port mapping reached only the plugin declaring the capability.
-	stdinB, _ := os.ReadFile(filepath.Join(cfg.PluginDirs[0], "stdin.ADD.b"))
-	stdinA, _ := os.ReadFile(filepath.Join(cfg.PluginDirs[0], "stdin.ADD.a"))
+	stdinB := pluginFile(t, cfg, "stdin.ADD.b")
+	stdinA := pluginFile(t, cfg, "stdin.ADD.a")
 	if !strings.Contains(string(stdinB), `"runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":8080,"protocol":"tcp"}]}`) ||
 		strings.Contains(string(stdinA), "portMappings") {
 		t.Fatalf("capability args misplaced:\na: %s\nb: %s", stdinA, stdinB)
@@ -155,7 +166,7 @@ func TestAddRollsBack(t *testing.T) {
 	expectCalls(t, cfg, "ADD_a_eth0", "ADD_b_eth1", "ADD_c_eth1", "DEL_c_eth1", "DEL_b_eth1", "DEL_a_eth0")
 	// libcni cached no result for the failed chain; its DEL still got
 	// what b had returned, so b can find what it made.
-	stdin, _ := os.ReadFile(filepath.Join(cfg.PluginDirs[0], "stdin.DEL.b"))
+	stdin := pluginFile(t, cfg, "stdin.DEL.b")
 	if !strings.Contains(string(stdin), `"prevResult":{`) || !strings.Contains(string(stdin), `"address":"10.9.0.2/24"`) {
 		t.Fatalf("rollback DEL of b got no prevResult: %s", stdin)
 	}
@@ -267,11 +278,11 @@ func TestDetachUsesRecordedConfig(t *testing.T) {
 		t.Fatalf("Detach() error: %v", err)
 	}
 	expectCalls(t, cfg, "ADD_a_eth0", "ADD_b_eth0", "DEL_b_eth0", "DEL_a_eth0")
-	stdin, _ := os.ReadFile(filepath.Join(cfg.PluginDirs[0], "stdin.DEL.b"))
+	stdin := pluginFile(t, cfg, "stdin.DEL.b")
 	if !strings.Contains(string(stdin), `"portMappings":[{"containerPort":8080,"hostPort":8080,"protocol":"udp"}]`) {
 		t.Fatalf("DEL did not get the recorded port mapping: %s", stdin)
 	}
-	env, _ := os.ReadFile(filepath.Join(cfg.PluginDirs[0], "env.DEL"))
+	env := pluginFile(t, cfg, "env.DEL")
 	if !strings.Contains(string(env), "CNI_ARGS=IgnoreUnknown=1;IP=10.9.0.7") {
 		t.Fatalf("DEL did not get the recorded CNI_ARGS: %s", env)
 	}

@@ -173,7 +173,9 @@ func fakeUplink(t *testing.T, name, cidr string) {
 }
 
 // containerAddrs lists the addresses (CIDR) of ifName in the container, or
-// nil when it has no such link.
+// nil when it has no such link. A link without addresses other than
+// link-local ones gives an empty, non-nil list, so that a link left behind
+// does not pass for a link removed.
 func containerAddrs(t *testing.T, netnsPath, ifName string) []string {
 	t.Helper()
 	ns, err := netns.GetFromPath(netnsPath)
@@ -198,7 +200,7 @@ func containerAddrs(t *testing.T, netnsPath, ifName string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	out := []string{}
 	for _, a := range addrs {
 		if !a.IP.IsLinkLocalUnicast() {
 			out = append(out, a.IPNet.String())
