@@ -12,8 +12,6 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
-	"github.com/apptainer/apptainer/internal/pkg/image"
-	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -46,10 +44,14 @@ func containerMain() error {
 	}
 	sync := fdWriter(syncFD)
 	unix.CloseOnExec(syncFD)
-	if err := receiveGo(cfg); err != nil {
+	if err := receiveGo(); err != nil {
 		return err
 	}
-	if err := setupContainer(cfg); err != nil {
+	setup := setupContainer
+	if cfg.UserNS != nil {
+		setup = enterAssembled
+	}
+	if err := setup(cfg); err != nil {
 		_ = writeMessage(sync, stageMessage{Error: err.Error()})
 		return err
 	}
@@ -58,39 +60,19 @@ func containerMain() error {
 	return err
 }
 
-// received holds the mounts the privileged side prepared for a container
-// in a user namespace.
-var received = userNSMounts{Image: -1, Sysfs: -1}
-
-// receiveGo waits for the runtime's "go" and takes the prepared mounts
-// that come with it.
-func receiveGo(cfg *config.Config) error {
+// receiveGo waits for the runtime's "go".
+func receiveGo() error {
 	buf := make([]byte, 16)
-	oob := make([]byte, unix.CmsgSpace(4*250))
-	n, oobn, _, _, err := unix.Recvmsg(syncFD, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	n, err := unix.Read(syncFD, buf)
 	if err != nil || strings.TrimSpace(string(buf[:n])) != "go" {
 		return fmt.Errorf("container setup aborted by the runtime")
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		fds, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			return err
-		}
-		if len(fds) >= 2 {
-			received = userNSMounts{Image: fds[0], Sysfs: fds[1], Binds: fds[2:]}
-		}
-	}
-	if cfg.UserNS != nil && received.Image < 0 {
-		return fmt.Errorf("container setup: the prepared mounts did not arrive")
 	}
 	return nil
 }
 
-// setupContainer builds the root filesystem and pivots into it.
+// setupContainer builds the root file system, both phases, and pivots
+// into it: the container without a user namespace, whose stage is real
+// root in a mount namespace of its own.
 func setupContainer(cfg *config.Config) error {
 	if cfg.Cgroup {
 		// The monitor cloned us into the instance cgroup; unsharing now
@@ -102,239 +84,14 @@ func setupContainer(cfg *config.Config) error {
 	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
-	session := SessionDir()
-	if err := os.MkdirAll(session, 0o755); err != nil {
-		return fmt.Errorf("failed to create session directory (in a user namespace, every directory above it must be searchable by others): %w", err)
-	}
-	if err := mount("tmpfs", session, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+	a := &assembler{cfg: cfg, session: SessionDir()}
+	if err := a.outside(); err != nil {
 		return err
 	}
-	root, err := mountRootfs(cfg, session)
-	if err != nil {
+	if err := inside(cfg, a.root()); err != nil {
 		return err
 	}
-	if err := writeFiles(cfg, session); err != nil {
-		return err
-	}
-	for _, m := range cfg.Spec.Mounts {
-		if err := mountSpec(cfg, root, session, m); err != nil {
-			return err
-		}
-	}
-	if err := makeDevices(root, cfg.Spec.Linux.Devices, cfg.UserNS != nil); err != nil {
-		return err
-	}
-	for _, l := range cfg.Symlinks {
-		p, err := securePath(root, l.Path)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Lstat(p); err == nil {
-			continue
-		}
-		if err := os.Symlink(l.Target, p); err != nil {
-			return fmt.Errorf("failed to create symlink %s: %w", l.Path, err)
-		}
-	}
-	for _, ro := range cfg.Spec.Linux.ReadonlyPaths {
-		p, err := securePath(root, ro)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(p); err != nil {
-			continue // e.g. no /proc/sysrq-trigger on this kernel
-		}
-		if err := mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return err
-		}
-		if err := remountReadOnly(p, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
-			return err
-		}
-	}
-	if err := finishRootfs(cfg, root); err != nil {
-		return err
-	}
-	if cfg.Spec.Hostname != "" {
-		if err := unix.Sethostname([]byte(cfg.Spec.Hostname)); err != nil {
-			return fmt.Errorf("failed to set hostname %q: %w", cfg.Spec.Hostname, err)
-		}
-	}
-	return pivot(root)
-}
-
-// mountRootfs assembles the image as the new root in the session directory.
-// Only --writable binds the image itself. Everything else gets an overlay
-// with a tmpfs upper layer, so mount points missing from the image can be
-// created without touching it; a read-only root is made read-only once the
-// mounts are done (see finishRootfs).
-func mountRootfs(cfg *config.Config, session string) (string, error) {
-	root := filepath.Join(session, "root")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", err
-	}
-	lower := cfg.Image
-	if received.Image >= 0 {
-		// In a user namespace: the image comes idmapped from the
-		// privileged side, SIF or not.
-		lower = filepath.Join(session, "image")
-		if err := os.Mkdir(lower, 0o755); err != nil {
-			return "", err
-		}
-		if err := moveMount(received.Image, lower); err != nil {
-			return "", err
-		}
-		return overlayRoot(session, root, lower)
-	}
-	kind := image.Kind(cfg.ImageKind)
-	if kind == "" {
-		var err error
-		if kind, err = image.Detect(cfg.Image); err != nil {
-			return "", err
-		}
-	}
-	if kind == image.KindSIF {
-		if cfg.Rootfs == config.RootfsWritable {
-			return "", fmt.Errorf("cannot use --writable with SIF image %s: its file system is read-only (use --writable-tmpfs)", cfg.Image)
-		}
-		// The squashfs is the overlay's lower layer; its auto-clearing
-		// loop device goes away with this mount namespace.
-		lower = filepath.Join(session, "image")
-		maxLoop := image.DefaultMaxLoopDevices
-		if cfg.MaxLoopDevices != nil {
-			maxLoop = *cfg.MaxLoopDevices
-		}
-		if err := image.MountSIF(cfg.Image, lower, maxLoop); err != nil {
-			return "", err
-		}
-	}
-	if cfg.Rootfs == config.RootfsWritable {
-		if err := mount(cfg.Image, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return "", err
-		}
-		return root, nil
-	}
-	return overlayRoot(session, root, lower)
-}
-
-// overlayRoot mounts the root as an overlay of lower with a tmpfs upper
-// layer (the session directory is a tmpfs).
-func overlayRoot(session, root, lower string) (string, error) {
-	upper, work := filepath.Join(session, "upper"), filepath.Join(session, "work")
-	for _, d := range []string{upper, work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return "", err
-		}
-	}
-	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
-	if err := mount("overlay", root, "overlay", 0, data); err != nil {
-		return "", err
-	}
-	return root, nil
-}
-
-// finishRootfs makes a read-only root read-only, after its mount points
-// were made.
-func finishRootfs(cfg *config.Config, root string) error {
-	if cfg.Rootfs != config.RootfsReadOnly {
-		return nil
-	}
-	return mount("", root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
-}
-
-// writeFiles writes the generated files into the session directory.
-func writeFiles(cfg *config.Config, session string) error {
-	dir := filepath.Join(session, "files")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	for _, f := range cfg.Files {
-		if strings.Contains(f.Name, "/") {
-			return fmt.Errorf("invalid generated file name %q", f.Name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Content, os.FileMode(f.Mode)); err != nil {
-			return fmt.Errorf("failed to write %s: %w", f.Name, err)
-		}
-	}
-	return nil
-}
-
-// mountSpec performs one spec mount inside root.
-func mountSpec(cfg *config.Config, root, session string, m specs.Mount) error {
-	flags, data, readOnly := parseMountOptions(m.Options)
-	if isIDMapBind(m.Options) && received.Image >= 0 {
-		return mountIDMapBind(root, m, readOnly)
-	}
-	source := m.Source
-	switch {
-	case strings.HasPrefix(source, config.SessionSource):
-		source = filepath.Join(session, "files", strings.TrimPrefix(source, config.SessionSource))
-	case strings.HasPrefix(source, launcher.RunDirSource):
-		if cfg.RunDir == "" {
-			return fmt.Errorf("mount of %s needs the instance runtime directory", m.Destination)
-		}
-		source = filepath.Join(cfg.RunDir, strings.TrimPrefix(source, launcher.RunDirSource))
-	}
-	isDir := true
-	if flags&unix.MS_BIND != 0 {
-		fi, err := os.Stat(source)
-		if err != nil {
-			return fmt.Errorf("failed to bind %s: %w", m.Destination, err)
-		}
-		isDir = fi.IsDir()
-	}
-	target, err := mountTarget(root, m.Destination, flags&unix.MS_BIND != 0 && cfg.Rootfs != config.RootfsWritable)
-	if err != nil {
-		return err
-	}
-	if err := mountPoint(target, isDir); err != nil {
-		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
-	}
-	if m.Type == "sysfs" && received.Sysfs >= 0 {
-		// Mounted read-only by the privileged side (see userns_linux.go).
-		return moveMount(received.Sysfs, target)
-	}
-	fstype := m.Type
-	if fstype == "bind" {
-		fstype = ""
-	}
-	if err := mount(source, target, fstype, flags, data); err != nil {
-		return err
-	}
-	if readOnly {
-		if flags&unix.MS_BIND != 0 {
-			return remountReadOnly(target, flags&^(unix.MS_BIND|unix.MS_REC))
-		}
-		return mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, data)
-	}
-	return nil
-}
-
-// mountIDMapBind attaches the next idmapped bind prepared by the privileged
-// side; in a user namespace the source may not even be reachable by path.
-func mountIDMapBind(root string, m specs.Mount, readOnly bool) error {
-	if len(received.Binds) == 0 {
-		return fmt.Errorf("the idmapped bind of %s did not arrive", m.Source)
-	}
-	fd := received.Binds[0]
-	received.Binds = received.Binds[1:]
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	target, err := mountTarget(root, m.Destination, true)
-	if err != nil {
-		return err
-	}
-	if err := mountPoint(target, st.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
-		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
-	}
-	if err := moveMount(fd, target); err != nil {
-		return err
-	}
-	if readOnly {
-		return remountReadOnly(target, unix.MS_NOSUID|unix.MS_NODEV)
-	}
-	return nil
+	return pivot(a.root())
 }
 
 // mountTarget resolves a mount destination inside root. When the last

@@ -73,6 +73,12 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, outLog, errLog
 	cmd.ExtraFiles = []*os.File{cp.r, statusW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if cfg.UserNS != nil {
+		// The monitor assembles the container's root in a mount namespace
+		// of its own (rootfs_linux.go); none of it is seen on the host,
+		// and all of it goes with the monitor.
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNS
+	}
 	spawnAt := time.Now()
 	err = cmd.Start()
 	statusW.Close()
@@ -210,6 +216,14 @@ func monitorMain() (int, error) {
 	}
 	m := &monitor{cfg: cfg, status: os.NewFile(syncFD, "status")}
 	unix.CloseOnExec(syncFD)
+	if cfg.UserNS != nil {
+		// Host mounts still reach this namespace; nothing goes back.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+			err = fmt.Errorf("failed to make the monitor's mount namespace a slave of the host's: %w", err)
+			_ = writeMessage(m.status, stageMessage{Error: err.Error()})
+			return 1, err
+		}
+	}
 	// A stop request aimed at the monitor stops the instance cleanly.
 	m.stopping = stopRequests()
 

@@ -119,6 +119,12 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		}
 	}
 	flags, joinNet := cloneFlags(cfg.Spec.Linux.Namespaces)
+	if cfg.UserNS != nil {
+		// The stage shares the monitor's mount namespace until the
+		// monitor has assembled its root there, then copies it itself
+		// (see rootfs_linux.go).
+		flags &^= unix.CLONE_NEWNS
+	}
 	var helper string
 	if joinNet != "" {
 		if err := network.CheckNetnsPath(joinNet); err != nil {
@@ -196,17 +202,14 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 			return c, err
 		}
 	}
-	c.goAt = time.Now().UnixNano()
-	var rights []byte
 	if cfg.UserNS != nil {
-		mounts, err := prepareUserNSMounts(cfg, c.cmd.Process.Pid)
-		if err != nil {
+		if err := assembleForUserNS(cfg, c.pid); err != nil {
 			return c, err
 		}
-		defer mounts.close()
-		rights = unix.UnixRights(mounts.fds()...)
+		defer releaseAssembly()
 	}
-	if _, _, err := c.sync.WriteMsgUnix([]byte("go\n"), rights, nil); err != nil {
+	c.goAt = time.Now().UnixNano()
+	if _, err := c.sync.Write([]byte("go\n")); err != nil {
 		return c, fmt.Errorf("container process died during setup: %w", err)
 	}
 	return c, c.waitExec(stageTimeout)

@@ -72,84 +72,8 @@ func releaseIDsOf(hostID uint32, pid int) {
 	}
 }
 
-// userNSMounts are the mounts the privileged side makes for a container
-// in a user namespace, as detached mount trees passed over the sync socket:
-// the image presented with the container's id map (nothing is chowned or
-// copied) and a read-only sysfs, which a user namespace may not mount for
-// the host's network namespace.
-type userNSMounts struct {
-	Image, Sysfs int
-	// Binds are the spec's "idmap" binds (the user's --bind), in order:
-	// host directories show their host owners inside, not nobody.
-	Binds []int
-}
-
-func (m userNSMounts) fds() []int { return append([]int{m.Image, m.Sysfs}, m.Binds...) }
-
 // isIDMapBind reports whether a spec mount is an idmapped bind.
 func isIDMapBind(opts []string) bool { return slices.Contains(opts, "idmap") }
-
-func (m userNSMounts) close() {
-	for _, fd := range m.fds() {
-		if fd >= 0 {
-			_ = unix.Close(fd)
-		}
-	}
-}
-
-// prepareUserNSMounts makes the detached mounts for the container whose
-// process is pid.
-func prepareUserNSMounts(cfg *config.Config, pid int) (m userNSMounts, err error) {
-	m = userNSMounts{Image: -1, Sysfs: -1}
-	defer func() {
-		if err != nil {
-			m.close()
-		}
-	}()
-	userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return m, fmt.Errorf("failed to open the container's user namespace: %w", err)
-	}
-	defer unix.Close(userns)
-
-	kind, err := image.Detect(cfg.Image)
-	if err != nil {
-		return m, err
-	}
-	if kind == image.KindSIF {
-		m.Image, err = sifTree(cfg)
-	} else {
-		m.Image, err = unix.OpenTree(unix.AT_FDCWD, cfg.Image, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-		if err != nil {
-			err = fmt.Errorf("failed to clone the mount of %s: %w", cfg.Image, err)
-		}
-	}
-	if err != nil {
-		return m, err
-	}
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
-	if err := unix.MountSetattr(m.Image, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-		return m, fmt.Errorf("cannot present %s through an idmapped mount (%w): the kernel (5.12 or later) and the file system holding the image must support idmapped mounts (ext4, xfs, btrfs, tmpfs and squashfs do; overlayfs and most network file systems do not); move the image, or set \"boot hostnet userns = no\" in apptainer.conf", cfg.Image, err)
-	}
-	if m.Sysfs, err = detachedMount("sysfs", "", unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC); err != nil {
-		return m, err
-	}
-	for _, sm := range cfg.Spec.Mounts {
-		if !isIDMapBind(sm.Options) {
-			continue
-		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, sm.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-		if err != nil {
-			return m, fmt.Errorf("failed to bind %s: %w", sm.Source, err)
-		}
-		m.Binds = append(m.Binds, fd)
-		bindAttr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV, Userns_fd: uint64(userns)}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &bindAttr); err != nil {
-			return m, fmt.Errorf("cannot bind %s through an idmapped mount: %w", sm.Source, err)
-		}
-	}
-	return m, nil
-}
 
 // sifTree mounts a SIF's squashfs partition as a detached mount.
 func sifTree(cfg *config.Config) (int, error) {
@@ -165,7 +89,7 @@ func sifTree(cfg *config.Config) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	fd, err := detachedMount(s.Primary.FSType, loop.Path, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV)
+	fd, err := detachedMount(s.Primary.FSType, loop.Path, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV, true)
 	if err != nil {
 		_ = loop.Detach()
 		return -1, err
@@ -177,8 +101,11 @@ func sifTree(cfg *config.Config) (int, error) {
 }
 
 // detachedMount creates a mount of fstype that is not attached anywhere
-// yet (fsopen/fsmount).
-func detachedMount(fstype, source string, attrs int) (int, error) {
+// yet (fsopen/fsmount), with the mount attributes attrs. sbReadOnly makes
+// the file system itself read-only too: right for a new one on a read-only
+// device, wrong for one whose superblock may be shared (sysfs: one per
+// network namespace, the host's included).
+func detachedMount(fstype, source string, attrs int, sbReadOnly bool) (int, error) {
 	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("failed to open a %s file system: %w", fstype, err)
@@ -189,8 +116,7 @@ func detachedMount(fstype, source string, attrs int) (int, error) {
 			return -1, fmt.Errorf("failed to configure %s on %s: %w", fstype, source, err)
 		}
 	}
-	if attrs&unix.MOUNT_ATTR_RDONLY != 0 {
-		// A read-only superblock: the loop device under a SIF is read-only.
+	if sbReadOnly {
 		if err := unix.FsconfigSetFlag(fs, "ro"); err != nil {
 			return -1, fmt.Errorf("failed to configure %s read-only: %w", fstype, err)
 		}
@@ -225,7 +151,7 @@ func delegate(hostID uint32, cgroupPath, consoleSlave string) error {
 	return nil
 }
 
-// moveMount attaches a detached mount received from the privileged side.
+// moveMount attaches a detached mount.
 func moveMount(fd int, target string) error {
 	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return fmt.Errorf("failed to attach a prepared mount on %s: %w", target, err)
