@@ -121,3 +121,59 @@ func installScript(t *testing.T, h *fakeHost, name, path, script string) {
 	r := h.inInstance(t, name, "cat > "+path+" <<'APPTAINER_E2E_EOF'\n"+script+"\nAPPTAINER_E2E_EOF\n")
 	mustSucceed(t, r, "installing "+path+" in "+name)
 }
+
+// sysfsSuperOptions returns the super block options (the last field of
+// /proc/self/mountinfo) of the sysfs mounted at dir, as the process run by
+// run (a command runner) sees it.
+func sysfsSuperOptions(t *testing.T, run func(...string) string, dir string) string {
+	t.Helper()
+	for _, line := range strings.Split(run("cat", "/proc/self/mountinfo"), "\n") {
+		f := strings.Fields(line)
+		sep := indexOf(f, "-")
+		if len(f) > 4 && f[4] == dir && sep > 0 && len(f) > sep+3 && f[sep+1] == "sysfs" {
+			return f[sep+3]
+		}
+	}
+	t.Fatalf("no sysfs mounted at %s", dir)
+	return ""
+}
+
+// TestAttackHostSysfsStaysWritable: without a user namespace the instance
+// mounts a read-only sysfs of the host's network namespace; that must not
+// make the host's sysfs (the same super block) read-only, during the
+// instance's life or after it.
+func TestAttackHostSysfsStaysWritable(t *testing.T) {
+	img := bootImage(t)
+
+	// Positive control: a plain remount of one sysfs mount of a network
+	// namespace makes every sysfs mount of it read-only, and the check
+	// below sees that.
+	ctl := t.TempDir()
+	script := "set -e; mkdir -p " + ctl + "/a " + ctl + "/b; mount -t sysfs sysfs " + ctl + "/a; mount -t sysfs sysfs " + ctl + "/b; " +
+		"mount -o remount,ro " + ctl + "/a; cat /proc/self/mountinfo"
+	out := output(t, "unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script)
+	if got := sysfsSuperOptions(t, func(...string) string { return out }, ctl+"/b"); !strings.HasPrefix(got, "ro") {
+		t.Fatalf("positive control: a super block remount did not show at the other sysfs mount (%q): the check proves nothing", got)
+	}
+
+	h := newFakeHost(t)
+	hostSys := t.TempDir()
+	// In the fake host's own mount namespace, which goes with it.
+	h.mustRun(t, "mount", "-t", "sysfs", "sysfs", hostSys)
+	run := func(args ...string) string { return h.mustRun(t, args...) }
+	if got := sysfsSuperOptions(t, run, hostSys); !strings.HasPrefix(got, "rw") {
+		t.Fatalf("the fake host's sysfs is %q before the test", got)
+	}
+	const name = "attack-sysfs"
+	startHostnet(t, h, "no-userns", img, name)
+	if r := h.inInstance(t, name, "findmnt -no VFS-OPTIONS /sys | grep -qE '(^|,)ro(,|$)'"); r.Code != 0 {
+		t.Fatalf("/sys is not read-only in the instance:\n%s", r)
+	}
+	if got := sysfsSuperOptions(t, run, hostSys); !strings.HasPrefix(got, "rw") {
+		t.Errorf("while the instance runs, the host's sysfs is %q", got)
+	}
+	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "stop")
+	if got := sysfsSuperOptions(t, run, hostSys); !strings.HasPrefix(got, "rw") {
+		t.Errorf("after the instance stopped, the host's sysfs is %q", got)
+	}
+}
