@@ -180,17 +180,20 @@ func startTimeout(cfg *config.Config) time.Duration {
 // monitor keeps one instance: it starts it, reports to the CLI, waits for
 // PID 1 to exit and then undoes everything the start made.
 type monitor struct {
-	cfg     *config.Config
-	status  *os.File
-	paths   instance.Paths
-	file    *instance.File
-	runDir  string
-	cgPath  string
-	cgFD    *os.File
-	notify  *notifyListener
-	console *console
-	c       *container
-	guard   *hostGuard
+	cfg    *config.Config
+	status *os.File
+	paths  instance.Paths
+	file   *instance.File
+	runDir string
+	cgPath string
+	// v1Cgroups are the instance's cgroups in the v1 hierarchies of a
+	// hybrid host (see cgroup.V1Paths).
+	v1Cgroups []string
+	cgFD      *os.File
+	notify    *notifyListener
+	console   *console
+	c         *container
+	guard     *hostGuard
 	// pendingBaseline is the guard's baseline while it is being taken;
 	// a failed start waits for it, so no firewall tool outlives the
 	// monitor.
@@ -297,7 +300,11 @@ func (m *monitor) start() (*StartResult, error) {
 			return nil, err
 		}
 		cgPath = cgroup.Path(mnt, inst.User, inst.Name)
-		m.file.Cgroup, m.file.CgroupPaths = true, []string{cgPath}
+		v1, err := cgroup.V1Paths(inst.User, inst.Name)
+		if err != nil {
+			return nil, err
+		}
+		m.file.Cgroup, m.file.CgroupPaths = true, append([]string{cgPath}, v1...)
 	}
 	// The id range is taken before the instance file is written, so that
 	// the file is written once with it. A monitor killed in between leaves
@@ -317,6 +324,9 @@ func (m *monitor) start() (*StartResult, error) {
 		return nil, err
 	}
 	m.cgPath = cgPath
+	if len(m.file.CgroupPaths) > 1 {
+		m.v1Cgroups = m.file.CgroupPaths[1:]
+	}
 	recordedAt := time.Now().UnixNano()
 
 	m.runDir = runDir
@@ -369,7 +379,7 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 	}
 	m.progress("starting " + describe(m.cfg))
-	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, RunDir: m.runDir, Progress: m.progress, BeforeGo: waitBaseline})
+	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, V1Cgroups: m.v1Cgroups, RunDir: m.runDir, Progress: m.progress, BeforeGo: waitBaseline})
 	if err != nil {
 		_ = waitBaseline() // spawn may have failed before waiting
 		return nil, err
@@ -441,6 +451,11 @@ func (m *monitor) prepareBoot() error {
 	var err error
 	if m.cgFD, err = cgroup.Create(m.cgPath); err != nil {
 		return err
+	}
+	if rules := devicePolicy(m.cfg); len(rules) > 0 {
+		if err := cgroup.ApplyDevicePolicy(m.cgPath, rules); err != nil {
+			return err
+		}
 	}
 	host := filepath.Join(m.runDir, "host")
 	if err := writeHostFiles(host, m.cfg.HostNet != nil, m.cfg.Boot.ContainerUUID); err != nil {
@@ -612,8 +627,11 @@ func (m *monitor) cleanup() {
 	if m.cgFD != nil {
 		m.cgFD.Close()
 	}
-	if m.cgPath != "" {
-		if err := cgroup.Remove(m.cgPath, 5*time.Second); err != nil {
+	for _, p := range append([]string{m.cgPath}, m.v1Cgroups...) {
+		if p == "" {
+			continue
+		}
+		if err := cgroup.Remove(p, 5*time.Second); err != nil {
 			fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
 		}
 	}

@@ -170,7 +170,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 	m := &monitor{cfg: cfg, paths: paths, file: st.File, runDir: st.File.RunDir}
 	m.stopping = stopRequests()
 	if len(st.File.CgroupPaths) > 0 {
-		m.cgPath = st.File.CgroupPaths[0]
+		m.cgPath, m.v1Cgroups = st.File.CgroupPaths[0], st.File.CgroupPaths[1:]
 	}
 	if host := st.File.IDMapHost; host != 0 {
 		m.releaseIDs = func() { releaseIDsOf(host, os.Getpid()) }

@@ -453,12 +453,39 @@ func inside(cfg *config.Config, root string) error {
 			return err
 		}
 	}
+	for _, masked := range cfg.Spec.Linux.MaskedPaths {
+		if err := maskPath(root, masked); err != nil {
+			return err
+		}
+	}
 	if cfg.Spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Spec.Hostname)); err != nil {
 			return fmt.Errorf("failed to set hostname %q: %w", cfg.Spec.Hostname, err)
 		}
 	}
 	return nil
+}
+
+// maskPath hides path below root: a file behind the container's
+// /dev/null, a directory behind an empty read-only tmpfs. A path the
+// kernel does not have is left alone.
+func maskPath(root, path string) error {
+	p, err := securePath(root, path)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if fi.IsDir() {
+		return mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0,mode=000")
+	}
+	null, err := securePath(root, "/dev/null")
+	if err != nil {
+		return err
+	}
+	return mount(null, p, "", unix.MS_BIND, "")
 }
 
 // assembleForUserNS runs the outside phase in the monitor for the container
@@ -526,4 +553,27 @@ func enterAssembled(cfg *config.Config) error {
 		return err
 	}
 	return pivot(root)
+}
+
+// devicePolicy is the container's device policy: the spec's rules, and an
+// allow rule for every character device the spec binds into the container
+// (the launcher chose those, the InfiniBand nodes say, and the policy
+// must not take them back). None when the spec has no rules.
+func devicePolicy(cfg *config.Config) []specs.LinuxDeviceCgroup {
+	if cfg.Spec.Linux.Resources == nil || len(cfg.Spec.Linux.Resources.Devices) == 0 {
+		return nil
+	}
+	rules := slices.Clone(cfg.Spec.Linux.Resources.Devices)
+	for _, m := range cfg.Spec.Mounts {
+		if m.Type != "bind" || !strings.HasPrefix(m.Source, "/dev/") {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(m.Source, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+			continue
+		}
+		major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rw"})
+	}
+	return rules
 }

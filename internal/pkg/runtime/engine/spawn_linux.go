@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apptainer/apptainer/internal/pkg/cgroup"
 	"github.com/apptainer/apptainer/internal/pkg/network"
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
@@ -60,6 +61,9 @@ type spawnOptions struct {
 	Stdin, Stdout, Stderr *os.File
 	// CgroupFD, when set, is the cgroup2 directory the child is cloned into.
 	CgroupFD *os.File
+	// V1Cgroups are cgroups of v1 hierarchies the child is moved into
+	// before it may unshare its cgroup namespace.
+	V1Cgroups []string
 	// RunDir holds the network namespace reference (and for instances the
 	// notify socket and console).
 	RunDir string
@@ -201,6 +205,9 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		if err := o.BeforeGo(); err != nil {
 			return c, err
 		}
+	}
+	if err := cgroup.EnterV1(o.V1Cgroups, c.pid); err != nil {
+		return c, err
 	}
 	if cfg.UserNS != nil {
 		if err := assembleForUserNS(cfg, c.pid); err != nil {
