@@ -177,3 +177,41 @@ func TestAttackHostSysfsStaysWritable(t *testing.T) {
 		t.Errorf("after the instance stopped, the host's sysfs is %q", got)
 	}
 }
+
+// TestUsernsInstanceFromPrivateDirectory: a build or install directory
+// below a directory only root may enter (a clone in root's 0700 home) must
+// not keep user-namespace instances from starting: the mapped root cannot
+// reach the engine binary by its path (issue 14, finding 7).
+func TestUsernsInstanceFromPrivateDirectory(t *testing.T) {
+	img := bootImage(t)
+	h := newFakeHost(t)
+	private := filepath.Join(t.TempDir(), "private")
+	bin := filepath.Join(private, "build")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"apptainer", "apptainer-engine", "apptainer-nsenter"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(env.Bin), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bin, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Positive control: an unprivileged uid cannot reach the binary (a
+	// shell runs it: setpriv finds its program before it switches uid).
+	if r := apptainerCmd(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", `exec "$0" version`, filepath.Join(bin, "apptainer")); r.Code == 0 {
+		t.Fatalf("positive control: uid 65534 ran %s, so the directory does not keep anyone out:\n%s", bin, r)
+	}
+	const name = "private-dir"
+	h.stopOnCleanup(t, name)
+	a := h.nsenterArgs(filepath.Join(bin, "apptainer"), "instance", "start", "--boot", "--boot-hostnet", img, name)
+	mustSucceed(t, apptainerCmd(t, nil, a[0], a[1:]...), "start from a build directory below a 0700 directory")
+	if r := h.inInstance(t, name, "cat /proc/self/uid_map"); r.Code != 0 || strings.Fields(r.Stdout)[1] == "0" {
+		t.Errorf("the instance is not in a user namespace:\n%s", r)
+	}
+}

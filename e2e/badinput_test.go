@@ -31,7 +31,7 @@ var badCases = []badCase{
 	{args: "instance start {bb} a:b", want: "a:b is not a valid instance name"},
 	{args: "instance start {bb} x/y", want: "x/y is not a valid instance name"},
 	{args: "instance start {bb} ..", want: ".. is not a valid instance name"},
-	{args: "instance start {bb} " + strings.Repeat("n", 300), want: "file name too long"},
+	{args: "instance start {bb} " + strings.Repeat("n", 300), want: "instance name too long (300 characters): at most 231 characters"},
 	{args: "instance start --boot {img} {long65}", want: `hostname "` + strings.Repeat("a", 65) + `" is longer than 64 characters`},
 	{args: "instance start --boot {img} {long70}", want: `hostname "` + strings.Repeat("a", 70) + `" is longer than 64 characters`},
 	{args: "instance bogus", want: `unknown command "bogus" for "apptainer instance"`},

@@ -368,11 +368,13 @@ func checkResidentMonitor(t *testing.T, pid int) {
 	if want := filepath.Join(filepath.Dir(env.Bin), "apptainer-engine"); err != nil || exe != want {
 		t.Errorf("monitor (pid %s) runs %q (%v), want %s", monitor, exe, err, want)
 	}
-	environ, err := os.ReadFile("/proc/" + monitor + "/environ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(strings.Split(string(environ), "\x00"), "_APPTAINER_STAGE=monitor-resident") {
-		t.Errorf("monitor (pid %s) did not re-execute as the resident monitor; environment:\n%s", monitor, strings.ReplaceAll(string(environ), "\x00", "\n"))
-	}
+	// The monitor re-executes itself after instance start has returned:
+	// wait for it (mid-exec its environment reads empty).
+	waitFor(t, 30*time.Second, "the monitor (pid "+monitor+") to re-execute as the resident monitor", func() (bool, string) {
+		environ, err := os.ReadFile("/proc/" + monitor + "/environ")
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(strings.Split(string(environ), "\x00"), "_APPTAINER_STAGE=monitor-resident"), strings.ReplaceAll(string(environ), "\x00", "\n")
+	})
 }

@@ -5,10 +5,14 @@
 //
 // The request comes in the environment variable _APPTAINER_NSENTER:
 //   "fork;exec=3;user=/proc/123/ns/user;cgroup=...;ipc=...;uts=...;net=...;pid=...;mnt=..."
-// Namespaces are entered in the order given (the mount namespace last, since
-// it changes what /proc paths mean). With "fork", the process forks after
-// joining, so the child is really inside the joined PID namespace; the parent
-// waits, forwards signals sent to it and exits with the child's status.
+// Namespaces are entered in the order given, which the runtime chooses
+// (nsenter.Request): those the joined user namespace does not own (the host
+// network namespace of a user-namespaced instance) before it, since once in
+// it the process has no capability left over them, and those it owns after
+// it, the mount namespace last. Every file is opened first. With "fork", the
+// process forks after joining, so the child is really inside the joined PID
+// namespace; the parent waits, forwards signals sent to it and exits with
+// the child's status.
 // With "exec=N", it runs the program described on file descriptor N (see
 // nsenter.Exec for the format). Otherwise it execs its own arguments
 // (apptainer-nsenter PROGRAM ARGS...) with its environment minus the
@@ -252,6 +256,7 @@ int main(int argc, char **argv) {
 	unsetenv(NSENTER_ENV);
 
 	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1;
+	const char *names[MAX_NS];
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
 		if (!strcmp(tok, "fork")) {
@@ -287,12 +292,13 @@ int main(int argc, char **argv) {
 			die("cannot open namespace", eq + 1);
 		fds[n] = fd;
 		flags[n] = flag;
+		names[n] = tok;
 		n++;
 	}
 	int joined_user = 0;
 	for (int i = 0; i < n; i++) {
 		if (setns(fds[i], flags[i]) < 0)
-			die("cannot join namespace of type", flags[i] == CLONE_NEWNS ? "mnt" : "non-mount");
+			die("cannot join namespace of type", names[i]);
 		if (flags[i] == CLONE_NEWUSER)
 			joined_user = 1;
 		close(fds[i]);

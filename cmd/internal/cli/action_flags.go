@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"strings"
+
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/spf13/pflag"
 )
@@ -9,9 +11,12 @@ import (
 type actionOptions struct {
 	launcher.Options
 	bootTimeout int
-	// bootHostnetUserns holds --boot-hostnet-userns; it reaches Options
-	// only when given (see applyTriState).
+	// bootHostnetUserns holds --boot-hostnet-userns and bootHostnetGuard
+	// --boot-hostnet-guard; each reaches Options only when given (see
+	// newInstanceStartCommand), so that an empty --boot-hostnet-guard= is
+	// told from no flag at all.
 	bootHostnetUserns bool
+	bootHostnetGuard  string
 	// sink receives values of flags this build does not implement.
 	sink struct {
 		b bool
@@ -39,6 +44,32 @@ func sliceFlag(field func(*actionOptions) *[]string) func(*pflag.FlagSet, *actio
 	}
 }
 
+// itemsFlag values are split on commas like sliceFlag's, but an empty
+// value or item is kept rather than dropped, so that the launcher can
+// refuse it with a message instead of ignoring it.
+func itemsFlag(field func(*actionOptions) *[]string) func(*pflag.FlagSet, *actionOptions, string, string, string) {
+	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+		fs.VarP(&commaItems{field(o)}, name, short, usage)
+	}
+}
+
+// commaItems is the pflag.Value of itemsFlag.
+type commaItems struct{ v *[]string }
+
+func (c *commaItems) Set(s string) error {
+	*c.v = append(*c.v, strings.Split(s, ",")...)
+	return nil
+}
+
+func (c *commaItems) String() string {
+	if len(*c.v) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(*c.v, ",") + "]"
+}
+
+func (c *commaItems) Type() string { return "strings" }
+
 // arrayFlag values are kept whole (--bind splits its own commas later).
 func arrayFlag(field func(*actionOptions) *[]string) func(*pflag.FlagSet, *actionOptions, string, string, string) {
 	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
@@ -64,10 +95,10 @@ var actionFlags = []flagSpec{
 		Var: boolFlag(func(o *actionOptions) *bool { return &o.BootHostnet })},
 	{Name: "boot-hostnet-unmask", Usage: "with --boot-hostnet, let this systemd unit run although it is on the list of masked network units (repeatable, comma-separated)",
 		EnvKeys: []string{"BOOT_HOSTNET_UNMASK"}, Groups: groupInstance,
-		Var: sliceFlag(func(o *actionOptions) *[]string { return &o.BootHostnetUnmask })},
+		Var: itemsFlag(func(o *actionOptions) *[]string { return &o.BootHostnetUnmask })},
 	{Name: "boot-hostnet-guard", Usage: "with --boot-hostnet, what to do when the host network changed during boot: off, warn or fail (default from apptainer.conf, normally warn)",
 		EnvKeys: []string{"BOOT_HOSTNET_GUARD"}, Groups: groupInstance,
-		Var: stringFlag(func(o *actionOptions) *string { return &o.BootHostnetGuard })},
+		Var: stringFlag(func(o *actionOptions) *string { return &o.bootHostnetGuard })},
 	{Name: "boot-hostnet-userns", Usage: "with --boot-hostnet, run the instance in a user namespace (default true; =false only where apptainer.conf says \"boot hostnet userns = optional\")",
 		EnvKeys: []string{"BOOT_HOSTNET_USERNS"}, Groups: groupInstance,
 		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {

@@ -27,6 +27,7 @@ func gatherHost(img string) (launcher.Host, error) {
 		CapabilityJSON: filepath.Join(buildcfg.ConfDir(), "capability.json"),
 		CNIConfDir:     buildcfg.CNIConfDir(),
 		CNIPluginDirs:  buildcfg.CNIPluginDirs(),
+		RunRoot:        engine.RunRoot(),
 		CNICacheDir:    filepath.Join(engine.RunRoot(), "cni-cache"),
 	}
 	u, err := user.LookupId(strconv.Itoa(h.UID))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/imageaudit"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 )
 
@@ -91,9 +92,13 @@ be audited for now.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				b, err := json.MarshalIndent(rep, "", "  ")
+				if err != nil {
+					return hostnetError(fmt.Errorf("failed to write the report: %w", err))
+				}
+				// Names from the image as they are, with what a terminal
+				// would act on as \u escapes.
+				if _, err := out.Write(append(termtext.JSON(b), '\n')); err != nil {
 					return hostnetError(fmt.Errorf("failed to write the report: %w", err))
 				}
 			} else {
@@ -110,19 +115,22 @@ be audited for now.`,
 	return cmd
 }
 
-// writeAuditText prints a report for people.
+// writeAuditText prints a report for people. Unit and file names come
+// from the image, which the audit is there to distrust: every field is
+// escaped (termtext.Line).
 func writeAuditText(w io.Writer, rep *imageaudit.Report) {
-	fmt.Fprintf(w, "Image: %s\n", rep.Image)
+	esc := termtext.Line
+	fmt.Fprintf(w, "Image: %s\n", esc(rep.Image))
 	for _, f := range rep.Findings {
-		fmt.Fprintf(w, "\n%-7s %s (%s)\n", strings.ToUpper(string(f.Severity)), f.Subject, f.Kind)
+		fmt.Fprintf(w, "\n%-7s %s (%s)\n", strings.ToUpper(string(f.Severity)), esc(f.Subject), f.Kind)
 		if f.Path != "" {
-			fmt.Fprintf(w, "  file:   %s\n", f.Path)
+			fmt.Fprintf(w, "  file:   %s\n", esc(f.Path))
 		}
-		fmt.Fprintf(w, "  why:    %s\n", f.Why)
+		fmt.Fprintf(w, "  why:    %s\n", esc(f.Why))
 		for _, a := range f.Active {
-			fmt.Fprintf(w, "  starts: %s\n", a)
+			fmt.Fprintf(w, "  starts: %s\n", esc(a))
 		}
-		fmt.Fprintf(w, "  fix:    %s\n", f.Fix)
+		fmt.Fprintf(w, "  fix:    %s\n", esc(f.Fix))
 	}
 	if len(rep.Findings) > 0 {
 		fmt.Fprintln(w)
@@ -181,12 +189,12 @@ func runHostnetHarden(w io.Writer, sandbox string) error {
 		stderrLog.Warningf("Kept existing %s: it differs from the kit", p)
 	}
 	if len(res.Extra) > 0 {
-		fmt.Fprintf(w, "Also guarded units not on the built-in list: %s\n", strings.Join(res.Extra, ", "))
+		fmt.Fprintf(w, "Also guarded units not on the built-in list: %s\n", termtext.Join(res.Extra, ", "))
 	}
 	if len(res.Added) == 0 {
-		fmt.Fprintf(w, "%s already holds the network-overrides kit; nothing changed.\n", sandbox)
+		fmt.Fprintf(w, "%s already holds the network-overrides kit; nothing changed.\n", termtext.Line(sandbox))
 	} else {
-		fmt.Fprintf(w, "Added %d file(s) to %s, recorded in %s.\n", len(res.Added), sandbox, imageaudit.ManifestPath)
+		fmt.Fprintf(w, "Added %d file(s) to %s, recorded in %s.\n", len(res.Added), termtext.Line(sandbox), imageaudit.ManifestPath)
 	}
 	rep, err := imageaudit.Audit(sandbox)
 	if err != nil {
@@ -205,12 +213,12 @@ func runHostnetUndo(w io.Writer, sandbox string) error {
 		return hostnetError(err)
 	}
 	if res.Nothing {
-		fmt.Fprintf(w, "%s has no %s; nothing to undo.\n", sandbox, imageaudit.ManifestPath)
+		fmt.Fprintf(w, "%s has no %s; nothing to undo.\n", termtext.Line(sandbox), imageaudit.ManifestPath)
 		return nil
 	}
 	for _, d := range res.KeptDirs {
 		stderrLog.Warningf("Kept %s: it now holds files harden did not add", d)
 	}
-	fmt.Fprintf(w, "Removed %d file(s) and directories from %s.\n", len(res.Removed), sandbox)
+	fmt.Fprintf(w, "Removed %d file(s) and directories from %s.\n", len(res.Removed), termtext.Line(sandbox))
 	return nil
 }

@@ -3,8 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 )
 
@@ -41,11 +44,13 @@ Exit status: 0 unchanged, 1 changed, 2 error.`,
 				if err != nil {
 					return exitError{code: 2, err: err}
 				}
-				fmt.Fprintln(w, string(b))
+				// The same values, with the characters a terminal acts on
+				// as \u escapes: objects can be named from inside.
+				fmt.Fprintln(w, string(termtext.JSON(b)))
 			} else if diff.Empty() {
 				fmt.Fprintf(w, "host network unchanged since %s started\n", f.Name)
 			} else {
-				fmt.Fprintln(w, diff.String())
+				writeDiff(w, diff)
 			}
 			if !diff.Empty() {
 				return exitError{code: 1}
@@ -55,4 +60,14 @@ Exit status: 0 unchanged, 1 changed, 2 error.`,
 	}
 	cmd.Flags().BoolVarP(&asJSON, "json", "j", false, "print the changes as JSON")
 	return cmd
+}
+
+// writeDiff prints one change a line. What a change names can come from
+// the instance (an interface or its alias, a firewall rule's comment, a
+// line of resolv.conf): each change is escaped so that it stays one line
+// that only shows itself.
+func writeDiff(w io.Writer, diff hostnet.Diff) {
+	for _, c := range diff.Changes {
+		fmt.Fprintln(w, termtext.Line(c.String()))
+	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -38,6 +40,9 @@ func newInstanceStartCommand(action launcher.Action) *cobra.Command {
 			o.Action = action
 			if cmd.Flags().Changed("boot-hostnet-userns") {
 				o.BootHostnetUserns = &o.bootHostnetUserns
+			}
+			if cmd.Flags().Changed("boot-hostnet-guard") {
+				o.BootHostnetGuard = &o.bootHostnetGuard
 			}
 			o.InstanceName = args[1]
 			o.Args = args[2:]
@@ -76,14 +81,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	defer outLog.Close()
 	defer errLog.Close()
 
-	tty := term.IsTerminal(int(os.Stderr.Fd()))
-	progress := func(s string) {
-		if tty {
-			stderrLog.Infof("%s", s)
-		} else {
-			stderrLog.Verbosef("%s", s)
-		}
-	}
+	progress := progressPrinter(stderrLog, term.IsTerminal(int(os.Stderr.Fd())))
 	res, err := engine.StartInstance(cfg, outLog, errLog, progress)
 	if err != nil {
 		// A monitor that was killed, or did not finish in time, leaves
@@ -115,12 +113,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	}
 	stderrLog.Infof("instance started successfully")
 	if cfg.Boot != nil {
-		switch {
-		case len(res.FailedUnits) > 0:
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (failed units: %s)\n", o.InstanceName, res.State, strings.Join(res.FailedUnits, ", "))
-		default:
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", o.InstanceName, res.State)
-		}
+		printBootState(cmd.OutOrStdout(), o.InstanceName, res)
 	}
 	if res.RuntimeTime > 0 {
 		pid1 := "the shim (appinit)"
@@ -137,6 +130,32 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	stderrLog.Verbosef("you will find instance output here: %s", outPath)
 	stderrLog.Verbosef("you will find instance error here: %s", errPath)
 	return nil
+}
+
+// progressPrinter returns the callback that prints the monitor's progress
+// lines: at INFO on a terminal, else only with -v. A progress line can be
+// systemd's STATUS= text, which the image chooses: it is escaped to stay
+// one line that only shows itself.
+func progressPrinter(log *logger, tty bool) func(string) {
+	return func(s string) {
+		s = termtext.Line(s)
+		if tty {
+			log.Infof("%s", s)
+		} else {
+			log.Verbosef("%s", s)
+		}
+	}
+}
+
+// printBootState prints how a booted instance came up: "NAME: STATE", and
+// the failed units. State and unit names come from the instance's systemd
+// and are escaped.
+func printBootState(w io.Writer, name string, res *engine.StartResult) {
+	if len(res.FailedUnits) > 0 {
+		fmt.Fprintf(w, "%s: %s (failed units: %s)\n", name, termtext.Line(res.State), termtext.Join(res.FailedUnits, ", "))
+		return
+	}
+	fmt.Fprintf(w, "%s: %s\n", name, termtext.Line(res.State))
 }
 
 // openLogs opens an instance's logs for appending: upstream keeps them

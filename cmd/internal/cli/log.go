@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 )
 
 // logLevel follows upstream's verbosity flags: -s shows only errors, -q
@@ -18,7 +20,13 @@ const (
 	levelDebug
 )
 
-// logger prints upstream-style prefixed messages to stderr.
+// logger prints upstream-style prefixed messages to stderr. Every message
+// is escaped line by line (termtext.Lines) as it is printed: messages
+// quote text that containers choose (systemd's STATUS=, unit names,
+// console lines, interface names), which must not reach the terminal as
+// control sequences. The message's own newlines are kept; text from a
+// container that must stay on one line is escaped with termtext.Line
+// where it is formatted in.
 type logger struct {
 	level logLevel
 	w     io.Writer
@@ -28,7 +36,7 @@ var stderrLog = &logger{level: levelInfo, w: os.Stderr}
 
 func (l *logger) printf(min logLevel, prefix, format string, args ...any) {
 	if l.level >= min {
-		fmt.Fprintf(l.w, prefix+format+"\n", args...)
+		fmt.Fprint(l.w, prefix+termtext.Lines(fmt.Sprintf(format, args...))+"\n")
 	}
 }
 

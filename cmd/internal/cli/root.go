@@ -10,6 +10,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 )
 
@@ -81,7 +82,7 @@ func Execute(args []string) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(os.Stderr, "Error for command %q: %v\n\n", cmd.Name(), ue.error)
+		fmt.Fprintf(os.Stderr, "Error for command %q: %s\n\n", cmd.Name(), termtext.Lines(ue.Error()))
 		fmt.Fprint(os.Stderr, cmd.UsageString())
 		return 1
 	}

@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 )
+
+// The tables escape every field (termtext.Line): instance files are read
+// from a user's own directory, and `instance list -u USER` prints them on
+// root's terminal.
 
 // newTable returns the tab writer upstream's `instance list` uses, so columns
 // line up exactly as scripts parsing upstream's output expect.
@@ -21,7 +27,7 @@ func WriteTable(w io.Writer, files []*File) error {
 		return fmt.Errorf("failed to write instance list header: %w", err)
 	}
 	for _, f := range files {
-		if _, err := fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", f.Name, f.Pid, f.IP, f.Image); err != nil {
+		if _, err := fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", termtext.Line(f.Name), f.Pid, termtext.Line(f.IP), termtext.Line(f.Image)); err != nil {
 			return fmt.Errorf("failed to write instance %q: %w", f.Name, err)
 		}
 	}
@@ -39,7 +45,7 @@ func WriteLogsTable(w io.Writer, files []*File) error {
 		return fmt.Errorf("failed to write instance list header: %w", err)
 	}
 	for _, f := range files {
-		if _, err := fmt.Fprintf(tw, "%s\t%d\t%s\n\t\t%s\n", f.Name, f.Pid, f.LogErrPath, f.LogOutPath); err != nil {
+		if _, err := fmt.Fprintf(tw, "%s\t%d\t%s\n\t\t%s\n", termtext.Line(f.Name), f.Pid, termtext.Line(f.LogErrPath), termtext.Line(f.LogOutPath)); err != nil {
 			return fmt.Errorf("failed to write instance %q: %w", f.Name, err)
 		}
 	}
@@ -89,9 +95,12 @@ func WriteJSON(w io.Writer, files []*File) error {
 			State:       f.State,
 		})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "\t")
-	if err := enc.Encode(list); err != nil {
+	b, err := json.MarshalIndent(list, "", "\t")
+	if err != nil {
+		return fmt.Errorf("failed to write instance list: %w", err)
+	}
+	// Same values; what a terminal would act on becomes a \u escape.
+	if _, err := w.Write(append(termtext.JSON(b), '\n')); err != nil {
 		return fmt.Errorf("failed to write instance list: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package launcher
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrPermission marks refusals of root-only features and of features an
@@ -35,13 +36,23 @@ func checkBootHostnet(o Options, h Host, allowed bool) error {
 		if len(o.BootHostnetUnmask) > 0 {
 			return fmt.Errorf("%w: --boot-hostnet-unmask requires --boot-hostnet", ErrInvalid)
 		}
-		if o.BootHostnetGuard != "" {
+		if o.BootHostnetGuard != nil {
 			return fmt.Errorf("%w: --boot-hostnet-guard requires --boot-hostnet", ErrInvalid)
 		}
 		return nil
 	}
 	if !o.Boot {
 		return fmt.Errorf("%w: --boot-hostnet requires --boot", ErrInvalid)
+	}
+	// An empty value is a mistake (a variable that expanded to nothing),
+	// not a request for the default.
+	for _, u := range o.BootHostnetUnmask {
+		if strings.TrimSpace(u) == "" {
+			return fmt.Errorf("%w: --boot-hostnet-unmask needs a unit name, got an empty one (as in --boot-hostnet-unmask chrony.service)", ErrInvalid)
+		}
+	}
+	if o.BootHostnetGuard != nil && *o.BootHostnetGuard == "" {
+		return fmt.Errorf("%w: --boot-hostnet-guard needs a value: off, warn or fail", ErrInvalid)
 	}
 	for _, c := range []struct {
 		set  bool

@@ -55,6 +55,9 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 			return nil, nil, fmt.Errorf("%w: hostname %q is longer than 64 characters (--boot uses the instance name unless --hostname is given)", ErrInvalid, hostname)
 		}
 	}
+	if err := checkInstanceName(o, h); err != nil {
+		return nil, nil, err
+	}
 	userns, err := decideUserns(o, conf.BootHostnetUserns)
 	if err != nil {
 		return nil, nil, err
@@ -277,9 +280,9 @@ func hostNetConfig(o Options, conf *apptainerconf.File, h Host, caps capSet) (*c
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	guard := o.BootHostnetGuard
-	if guard == "" {
-		guard = conf.BootHostnetGuard
+	guard := conf.BootHostnetGuard
+	if o.BootHostnetGuard != nil {
+		guard = *o.BootHostnetGuard
 	}
 	mode, err := config.ParseGuardMode(guard)
 	if err != nil {

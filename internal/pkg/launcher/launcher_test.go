@@ -12,6 +12,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+func str(s string) *string { return &s }
+
 func rootHost() Host {
 	return Host{
 		UID: 0, GID: 0, User: "root", HomeDir: "/root", Cwd: "/work",
@@ -24,6 +26,7 @@ func rootHost() Host {
 		CNIConfDir:    "/etc/apptainer/network",
 		CNIPluginDirs: []string{"/usr/lib/cni"},
 		CNICacheDir:   "/run/apptainer/cni-cache",
+		RunRoot:       "/run/apptainer",
 	}
 }
 
@@ -133,8 +136,27 @@ func TestRefusals(t *testing.T) {
 			return c
 		}(), rootHost(), ErrPermission, "allow ipc ns = no"},
 		{"unmask without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetUnmask = []string{"systemd-resolved.service"} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask requires --boot-hostnet"},
-		{"guard without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetGuard = "fail" }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard requires --boot-hostnet"},
-		{"bad guard mode", boot(func(o *Options) { o.BootHostnetGuard = "loud" }), nil, rootHost(), ErrInvalid, `invalid host-network guard mode "loud"`},
+		{"guard without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetGuard = str("fail") }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard requires --boot-hostnet"},
+		{"empty guard without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetGuard = str("") }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard requires --boot-hostnet"},
+		{"bad guard mode", boot(func(o *Options) { o.BootHostnetGuard = str("loud") }), nil, rootHost(), ErrInvalid, `invalid host-network guard mode "loud"`},
+		{"empty guard mode", boot(func(o *Options) { o.BootHostnetGuard = str("") }), nil, rootHost(), ErrInvalid, "--boot-hostnet-guard needs a value: off, warn or fail"},
+		{"empty unmask", boot(func(o *Options) { o.BootHostnetUnmask = []string{""} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask needs a unit name, got an empty one"},
+		{"empty item in an unmask list", boot(func(o *Options) {
+			o.BootHostnetUnmask = []string{"chrony.service", "", "systemd-timesyncd.service"}
+		}), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask needs a unit name, got an empty one"},
+		{"blank unmask", boot(func(o *Options) { o.BootHostnetUnmask = []string{" "} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask needs a unit name, got an empty one"},
+		{"empty unmask without hostnet", instanceOpts(func(o *Options) { o.Boot = true; o.BootHostnetUnmask = []string{""} }), nil, rootHost(), ErrInvalid, "--boot-hostnet-unmask requires --boot-hostnet"},
+		{"booted instance name too long for the notify socket", instanceOpts(func(o *Options) { o.Boot = true; o.Hostname = "short"; o.InstanceName = strings.Repeat("n", 66) }), nil, rootHost(), ErrInvalid,
+			"instance name too long (66 characters): at most 65 characters for a booted instance (the path of its notify socket, /run/apptainer/instances/root/NAME/host/notify, must fit in a Unix socket address (107 bytes))"},
+		{"200 characters with --hostname short", instanceOpts(func(o *Options) {
+			o.Boot = true
+			o.BootHostnet = true
+			o.Hostname = "short"
+			o.InstanceName = strings.Repeat("n", 200)
+		}), nil, rootHost(), ErrInvalid,
+			"at most 65 characters for a booted instance"},
+		{"instance name too long for its files", instanceOpts(func(o *Options) { o.InstanceName = strings.Repeat("n", 300) }), nil, rootHost(), ErrInvalid,
+			"instance name too long (300 characters): at most 231 characters for an instance (file names made from it, such as .NAME.json.tmp-XXXXXXXXXXXXX, must fit in 255 bytes)"},
 		{"unmask of a unit not masked", boot(func(o *Options) { o.BootHostnetUnmask = []string{"sshd.service"} }), nil, rootHost(), ErrInvalid, "sshd.service"},
 		{"boot as non-root", instanceOpts(func(o *Options) { o.Boot = true }), nil, user, ErrPermission, "Could not configure --boot: --boot requires root privileges"},
 		{"boot on exec", Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Boot: true}, nil, rootHost(), ErrInvalid, "--boot is only available"},

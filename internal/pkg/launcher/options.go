@@ -34,8 +34,10 @@ type Options struct {
 	Boot              bool
 	BootHostnet       bool
 	BootHostnetUnmask []string
-	BootHostnetGuard  string        // "" means apptainer.conf's "boot hostnet guard"
-	BootTimeout       time.Duration // 0 means apptainer.conf's "boot timeout"
+	// BootHostnetGuard is --boot-hostnet-guard; nil when not given, which
+	// means apptainer.conf's "boot hostnet guard".
+	BootHostnetGuard *string
+	BootTimeout      time.Duration // 0 means apptainer.conf's "boot timeout"
 	// BootHostnetUserns is --boot-hostnet-userns; nil when not given.
 	BootHostnetUserns *bool
 
@@ -101,6 +103,10 @@ type Host struct {
 	CapabilityJSON string
 	// ConfigDir is the user's configuration directory ($HOME/.apptainer).
 	ConfigDir string
+	// RunRoot is the runtime's run directory (/run/apptainer), under which
+	// an instance's runtime directory and notify socket are made; empty
+	// means unknown, and the socket path is not checked.
+	RunRoot string
 	// CNICacheDir holds libcni's cache.
 	CNICacheDir string
 	// CNIPluginDirs are searched when "cni plugin path" is unset.

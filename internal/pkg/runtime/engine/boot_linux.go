@@ -7,9 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/creack/pty"
 )
 
@@ -138,33 +141,83 @@ func (c *console) Close() {
 	c.master.Close()
 }
 
-// bootState asks the instance's systemd how the boot went.
+// bootState asks the instance's systemd how the boot went. The image's
+// systemctl does the asking: it is the image's own code, so it runs with
+// less than the instance itself has (see queryConfig), and what it prints
+// is taken as untrusted data.
 func bootState(pid int) (state string, failed []string) {
 	out, _ := runInInstance(pid, "systemctl", "is-system-running")
-	state = strings.TrimSpace(string(out))
-	if state == "" {
-		state = "unknown"
-	}
+	state = parseSystemState(out)
 	out, err := runInInstance(pid, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
 	if err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) > 0 {
-				failed = append(failed, f[0])
-			}
-		}
+		failed = parseFailedUnits(out)
 	}
 	return state, failed
 }
 
-// runInInstance runs a command inside every namespace of an instance and
-// returns its standard output.
+// systemStates are the answers of `systemctl is-system-running`.
+var systemStates = []string{"initializing", "starting", "running", "degraded", "maintenance", "stopping", "offline"}
+
+// parseSystemState returns the state systemctl printed, or "unknown" for
+// anything that is not one of systemd's states.
+func parseSystemState(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if slices.Contains(systemStates, s) {
+		return s
+	}
+	return "unknown"
+}
+
+// unitName is what systemd accepts as a unit name (unit_name_is_valid):
+// a name of at most 255 characters from its set, then a known suffix.
+var unitName = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]{1,200}\.(service|socket|target|device|mount|automount|swap|timer|path|slice|scope)$`)
+
+// maxFailedUnits bounds the list: a few failed units are news, thousands
+// are an image trying to fill the instance file.
+const maxFailedUnits = 64
+
+// parseFailedUnits returns the unit names at the start of the lines of
+// `systemctl list-units --state=failed --plain --no-legend`; lines that do
+// not start with a valid unit name are left out.
+func parseFailedUnits(out []byte) []string {
+	var units []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !unitName.MatchString(f[0]) {
+			continue
+		}
+		if len(units) == maxFailedUnits {
+			units = append(units, "...")
+			break
+		}
+		units = append(units, f[0])
+	}
+	return units
+}
+
+// queryConfig is how the runtime runs a query in an instance: with no
+// capabilities at all and no_new_privs, whatever the instance has, from
+// the runtime's own PATH (no /usr/local, where an image would put a
+// wrapper), in systemd's plain output mode.
+func queryConfig(args []string) JoinConfig {
+	return JoinConfig{
+		Args:       args,
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0", "LANG=C"},
+		Cwd:        "/",
+		Caps:       []string{},
+		NoNewPrivs: true,
+	}
+}
+
+// runInInstance runs a query inside every namespace of an instance and
+// returns its standard output (at most 64 KiB of it).
 func runInInstance(pid int, args ...string) ([]byte, error) {
-	cmd, err := JoinCommand(pid, JoinConfig{Args: args, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, Cwd: "/"})
+	cmd, err := JoinCommand(pid, queryConfig(args))
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	out := &limitedBuffer{max: 64 << 10}
+	cmd.Stdout = out
 	done := make(chan error, 1)
 	err = cmd.Start()
 	for _, f := range cmd.ExtraFiles {
@@ -184,15 +237,48 @@ func runInInstance(pid int, args ...string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-// tailFile returns the last n lines of a log, for error messages.
+// limitedBuffer keeps the first max bytes written to it and drops the
+// rest, so that a query's output cannot grow the monitor without bound.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// tailFile returns the last n lines of a log, for error messages. The
+// console log is written by the image: each line is indented, so that none
+// can pass for a line of the runtime's, and escaped (termtext.Line), so
+// that none acts on the terminal that shows the error. Colour sequences
+// (SGR) are dropped first and the "\r" the console's line discipline adds
+// is trimmed: they carry nothing worth showing escaped.
 func tailFile(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	text := strings.TrimRight(string(b), "\r\n")
+	if text == "" {
+		return ""
+	}
+	lines := strings.Split(text, "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
+	for i, l := range lines {
+		if l = termtext.Line(sgr.ReplaceAllString(strings.TrimSuffix(l, "\r"), "")); l != "" {
+			lines[i] = "  " + l
+		} else {
+			lines[i] = ""
+		}
+	}
 	return strings.Join(lines, "\n")
 }
+
+// sgr matches a colour or attribute sequence, CSI ... m.
+var sgr = regexp.MustCompile("\x1b\\[[0-9;]*m")

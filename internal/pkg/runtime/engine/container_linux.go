@@ -32,6 +32,8 @@ func SessionDir() string { return filepath.Join(buildcfg.LocalStateDir, "apptain
 
 // containerMain is PID 1 of a new container until it execs.
 func containerMain() error {
+	// Not for the container's process.
+	unix.CloseOnExec(stageExeFD)
 	cfgFile := os.NewFile(configFD, "config")
 	b, err := io.ReadAll(cfgFile)
 	cfgFile.Close()

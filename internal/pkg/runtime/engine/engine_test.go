@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -141,5 +144,68 @@ func TestDescribeExit(t *testing.T) {
 func TestExitCode(t *testing.T) {
 	if exitCode(unix.WaitStatus(7<<8)) != 7 || exitCode(unix.WaitStatus(unix.SIGTERM)) != 128+15 {
 		t.Error("exit codes")
+	}
+}
+
+func TestParseSystemState(t *testing.T) {
+	for out, want := range map[string]string{
+		"running\n":              "running",
+		"degraded\n":             "degraded",
+		"  starting  \n":         "starting",
+		"":                       "unknown",
+		"running\x1b[2J\n":       "unknown",
+		"host network unchanged": "unknown",
+		"running\ndegraded\n":    "unknown",
+	} {
+		if got := parseSystemState([]byte(out)); got != want {
+			t.Errorf("parseSystemState(%q) = %q, want %q", out, got, want)
+		}
+	}
+}
+
+func TestParseFailedUnits(t *testing.T) {
+	out := "ifup@eth0.service loaded failed failed ifup for eth0\n" +
+		"site-firewall.service loaded failed failed Site firewall\n" +
+		"\x1b]0;pwned\x07.service loaded failed failed title\n" +
+		"not a unit at all\n" +
+		"\n" +
+		"dev-hugepages.mount loaded failed failed Huge Pages\n"
+	want := []string{"ifup@eth0.service", "site-firewall.service", "dev-hugepages.mount"}
+	if got := parseFailedUnits([]byte(out)); !slices.Equal(got, want) {
+		t.Errorf("parseFailedUnits = %q, want %q", got, want)
+	}
+	var many strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&many, "u%d.service loaded failed failed x\n", i)
+	}
+	if got := parseFailedUnits([]byte(many.String())); len(got) != maxFailedUnits+1 || got[maxFailedUnits] != "..." {
+		t.Errorf("1000 failed units gave %d names, want %d and \"...\"", len(got), maxFailedUnits)
+	}
+}
+
+// TestQueryConfigConfines: what the runtime runs in an instance gets no
+// capabilities, no_new_privs and a PATH without /usr/local.
+func TestQueryConfigConfines(t *testing.T) {
+	jc := queryConfig([]string{"systemctl", "is-system-running"})
+	if jc.Caps == nil || len(jc.Caps) != 0 {
+		t.Errorf("caps = %#v, want an empty set (nil keeps the caller's)", jc.Caps)
+	}
+	if !jc.NoNewPrivs {
+		t.Error("no_new_privs not set")
+	}
+	if p := searchPath(jc.Env); strings.Contains(p, "/usr/local") || p != "/usr/sbin:/usr/bin:/sbin:/bin" {
+		t.Errorf("PATH = %q", p)
+	}
+}
+
+func TestLimitedBuffer(t *testing.T) {
+	b := &limitedBuffer{max: 10}
+	for range 5 {
+		if n, err := b.Write([]byte("0123456")); n != 7 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if got := b.String(); got != "0123456012" {
+		t.Errorf("kept %q, want the first 10 bytes", got)
 	}
 }

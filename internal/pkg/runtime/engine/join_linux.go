@@ -70,9 +70,34 @@ func ExecInInstance(pid int, jc JoinConfig) error {
 	return fmt.Errorf("failed to run %s to join the instance: %w", bin, err)
 }
 
-// joinRequest asks to join every namespace of pid that differs from ours.
+// joinRequest asks to join every namespace of pid that differs from ours,
+// those its user namespace does not own before it (see nsenter.Request).
 func joinRequest(pid int) nsenter.Request {
-	return nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) })
+	return nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) }, func(t string) bool { return foreignNamespace(pid, t) })
+}
+
+// foreignNamespace reports whether pid's namespace of type t is owned by
+// another user namespace than pid's own (ioctl NS_GET_USERNS): the host
+// network namespace of a user-namespaced --boot-hostnet instance is. When
+// it cannot be told, the answer is yes: the caller is root of the initial
+// user namespace, which may join any namespace before it enters pid's user
+// namespace, but afterwards only those that one owns.
+func foreignNamespace(pid int, t string) bool {
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, t))
+	if err != nil {
+		return true
+	}
+	defer ns.Close()
+	fd, err := unix.IoctlRetInt(int(ns.Fd()), unix.NS_GET_USERNS)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	var owner, user unix.Stat_t
+	if unix.Fstat(fd, &owner) != nil || unix.Stat(fmt.Sprintf("/proc/%d/ns/user", pid), &user) != nil {
+		return true
+	}
+	return owner.Ino != user.Ino || owner.Dev != user.Dev
 }
 
 // joinSpec encodes jc into a memory file for apptainer-nsenter to read: no

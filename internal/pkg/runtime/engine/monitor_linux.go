@@ -490,6 +490,16 @@ func (m *monitor) waitReady(res *StartResult) error {
 	for {
 		select {
 		case <-m.notify.ready:
+			// select picks at random among ready cases: a status sent
+			// just before READY=1 is still waiting.
+			for drained := false; !drained; {
+				select {
+				case s := <-m.notify.status:
+					m.progress(s)
+				default:
+					drained = true
+				}
+			}
 			res.State, res.FailedUnits = bootState(m.c.pid)
 			return nil
 		case s := <-m.notify.status:

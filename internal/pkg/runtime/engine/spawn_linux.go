@@ -156,7 +156,18 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, err
 	}
 
-	cmd := exec.Command(engineBinary())
+	// The stage runs the engine through a descriptor opened here: in a
+	// user namespace the stage's root is an unprivileged host uid, which
+	// may not reach the binary by its path (a build directory below a
+	// 0700 home, say).
+	exe, err := os.OpenFile(engineBinary(), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		cp.abort()
+		childSync.Close()
+		return c, fmt.Errorf("failed to open the engine binary: %w", err)
+	}
+	defer exe.Close()
+	cmd := exec.Command("/proc/self/fd/" + strconv.Itoa(stageExeFD))
 	cmd.Args = []string{"apptainer-container"}
 	cmd.Env = []string{StageEnv + "=" + stageContainer}
 	if joinNet != "" {
@@ -164,7 +175,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cmd.Env = append(cmd.Env, StageEnv+"="+stageContainer, nsenter.Env(nsenter.Request{Paths: map[string]string{"net": joinNet}}))
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
-	cmd.ExtraFiles = []*os.File{cp.r, childSync}
+	cmd.ExtraFiles = []*os.File{cp.r, childSync, exe}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
 	if u := cfg.UserNS; u != nil {
 		// Created together with the other namespaces, so that it owns them;

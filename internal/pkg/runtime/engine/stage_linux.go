@@ -33,6 +33,9 @@ var mainThreadLocked bool
 const (
 	configFD = 3
 	syncFD   = 4
+	// stageExeFD is the engine binary the container stage was executed
+	// from; the stage closes it.
+	stageExeFD = 5
 )
 
 // Stage runs the stage named in the environment and never returns when one

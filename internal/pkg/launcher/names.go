@@ -1,0 +1,62 @@
+package launcher
+
+import (
+	"fmt"
+	"path/filepath"
+)
+
+// Limits of the paths the runtime builds from an instance name.
+const (
+	// sunPathMax is the size of sockaddr_un's sun_path, NUL included.
+	sunPathMax = 108
+	// nameMax is NAME_MAX: the longest file name, in bytes.
+	nameMax = 255
+	// nameFileExtra is how much longer than the instance name the longest
+	// file name made from it is: the temporary copy of the instance file,
+	// ".NAME.json.tmp-" and up to 13 base-36 digits (instance.Paths.Write).
+	// The logs, NAME.out, NAME.err and NAME.hostnet.json, are shorter.
+	nameFileExtra = len(".") + len(".json") + len(".tmp-") + 13
+	// notifySocket is where a booted instance's notify socket lives in
+	// its runtime directory RUNROOT/instances/USER/NAME (the monitor's
+	// runDir and listenNotify).
+	notifySocket = "host/notify"
+)
+
+// MaxInstanceName returns the longest instance name user may give: every
+// file name made from it must fit in NAME_MAX and, for a booted instance,
+// the path of its notify socket under runRoot in sun_path. why says which
+// limit decides, for messages. An empty runRoot skips the socket.
+func MaxInstanceName(user, runRoot string, boot bool) (n int, why string) {
+	n = nameMax - nameFileExtra
+	why = fmt.Sprintf("file names made from it, such as .NAME.json.tmp-XXXXXXXXXXXXX, must fit in %d bytes", nameMax)
+	if boot && runRoot != "" {
+		// RUNROOT/instances/USER/ NAME /host/notify, plus the NUL.
+		fixed := len(filepath.Join(runRoot, "instances", user)) + len("/") + len("/"+notifySocket) + 1
+		if s := sunPathMax - fixed; s < n {
+			n = s
+			why = fmt.Sprintf("the path of its notify socket, %s, must fit in a Unix socket address (%d bytes)",
+				filepath.Join(runRoot, "instances", user, "NAME", notifySocket), sunPathMax-1)
+		}
+	}
+	return n, why
+}
+
+// checkInstanceName refuses an instance name too long for the paths the
+// runtime will build from it, before anything is created. Without this the
+// start fails half-way: binding the notify socket ("bind: invalid
+// argument") or opening the logs ("file name too long").
+func checkInstanceName(o Options, h Host) error {
+	if !o.Action.IsInstance() {
+		return nil
+	}
+	max, why := MaxInstanceName(h.User, h.RunRoot, o.Boot)
+	if len(o.InstanceName) <= max {
+		return nil
+	}
+	what := "an instance"
+	if o.Boot {
+		what = "a booted instance"
+	}
+	return fmt.Errorf("%w: instance name too long (%d characters): at most %d characters for %s (%s)",
+		ErrInvalid, len(o.InstanceName), max, what, why)
+}
