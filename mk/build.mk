@@ -28,6 +28,9 @@ export CGO_ENABLED := 0
 CC     ?= cc
 CFLAGS ?= -O2
 NSENTER_CFLAGS := -Wall -Werror -static
+# libseccomp compiles the seccomp filters of booted instances (static
+# library from Debian's libseccomp-dev).
+NSENTER_LIBS := -lseccomp
 # -trimpath: no build machine paths in the binary, so builds reproduce.
 GOBUILDFLAGS := -trimpath -ldflags "$(LDFLAGS)"
 
@@ -58,7 +61,7 @@ $(BUILDDIR)/apptainer-engine: FORCE
 
 $(BUILDDIR)/apptainer-nsenter: $(SRCDIR)/cmd/apptainer-nsenter/main.c
 	@echo " CC      $@"
-	$(CC) $(CFLAGS) $(NSENTER_CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) $(NSENTER_CFLAGS) -o $@ $< $(NSENTER_LIBS)
 
 # Man pages and completion come from the same command tree as the binary.
 # The man folder is made afresh so a removed command leaves no page.

@@ -21,6 +21,7 @@ readonly GO_MIN_MINOR=24
 #   iperf3 hyperfine strace     benchmarks (strace times the runtime's own start)
 #   libcap2-bin procps          capsh/getpcaps, ps/pgrep in tests
 #   make gcc libc6-dev          build (apptainer-nsenter is C, linked static)
+#   libseccomp-dev              apptainer-nsenter compiles seccomp filters with it (static)
 #   git ca-certificates         `go mod download`, version from git tags
 #   the shellcheck tool         `make lint` checks the shell scripts
 #   stress-ng                   `make e2e-loaded` (CI) keeps every core busy with it
@@ -29,7 +30,7 @@ readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
 	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
-	stress-ng
+	stress-ng libseccomp-dev
 )
 
 step() { printf '==> %s\n' "$*" >&2; }

@@ -17,6 +17,13 @@
 // nsenter.Exec for the format). Otherwise it execs its own arguments
 // (apptainer-nsenter PROGRAM ARGS...) with its environment minus the
 // request: how a stage of the runtime starts inside a given namespace.
+// With no namespace to join and "exec=N", it only runs the program: how
+// the container stage executes a booted init with its seccomp filter.
+//
+// The seccomp filter of an exec request is compiled and loaded by
+// libseccomp (linked statically), with every syscall ABI this kernel runs
+// in the filter: a list for x86_64 alone would let the same calls through
+// the i386 and x32 entry points.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
@@ -33,6 +40,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <seccomp.h>
 
 #define NSENTER_ENV "_APPTAINER_NSENTER"
 #define MAX_NS 8
@@ -69,6 +78,10 @@ struct exec_spec {
 	char *cwd, *caps, *search;
 	int nnp;
 	char **argv, **envp;
+	// seccomp_errno is the errno the denied syscalls return, or -1 for no
+	// filter; seccomp_deny lists them by name.
+	int seccomp_errno;
+	char **seccomp_deny;
 };
 
 // read_all reads fd to its end into a NUL-terminated buffer.
@@ -135,6 +148,19 @@ static void read_spec(int fd, struct exec_spec *spec) {
 	spec->search = next_field(buf, len, &pos);
 	spec->argv = next_list(buf, len, &pos);
 	spec->envp = next_list(buf, len, &pos);
+	char *errno_field = next_field(buf, len, &pos);
+	spec->seccomp_errno = -1;
+	if (strcmp(errno_field, "-") != 0) {
+		char *end;
+		errno = 0;
+		long e = strtol(errno_field, &end, 10);
+		if (errno != 0 || *end != '\0' || e < 1 || e > 4095) {
+			errno = EINVAL;
+			die("bad seccomp errno in", "exec request");
+		}
+		spec->seccomp_errno = (int)e;
+	}
+	spec->seccomp_deny = next_list(buf, len, &pos);
 	if (spec->argv[0] == NULL) {
 		errno = EINVAL;
 		die("no command in", "exec request");
@@ -215,10 +241,59 @@ static char *find_command(const char *cmd, const char *search) {
 	_exit(255);
 }
 
+// seccomp_fail reports a libseccomp error (a negative errno).
+static void seccomp_fail(const char *what, const char *arg, int rc) {
+	errno = -rc;
+	die(what, arg);
+}
+
+// apply_seccomp loads the filter of spec: every listed syscall fails with
+// spec->seccomp_errno, everything else is allowed. It runs while the
+// process still has CAP_SYS_ADMIN in its user namespace, so the filter
+// needs no no_new_privs (which would break setuid programs in the
+// instance); a name this libseccomp does not know is left out, as the
+// kernel it was built for has no such call either.
+static void apply_seccomp(const struct exec_spec *spec) {
+	if (spec->seccomp_errno < 0)
+		return;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (ctx == NULL) {
+		errno = ENOMEM;
+		die("cannot create", "a seccomp filter");
+	}
+	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	if (rc < 0)
+		seccomp_fail("cannot configure", "the seccomp filter", rc);
+	uint32_t native = seccomp_arch_native();
+	uint32_t others[2] = {0, 0};
+	if (native == SCMP_ARCH_X86_64) {
+		others[0] = SCMP_ARCH_X86;
+		others[1] = SCMP_ARCH_X32;
+	} else if (native == SCMP_ARCH_AARCH64) {
+		others[0] = SCMP_ARCH_ARM;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (others[i] != 0 && (rc = seccomp_arch_add(ctx, others[i])) < 0 && rc != -EEXIST)
+			seccomp_fail("cannot add an architecture to", "the seccomp filter", rc);
+	}
+	for (char **name = spec->seccomp_deny; *name != NULL; name++) {
+		int nr = seccomp_syscall_resolve_name(*name);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(spec->seccomp_errno), nr, 0);
+		if (rc < 0)
+			seccomp_fail("cannot add to the seccomp filter the syscall", *name, rc);
+	}
+	if ((rc = seccomp_load(ctx)) < 0)
+		seccomp_fail("cannot load", "the seccomp filter", rc);
+	seccomp_release(ctx);
+}
+
 static void run_spec(const struct exec_spec *spec) {
 	if (spec->cwd[0] != '\0' && chdir(spec->cwd) < 0 && chdir("/") < 0)
 		die("cannot change directory to", "/");
 	char *path = find_command(spec->argv[0], spec->search);
+	apply_seccomp(spec);
 	if (strcmp(spec->caps, "-") != 0) {
 		char *end;
 		errno = 0;

@@ -36,6 +36,10 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		}
 	}
 	jc.NoNewPrivs = cfg.NoNewPrivileges
+	// A joined process gets the instance's seccomp filter, as PID 1 did.
+	if jc.Seccomp, err = engine.SeccompOf(cfg); err != nil {
+		return err
+	}
 	if cfg.Boot != nil {
 		// init's environment is systemd's; a login-like one suits a shell.
 		jc.Env = []string{"PATH=" + launcher.DefaultPath, "HOME=/root", "TERM=" + os.Getenv("TERM"),

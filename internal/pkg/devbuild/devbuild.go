@@ -18,7 +18,7 @@ func Build(repo, dir, ld string) error {
 	for _, b := range [][]string{
 		{"go", "build", "-o", filepath.Join(dir, "apptainer"), "-ldflags", ld, "./cmd/apptainer"},
 		{"go", "build", "-o", filepath.Join(dir, "apptainer-engine"), "-ldflags", ld, "./cmd/apptainer-engine"},
-		{"cc", "-O2", "-Wall", "-Werror", "-static", "-o", filepath.Join(dir, "apptainer-nsenter"), "cmd/apptainer-nsenter/main.c"},
+		{"cc", "-O2", "-Wall", "-Werror", "-static", "-o", filepath.Join(dir, "apptainer-nsenter"), "cmd/apptainer-nsenter/main.c", "-lseccomp"},
 	} {
 		cmd := exec.Command(b[0], b[1:]...)
 		cmd.Dir = repo

@@ -165,6 +165,12 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		},
 	}
 
+	if o.Boot {
+		c.Spec.Linux.Seccomp = bootSeccomp()
+		c.Spec.Linux.MaskedPaths = append([]string(nil), bootMaskedPaths...)
+		c.Spec.Linux.Resources = &specs.LinuxResources{Devices: bootDevices()}
+	}
+
 	args, shim, err := processArgs(o, h)
 	if err != nil {
 		return nil, nil, err

@@ -474,3 +474,69 @@ func assertMount(t *testing.T, c *config.Config, dest, typ string, readOnly bool
 		t.Errorf("mount %s = %+v, want type %s read-only %v", dest, m, typ, readOnly)
 	}
 }
+
+// TestBootConfinement: a booted instance, with or without the host
+// network or a user namespace, gets the seccomp filter, the device policy
+// and the masked /proc paths; a plain instance gets none of them.
+func TestBootConfinement(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts func(*Options)
+		boot bool
+	}{
+		{"plain instance", func(o *Options) {}, false},
+		{"--boot", func(o *Options) { o.Boot = true }, true},
+		{"--boot --boot-hostnet", func(o *Options) { o.Boot, o.BootHostnet = true, true }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Build(instanceOpts(tt.opts), apptainerconf.Default(), rootHost())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := c.Spec.Linux
+			if !tt.boot {
+				if l.Seccomp != nil || len(l.MaskedPaths) > 0 || l.Resources != nil {
+					t.Errorf("a plain instance is confined: %+v %v %+v", l.Seccomp, l.MaskedPaths, l.Resources)
+				}
+				return
+			}
+			if l.Seccomp == nil || l.Seccomp.DefaultAction != specs.ActAllow || len(l.Seccomp.Syscalls) != 1 {
+				t.Fatalf("seccomp = %+v", l.Seccomp)
+			}
+			rule := l.Seccomp.Syscalls[0]
+			if rule.Action != specs.ActErrno || rule.ErrnoRet == nil || *rule.ErrnoRet != 1 {
+				t.Errorf("denied syscalls do not fail with EPERM: %+v", rule)
+			}
+			for _, name := range []string{"keyctl", "add_key", "request_key", "open_by_handle_at", "init_module", "finit_module", "kexec_load", "swapon", "clock_settime", "perf_event_open"} {
+				if !slices.Contains(rule.Names, name) {
+					t.Errorf("%s is not denied", name)
+				}
+			}
+			for _, name := range []string{"mount", "bpf", "name_to_handle_at", "reboot", "unshare", "clone3"} {
+				if slices.Contains(rule.Names, name) {
+					t.Errorf("%s, which systemd needs, is denied", name)
+				}
+			}
+			for _, p := range []string{"/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/sys/fs/binfmt_misc", "/proc/sysrq-trigger"} {
+				if !slices.Contains(l.MaskedPaths, p) {
+					t.Errorf("%s is not masked", p)
+				}
+			}
+			if l.Resources == nil || len(l.Resources.Devices) < 2 {
+				t.Fatalf("device policy = %+v", l.Resources)
+			}
+			first := l.Resources.Devices[0]
+			if first.Allow || first.Type != "" || first.Major != nil || first.Access != "rwm" {
+				t.Errorf("the policy does not start by denying every device: %+v", first)
+			}
+			for _, d := range l.Resources.Devices[1:] {
+				if !d.Allow || d.Type != "c" || d.Major == nil {
+					t.Errorf("rule %+v allows more than a character device", d)
+				}
+				if *d.Major == 8 || *d.Major == 259 || *d.Major == 7 {
+					t.Errorf("rule %+v allows a disk or a loop device", d)
+				}
+			}
+		})
+	}
+}

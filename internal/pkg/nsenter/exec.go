@@ -12,7 +12,8 @@ import (
 // without a parser:
 //
 //	cwd, no_new_privs ("0"/"1"), caps ("-" or a hex mask), search path,
-//	argc, argv..., envc, envp...
+//	argc, argv..., envc, envp..., seccomp errno ("-" for no filter),
+//	count, denied syscall names...
 type Exec struct {
 	Args []string
 	Env  []string
@@ -25,6 +26,17 @@ type Exec struct {
 	// ambient are all set to it.
 	Caps       *uint64
 	NoNewPrivs bool
+	// Seccomp, when set, is the seccomp filter the program runs under.
+	Seccomp *Seccomp
+}
+
+// Seccomp is a seccomp filter of the one shape the runtime uses: every
+// syscall is allowed but those named in Deny, which fail with Errno.
+// apptainer-nsenter compiles it with libseccomp, for every syscall ABI of
+// the machine.
+type Seccomp struct {
+	Errno int
+	Deny  []string
 }
 
 // Encode returns the wire form of e. NUL bytes cannot appear in a C string;
@@ -45,6 +57,20 @@ func (e Exec) Encode() ([]byte, error) {
 	fields = append(fields, e.Args...)
 	fields = append(fields, strconv.Itoa(len(e.Env)))
 	fields = append(fields, e.Env...)
+	if e.Seccomp == nil {
+		fields = append(fields, "-", "0")
+	} else {
+		if e.Seccomp.Errno < 1 || e.Seccomp.Errno > 4095 {
+			return nil, errors.New("invalid seccomp errno " + strconv.Itoa(e.Seccomp.Errno))
+		}
+		for _, name := range e.Seccomp.Deny {
+			if !validSyscallName(name) {
+				return nil, errors.New("invalid syscall name " + strconv.Quote(name))
+			}
+		}
+		fields = append(fields, strconv.Itoa(e.Seccomp.Errno), strconv.Itoa(len(e.Seccomp.Deny)))
+		fields = append(fields, e.Seccomp.Deny...)
+	}
 	var b strings.Builder
 	for _, f := range fields {
 		if strings.IndexByte(f, 0) >= 0 {
@@ -54,4 +80,18 @@ func (e Exec) Encode() ([]byte, error) {
 		b.WriteByte(0)
 	}
 	return []byte(b.String()), nil
+}
+
+// validSyscallName accepts the names syscalls have: lower-case letters,
+// digits and underscores.
+func validSyscallName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

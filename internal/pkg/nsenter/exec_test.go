@@ -14,9 +14,13 @@ func TestExecEncode(t *testing.T) {
 		wantErr string
 	}{
 		{"full", Exec{Args: []string{"sh", "-c", "x"}, Env: []string{"PATH=/bin", "A="}, Cwd: "/root", Search: "/bin", Caps: &caps, NoNewPrivs: true},
-			[]string{"/root", "1", "3000", "/bin", "3", "sh", "-c", "x", "2", "PATH=/bin", "A=", ""}, ""},
+			[]string{"/root", "1", "3000", "/bin", "3", "sh", "-c", "x", "2", "PATH=/bin", "A=", "-", "0", ""}, ""},
 		{"caps kept, empty env and args", Exec{Args: []string{"true", ""}, Search: "/usr/bin"},
-			[]string{"", "0", "-", "/usr/bin", "2", "true", "", "0", ""}, ""},
+			[]string{"", "0", "-", "/usr/bin", "2", "true", "", "0", "-", "0", ""}, ""},
+		{"seccomp", Exec{Args: []string{"init"}, Seccomp: &Seccomp{Errno: 1, Deny: []string{"keyctl", "kexec_load"}}},
+			[]string{"", "0", "-", "", "1", "init", "0", "1", "2", "keyctl", "kexec_load", ""}, ""},
+		{"seccomp errno out of range", Exec{Args: []string{"init"}, Seccomp: &Seccomp{Errno: 0}}, nil, "invalid seccomp errno"},
+		{"seccomp name with a NUL or a separator", Exec{Args: []string{"init"}, Seccomp: &Seccomp{Errno: 1, Deny: []string{"keyctl\x00x"}}}, nil, "invalid syscall name"},
 		{"no command", Exec{}, nil, "no command to run"},
 		{"NUL in an argument", Exec{Args: []string{"a\x00b"}}, nil, "NUL byte"},
 		{"NUL in the environment", Exec{Args: []string{"a"}, Env: []string{"X=\x00"}}, nil, "NUL byte"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/creack/pty"
 )
@@ -145,10 +146,10 @@ func (c *console) Close() {
 // systemctl does the asking: it is the image's own code, so it runs with
 // less than the instance itself has (see queryConfig), and what it prints
 // is taken as untrusted data.
-func bootState(pid int) (state string, failed []string) {
-	out, _ := runInInstance(pid, "systemctl", "is-system-running")
+func bootState(pid int, sc *nsenter.Seccomp) (state string, failed []string) {
+	out, _ := runInInstance(pid, sc, "systemctl", "is-system-running")
 	state = parseSystemState(out)
-	out, err := runInInstance(pid, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
+	out, err := runInInstance(pid, sc, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
 	if err == nil {
 		failed = parseFailedUnits(out)
 	}
@@ -196,11 +197,13 @@ func parseFailedUnits(out []byte) []string {
 }
 
 // queryConfig is how the runtime runs a query in an instance: with no
-// capabilities at all and no_new_privs, whatever the instance has, from
+// capabilities at all and no_new_privs, whatever the instance has, under
+// the instance's seccomp filter sc, from
 // the runtime's own PATH (no /usr/local, where an image would put a
 // wrapper), in systemd's plain output mode.
-func queryConfig(args []string) JoinConfig {
+func queryConfig(args []string, sc *nsenter.Seccomp) JoinConfig {
 	return JoinConfig{
+		Seccomp:    sc,
 		Args:       args,
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0", "LANG=C"},
 		Cwd:        "/",
@@ -211,8 +214,8 @@ func queryConfig(args []string) JoinConfig {
 
 // runInInstance runs a query inside every namespace of an instance and
 // returns its standard output (at most 64 KiB of it).
-func runInInstance(pid int, args ...string) ([]byte, error) {
-	cmd, err := JoinCommand(pid, queryConfig(args))
+func runInInstance(pid int, sc *nsenter.Seccomp, args ...string) ([]byte, error) {
+	cmd, err := JoinCommand(pid, queryConfig(args, sc))
 	if err != nil {
 		return nil, err
 	}

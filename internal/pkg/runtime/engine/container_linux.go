@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/cgroup"
+	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -34,6 +37,8 @@ func SessionDir() string { return filepath.Join(buildcfg.LocalStateDir, "apptain
 func containerMain() error {
 	// Not for the container's process.
 	unix.CloseOnExec(stageExeFD)
+	unix.CloseOnExec(stageNsenterFD)
+	unix.CloseOnExec(stageCgroupFD)
 	cfgFile := os.NewFile(configFD, "config")
 	b, err := io.ReadAll(cfgFile)
 	cfgFile.Close()
@@ -89,6 +94,16 @@ func setupContainer(cfg *config.Config) error {
 	a := &assembler{cfg: cfg, session: SessionDir()}
 	if err := a.outside(); err != nil {
 		return err
+	}
+	// Built with whatever devices that took (a loop device for a SIF),
+	// and before anything of the image runs: from here on the container's
+	// cgroup allows only the devices of its policy.
+	if rules := devicePolicy(cfg); rules != nil {
+		err := cgroup.ApplyDevicePolicy("/proc/self/fd/"+strconv.Itoa(stageCgroupFD), rules)
+		unix.Close(stageCgroupFD)
+		if err != nil {
+			return err
+		}
 	}
 	if err := inside(cfg, a.root()); err != nil {
 		return err
@@ -182,6 +197,13 @@ func execProcess(cfg *config.Config) error {
 	if cfg.Shim {
 		return runShim(cfg)
 	}
+	sc, err := SeccompOf(cfg)
+	if err != nil {
+		return err
+	}
+	if sc != nil {
+		return execFiltered(cfg, sc)
+	}
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return err
@@ -195,6 +217,44 @@ func execProcess(cfg *config.Config) error {
 		return fmt.Errorf("exec %s failed: a shared library is likely missing in the image", path)
 	}
 	return fmt.Errorf("exec %s failed: %w", path, err)
+}
+
+// execFiltered executes the container's process under its seccomp filter:
+// apptainer-nsenter, received as stageNsenterFD, compiles and loads the
+// filter with libseccomp, sets the capabilities and no_new_privs, and
+// executes the process, keeping this PID.
+func execFiltered(cfg *config.Config, sc *nsenter.Seccomp) error {
+	p := cfg.Spec.Process
+	// Failures nsenter could only print on the console are found here,
+	// where they reach instance start: a missing or non-executable
+	// program.
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return err
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return fmt.Errorf("exec %s failed: %w", path, err)
+	}
+	jc := JoinConfig{Args: p.Args, Env: p.Env, Cwd: p.Cwd, NoNewPrivs: cfg.NoNewPrivileges, Seccomp: sc}
+	if c := p.Capabilities; c != nil {
+		jc.Caps = c.Bounding
+		if jc.Caps == nil {
+			jc.Caps = []string{}
+		}
+	}
+	spec, err := joinSpec(jc)
+	if err != nil {
+		return err
+	}
+	defer spec.Close()
+	// Inherited by nsenter, which closes it once read.
+	if _, err := unix.FcntlInt(spec.Fd(), unix.F_SETFD, 0); err != nil {
+		return err
+	}
+	env := []string{nsenter.Env(nsenter.Request{ExecFD: int(spec.Fd())})}
+	announceExec()
+	err = unix.Exec("/proc/self/fd/"+strconv.Itoa(stageNsenterFD), []string{"apptainer-exec"}, env)
+	return fmt.Errorf("failed to execute apptainer-nsenter to load the seccomp filter: %w", err)
 }
 
 // announceExec tells the runtime that this stage is about to execute the

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,7 +187,11 @@ func TestParseFailedUnits(t *testing.T) {
 // TestQueryConfigConfines: what the runtime runs in an instance gets no
 // capabilities, no_new_privs and a PATH without /usr/local.
 func TestQueryConfigConfines(t *testing.T) {
-	jc := queryConfig([]string{"systemctl", "is-system-running"})
+	sc := &nsenter.Seccomp{Errno: 1, Deny: []string{"keyctl"}}
+	jc := queryConfig([]string{"systemctl", "is-system-running"}, sc)
+	if jc.Seccomp != sc {
+		t.Error("the query does not run under the instance's seccomp filter")
+	}
 	if jc.Caps == nil || len(jc.Caps) != 0 {
 		t.Errorf("caps = %#v, want an empty set (nil keeps the caller's)", jc.Caps)
 	}

@@ -21,6 +21,8 @@ type JoinConfig struct {
 	// Caps, when not nil, become the process's capabilities.
 	Caps       []string
 	NoNewPrivs bool
+	// Seccomp, when set, is the instance's seccomp filter (SeccompOf).
+	Seccomp *nsenter.Seccomp
 }
 
 // JoinCommand prepares a command that enters every namespace of the
@@ -103,7 +105,7 @@ func foreignNamespace(pid int, t string) bool {
 // joinSpec encodes jc into a memory file for apptainer-nsenter to read: no
 // pipe to keep fed, whatever its size.
 func joinSpec(jc JoinConfig) (*os.File, error) {
-	e := nsenter.Exec{Args: jc.Args, Env: jc.Env, Cwd: jc.Cwd, Search: searchPath(jc.Env), NoNewPrivs: jc.NoNewPrivs}
+	e := nsenter.Exec{Args: jc.Args, Env: jc.Env, Cwd: jc.Cwd, Search: searchPath(jc.Env), NoNewPrivs: jc.NoNewPrivs, Seccomp: jc.Seccomp}
 	if jc.Caps != nil {
 		mask, err := capabilities.ToMask(jc.Caps)
 		if err != nil {

@@ -452,7 +452,10 @@ func (m *monitor) prepareBoot() error {
 	if m.cgFD, err = cgroup.Create(m.cgPath); err != nil {
 		return err
 	}
-	if rules := devicePolicy(m.cfg); len(rules) > 0 {
+	// In a user namespace the monitor builds the container's root, and the
+	// cgroup gets its device policy now; otherwise the stage attaches it
+	// once it has built the root (see stageFiles).
+	if rules := devicePolicy(m.cfg); m.cfg.UserNS != nil && len(rules) > 0 {
 		if err := cgroup.ApplyDevicePolicy(m.cgPath, rules); err != nil {
 			return err
 		}
@@ -500,7 +503,8 @@ func (m *monitor) waitReady(res *StartResult) error {
 					drained = true
 				}
 			}
-			res.State, res.FailedUnits = bootState(m.c.pid)
+			sc, _ := SeccompOf(m.cfg) // refused at spawn if it were invalid
+			res.State, res.FailedUnits = bootState(m.c.pid, sc)
 			return nil
 		case s := <-m.notify.status:
 			m.progress(s)

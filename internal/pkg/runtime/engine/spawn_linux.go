@@ -167,6 +167,13 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, fmt.Errorf("failed to open the engine binary: %w", err)
 	}
 	defer exe.Close()
+	extra, closeExtra, err := stageFiles(cfg, o, cp.r, childSync, exe)
+	if err != nil {
+		cp.abort()
+		childSync.Close()
+		return c, err
+	}
+	defer closeExtra()
 	cmd := exec.Command("/proc/self/fd/" + strconv.Itoa(stageExeFD))
 	cmd.Args = []string{"apptainer-container"}
 	cmd.Env = []string{StageEnv + "=" + stageContainer}
@@ -175,7 +182,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cmd.Env = append(cmd.Env, StageEnv+"="+stageContainer, nsenter.Env(nsenter.Request{Paths: map[string]string{"net": joinNet}}))
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
-	cmd.ExtraFiles = []*os.File{cp.r, childSync, exe}
+	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
 	if u := cfg.UserNS; u != nil {
 		// Created together with the other namespaces, so that it owns them;
@@ -231,6 +238,64 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, fmt.Errorf("container process died during setup: %w", err)
 	}
 	return c, c.waitExec(stageTimeout)
+}
+
+// stageFiles are the descriptors a container stage gets, at fixed
+// numbers: its config, the sync socket, the engine binary; then, for a
+// container under a seccomp filter, apptainer-nsenter (stageNsenterFD),
+// and for one without a user namespace under a device policy, its cgroup
+// (stageCgroupFD), which the stage attaches the policy to once it has
+// built its root (it opens a loop device for a SIF image, say). A user
+// namespace container's root is built by the monitor, outside the
+// cgroup, which gets the policy from the monitor before the stage runs.
+func stageFiles(cfg *config.Config, o spawnOptions, base ...*os.File) ([]*os.File, func(), error) {
+	files := base
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	sc, err := SeccompOf(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	stagePolicy := cfg.UserNS == nil && devicePolicy(cfg) != nil
+	if sc == nil && !stagePolicy {
+		return files, closeAll, nil
+	}
+	var helper *os.File
+	if sc != nil {
+		if helper, err = openNsenter(); err != nil {
+			return nil, nil, err
+		}
+	} else if helper, err = os.Open(os.DevNull); err != nil {
+		return nil, nil, err
+	}
+	opened = append(opened, helper)
+	files = append(files, helper)
+	if stagePolicy {
+		if o.CgroupFD == nil {
+			closeAll()
+			return nil, nil, errors.New("internal error: a device policy without a cgroup")
+		}
+		files = append(files, o.CgroupFD)
+	}
+	return files, closeAll, nil
+}
+
+// openNsenter opens apptainer-nsenter for a stage to execute after it
+// has pivoted into the container, where the binary's path is gone.
+func openNsenter() (*os.File, error) {
+	bin, err := nsenterBinary()
+	if err != nil {
+		return nil, fmt.Errorf("the instance has a seccomp filter, which %w", err)
+	}
+	f, err := os.OpenFile(bin, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open %s: %w", bin, err)
+	}
+	return f, nil
 }
 
 // syncPair makes the sync socket: ours, pollable so that reads can have a

@@ -36,6 +36,13 @@ const (
 	// stageExeFD is the engine binary the container stage was executed
 	// from; the stage closes it.
 	stageExeFD = 5
+	// stageNsenterFD is apptainer-nsenter, handed to a container stage
+	// whose process runs under a seccomp filter: it loads the filter and
+	// executes the process (see execFiltered).
+	stageNsenterFD = 6
+	// stageCgroupFD is the container's cgroup, for a stage that attaches
+	// its device policy itself (see stageFiles).
+	stageCgroupFD = 7
 )
 
 // Stage runs the stage named in the environment and never returns when one
