@@ -31,6 +31,9 @@ const (
 	caseIperfVHost    = "iperf3 veth peer: bare host"
 	caseIperfVHN      = "iperf3 veth peer: --boot-hostnet instance"
 	caseIperfVCNI     = "iperf3 veth peer: --boot CNI instance (bridge+NAT)"
+	caseGuardBaseline = "guard: host-network snapshot, baseline (hostnet.Take)"
+	caseGuardCheck    = "guard: snapshot after READY/stop (firewall reused)"
+	caseGuardKernel   = "guard: baseline with kernel.*, vm.*, fs.*, binfmt_misc (no user namespace)"
 )
 
 // traceSteps are the steps `instance start -v` reports, in order; each is
@@ -83,6 +86,9 @@ func buildRowSpecs() []rowSpec {
 		{caseIperfVCNI, caseIperfVHost, Reported, 0},
 		{caseIperfLoHost, "", Reported, 0},
 		{caseIperfVHost, "", Reported, 0},
+		{caseGuardBaseline, "", Reported, 0},
+		{caseGuardCheck, "", Reported, 0},
+		{caseGuardKernel, caseGuardBaseline, Reported, 0},
 	}...)
 }
 

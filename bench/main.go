@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&c.Boots, "boots", 10, "boot and stop cycles per runtime")
 	flag.IntVar(&c.Execs, "execs", 30, "iterations of exec and of instance list")
 	flag.IntVar(&c.Iperf, "iperf", 3, "iperf3 runs per configuration")
-	flag.StringVar(&c.Only, "only", "", "run only these groups: boot,trace,exec,rss,list,iperf")
+	flag.StringVar(&c.Only, "only", "", "run only these groups: boot,trace,exec,rss,list,iperf,guard")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {

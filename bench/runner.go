@@ -243,6 +243,7 @@ func (r *runner) measure(ctx context.Context, c config) ([]Row, bool) {
 		{"rss", r.rssGroup},
 		{"list", r.listGroup},
 		{"iperf", r.iperfGroup},
+		{"guard", r.guardGroup},
 	}
 	failed := false
 	for _, g := range groups {

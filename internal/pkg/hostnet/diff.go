@@ -23,12 +23,20 @@ const (
 	KindNetns      = "netns"
 	KindLink       = "link"
 	KindAddress    = "address"
+	KindMulticast  = "multicast"
 	KindRoute      = "route"
+	KindNexthop    = "nexthop"
 	KindRule       = "rule"
+	KindNeighbour  = "neighbour"
+	KindAddrLabel  = "addrlabel"
+	KindXfrmPolicy = "xfrm policy"
+	KindXfrmState  = "xfrm state"
 	KindNetfilter  = "netfilter"
 	KindSysctl     = "sysctl"
 	KindResolvConf = "resolv.conf"
 	KindListener   = "listener"
+	KindSysfsMount = "sysfs mount"
+	KindBinfmt     = "binfmt_misc"
 )
 
 // Change is one difference between two snapshots.
@@ -129,7 +137,9 @@ func (d Diff) MarshalJSON() ([]byte, error) {
 }
 
 // Compare lists what changed from before to after. A nil snapshot counts as
-// an empty one.
+// an empty one. What before did not record (the kinds a baseline from an
+// older version has no field for, the kernel state of a baseline taken
+// without SnapshotOptions.Kernel) is not compared.
 func Compare(before, after *Snapshot) Diff {
 	if before == nil {
 		before = &Snapshot{}
@@ -141,12 +151,20 @@ func Compare(before, after *Snapshot) Diff {
 	d.changed(KindNetns, "", "", before.Netns, after.Netns)
 	gone, born := d.links(before.Links, after.Links)
 	d.addresses(before.Addresses, after.Addresses)
+	d.objects(KindMulticast, withoutLinks(before.Multicast, gone, born), withoutLinks(after.Multicast, gone, born))
 	d.set(KindRoute, keys(before.Routes, Route.key), keys(after.Routes, Route.key))
+	d.objects(KindNexthop, before.Nexthops, after.Nexthops)
 	d.set(KindRule, keys(before.Rules, Rule.String), keys(after.Rules, Rule.String))
+	d.objects(KindNeighbour, before.Neighbours, after.Neighbours)
+	d.objects(KindAddrLabel, before.AddrLabels, after.AddrLabels)
+	d.objects(KindXfrmPolicy, before.XfrmPolicies, after.XfrmPolicies)
+	d.objects(KindXfrmState, before.XfrmStates, after.XfrmStates)
 	d.netfilter(before.Netfilter, after.Netfilter)
 	d.sysctls(before.Sysctls, after.Sysctls, gone, born)
+	d.kernel(before.Kernel, after.Kernel)
 	d.resolvConf(before.ResolvConf, after.ResolvConf)
 	d.set(KindListener, keys(before.Listeners, Listener.String), keys(after.Listeners, Listener.String))
+	d.mount(KindSysfsMount, before.Sysfs, after.Sysfs)
 	return Diff{Changes: d.out}
 }
 
@@ -191,9 +209,32 @@ func (d *differ) links(before, after []Link) (gone, born map[string]bool) {
 			d.changed(KindLink, name, "flags", joinOrDash(old.Flags), joinOrDash(cur.Flags))
 			d.changed(KindLink, name, "master", old.Master, cur.Master)
 			d.changed(KindLink, name, "address", old.LinkAddr, cur.LinkAddr)
+			if old.TxQLen != nil && cur.TxQLen != nil {
+				d.changed(KindLink, name, "txqlen", strconv.Itoa(*old.TxQLen), strconv.Itoa(*cur.TxQLen))
+			}
+			if old.Alias != nil && cur.Alias != nil {
+				d.changed(KindLink, name, "alias", *old.Alias, *cur.Alias)
+			}
 		}
 	}
 	return gone, born
+}
+
+// withoutLinks leaves out the multicast addresses of the links that were
+// added or removed: a link comes and goes with its groups (all-hosts,
+// all-nodes, ...), and the link change says it all.
+func withoutLinks(m *Objects, gone, born map[string]bool) *Objects {
+	if m == nil || (len(gone) == 0 && len(born) == 0) {
+		return m
+	}
+	out := &Objects{Entries: make([]Entry, 0, len(m.Entries)), Unavailable: m.Unavailable}
+	for _, e := range m.Entries {
+		_, link, _ := strings.Cut(e.ID, " on ")
+		if !gone[link] && !born[link] {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	return out
 }
 
 func upDown(up bool) string {

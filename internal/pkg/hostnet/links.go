@@ -28,6 +28,12 @@ type Link struct {
 	Master string `json:"master,omitempty"`
 	// LinkAddr is the hardware address.
 	LinkAddr string `json:"linkAddr,omitempty"`
+	// Alias is the link's description (ifalias, "ip link set ... alias"),
+	// TxQLen its transmit queue length. Both came after the guard's first
+	// release: nil in an older baseline, where they were not recorded,
+	// and compared only when both snapshots have them.
+	Alias  *string `json:"alias,omitempty"`
+	TxQLen *int    `json:"txqlen,omitempty"`
 }
 
 // Address is an IP address configured on a link.
@@ -138,6 +144,8 @@ func linkFromNetlink(l netlink.Link, names map[int]string) Link {
 	if len(a.HardwareAddr) > 0 {
 		out.LinkAddr = a.HardwareAddr.String()
 	}
+	alias, txqlen := a.Alias, a.TxQLen
+	out.Alias, out.TxQLen = &alias, &txqlen
 	return out
 }
 
@@ -231,6 +239,12 @@ func (l Link) summary() string {
 	s := fmt.Sprintf("%s index %d mtu %d admin %s state %s", l.Type, l.Index, l.MTU, upDown(l.AdminUp), l.OperState)
 	if l.Master != "" {
 		s += " master " + l.Master
+	}
+	if l.TxQLen != nil {
+		s += fmt.Sprintf(" txqlen %d", *l.TxQLen)
+	}
+	if l.Alias != nil && *l.Alias != "" {
+		s += fmt.Sprintf(" alias %q", *l.Alias)
 	}
 	return s
 }

@@ -139,10 +139,13 @@ func TestLinkFromNetlink(t *testing.T) {
 	attrs.OperState = netlink.OperUp
 	attrs.MasterIndex = 7
 	attrs.HardwareAddr = net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	attrs.Alias, attrs.TxQLen = "fabric uplink", 500
 	got := linkFromNetlink(&netlink.Veth{LinkAttrs: attrs}, map[int]string{7: "br0"})
+	alias, txqlen := "fabric uplink", 500
 	want := Link{
 		Name: "ib0", Index: 3, Type: "veth", OperState: "up", AdminUp: true, MTU: 2044,
 		Flags: []string{"BROADCAST", "PROMISC", "MULTICAST"}, Master: "br0", LinkAddr: "02:00:00:00:00:01",
+		Alias: &alias, TxQLen: &txqlen,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("linkFromNetlink() = %+v, want %+v", got, want)

@@ -39,6 +39,34 @@ type Snapshot struct {
 	// Listeners are the listening TCP sockets and the UDP sockets with no
 	// connected peer.
 	Listeners []Listener `json:"listeners"`
+
+	// The fields below came after the guard's first release. A baseline
+	// kept from before has none of them: nil means "not recorded", and
+	// Compare compares only what the baseline recorded, so an old
+	// baseline never shows their appearance as a change.
+
+	// Neighbours are the configured neighbour (ARP/NDP) entries:
+	// permanent, noarp added by hand, externally learned, managed and
+	// proxy ones (see neigh.go for why not the kernel's cache).
+	Neighbours *Objects `json:"neighbours,omitempty"`
+	// XfrmPolicies and XfrmStates are the IPsec policies and security
+	// associations ("ip xfrm policy", "ip xfrm state"), keys as
+	// fingerprints.
+	XfrmPolicies *Objects `json:"xfrmPolicies,omitempty"`
+	XfrmStates   *Objects `json:"xfrmStates,omitempty"`
+	// AddrLabels are the IPv6 address labels ("ip addrlabel").
+	AddrLabels *Objects `json:"addrLabels,omitempty"`
+	// Nexthops are the nexthop objects ("ip nexthop").
+	Nexthops *Objects `json:"nexthops,omitempty"`
+	// Multicast are the link-layer and IP multicast addresses of every
+	// link ("ip maddr").
+	Multicast *Objects `json:"multicast,omitempty"`
+	// Sysfs is the recording process's /sys mount, with the flags of the
+	// file system under it, which the host's /sys shares.
+	Sysfs *Mount `json:"sysfs,omitempty"`
+	// Kernel is the kernel.*, vm.* and fs.* sysctls and binfmt_misc, when
+	// asked for (SnapshotOptions.Kernel).
+	Kernel *Kernel `json:"kernel,omitempty"`
 }
 
 // ResolvConf is the content of the host's resolv.conf.
@@ -63,6 +91,12 @@ type SnapshotOptions struct {
 	// it returns true for. A busy host opens and closes sockets all the
 	// time; the guard can restrict itself to the instance's sockets.
 	ListenerFilter func(inode uint64) bool
+	// Kernel also records the kernel.*, vm.* and fs.* sysctls and the
+	// binfmt_misc handlers (Snapshot.Kernel). They are global: an
+	// instance can change them only when it runs without a user
+	// namespace, which is when the guard asks for them. They add a few
+	// hundred small reads.
+	Kernel bool
 }
 
 // Take records the network state of the calling thread's network
@@ -145,27 +179,50 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 		return nil, nil, err
 	}
 
-	// The sysctls (hundreds of files) and the socket tables are read on
-	// threads of their own while netlink answers here: a snapshot is what
-	// init waits for at start and `instance stop` at the end.
+	// The sysctls (hundreds of files), the socket and multicast tables,
+	// the ip tool (an exec) and the kernel settings are read on threads of
+	// their own while netlink answers here: a snapshot is what init waits
+	// for at start and `instance stop` at the end.
 	sysctlsDone := goInThisNetns(func() (err error) {
 		s.Sysctls, err = readSysctls(procSysNet)
 		return err
 	})
 	listenersDone := goInThisNetns(func() (err error) {
-		s.Listeners, err = collectListeners(procNetDir, opts.ListenerFilter)
+		if s.Listeners, err = collectListeners(procNetDir, opts.ListenerFilter); err != nil {
+			return err
+		}
+		s.Multicast, err = collectMulticast(procNetDir)
 		return err
 	})
+	ipDone := goInThisNetns(func() (err error) {
+		s.AddrLabels, s.Nexthops, err = collectIPObjects(lookTool)
+		return err
+	})
+	kernelDone := make(chan error, 1)
+	if opts.Kernel {
+		go func() {
+			var err error
+			s.Kernel, err = collectKernel()
+			kernelDone <- err
+		}()
+	} else {
+		kernelDone <- nil
+	}
 	var names map[int]string
 	if s.Links, s.Addresses, names, err = collectLinks(); err == nil {
 		if s.Routes, err = collectRoutes(names); err == nil {
-			s.Rules, err = collectRules()
+			if s.Rules, err = collectRules(); err == nil {
+				if s.Neighbours, err = collectNeighbours(s.Links, s.Routes); err == nil {
+					s.XfrmPolicies, s.XfrmStates, err = collectXfrm()
+				}
+			}
 		}
 	}
+	s.Sysfs = readMount(mountinfoPath, sysfsPath)
 	if opts.ResolvConf != "" {
 		s.ResolvConf = readResolvConf(opts.ResolvConf)
 	}
-	for _, done := range []<-chan error{sysctlsDone, listenersDone} {
+	for _, done := range []<-chan error{sysctlsDone, listenersDone, ipDone, kernelDone} {
 		if derr := <-done; err == nil {
 			err = derr
 		}

@@ -35,16 +35,28 @@ var excludedSysctls = map[string]string{
 }
 
 // readSysctls reads every net.* sysctl under root (procSysNet outside of
-// tests) and returns them keyed as sysctl(8) names them. Files that cannot
-// be read are skipped: write-only ones (route.flush), ones the kernel
-// refuses to print (stable_secret before it is set: EIO) and ones that
-// vanish while walking (a link deleted meanwhile).
+// tests) and returns them keyed as sysctl(8) names them, without the
+// excludedSysctls.
+func readSysctls(root string) (map[string]string, error) {
+	return readSysctlTree(root, "net", func(key string) bool {
+		_, skip := excludedSysctls[key]
+		return skip
+	})
+}
+
+// readSysctlTree reads every sysctl under root, whose keys start with
+// name ("net" for /proc/sys/net), except those skip returns true for, and
+// returns them keyed as sysctl(8) names them. Files that cannot be read
+// are skipped: write-only ones (route.flush), ones the kernel refuses to
+// print (stable_secret before it is set: EIO) and ones that vanish while
+// walking (a link deleted meanwhile). A directory skip returns true for
+// (its key) is not entered.
 //
 // There are hundreds of them and a host network snapshot waits for them
 // (before init may start, and before `instance stop` returns): half are
 // read on a second thread in the same network namespace, each with a bare
 // open/read/close.
-func readSysctls(root string) (map[string]string, error) {
+func readSysctlTree(root, name string, skip func(key string) bool) (map[string]string, error) {
 	var rels []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -57,14 +69,20 @@ func readSysctls(root string) (map[string]string, error) {
 			}
 			return nil
 		}
-		if d.IsDir() {
+		if path == root {
 			return nil
 		}
 		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			return err
 		}
-		if _, skip := excludedSysctls[sysctlKey(rel)]; !skip {
+		if skip(sysctlKeyIn(name, rel)) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
 			rels = append(rels, rel)
 		}
 		return nil
@@ -75,11 +93,11 @@ func readSysctls(root string) (map[string]string, error) {
 	half := len(rels) / 2
 	other := make(map[string]string, half)
 	done := goInThisNetns(func() error {
-		readSysctlFiles(root, rels[:half], other)
+		readSysctlFiles(root, name, rels[:half], other)
 		return nil
 	})
 	values := make(map[string]string, len(rels))
-	readSysctlFiles(root, rels[half:], values)
+	readSysctlFiles(root, name, rels[half:], values)
 	if err := <-done; err != nil {
 		return nil, err
 	}
@@ -89,12 +107,13 @@ func readSysctls(root string) (map[string]string, error) {
 	return values, nil
 }
 
-// readSysctlFiles reads the files rels under root into values.
-func readSysctlFiles(root string, rels []string, values map[string]string) {
+// readSysctlFiles reads the files rels under root, whose keys start with
+// name, into values.
+func readSysctlFiles(root, name string, rels []string, values map[string]string) {
 	buf := make([]byte, 4096)
 	for _, rel := range rels {
 		if v, ok := readSmallFile(filepath.Join(root, rel), buf); ok {
-			values[sysctlKey(rel)] = strings.Join(strings.Fields(v), " ")
+			values[sysctlKeyIn(name, rel)] = strings.Join(strings.Fields(v), " ")
 		}
 	}
 }
@@ -127,12 +146,16 @@ func readSmallFile(path string, buf []byte) (string, bool) {
 // sysctlKey turns a path relative to /proc/sys/net into the sysctl(8) key:
 // "ipv4/conf/eth0.100/rp_filter" -> "net.ipv4.conf.eth0/100.rp_filter". Dots
 // inside a component (VLAN links) become slashes, as sysctl(8) shows them.
-func sysctlKey(rel string) string {
+func sysctlKey(rel string) string { return sysctlKeyIn("net", rel) }
+
+// sysctlKeyIn is sysctlKey for the tree whose keys start with name
+// ("net", "kernel", "vm", "fs").
+func sysctlKeyIn(name, rel string) string {
 	parts := strings.Split(filepath.ToSlash(rel), "/")
 	for i, p := range parts {
 		parts[i] = strings.ReplaceAll(p, ".", "/")
 	}
-	return "net." + strings.Join(parts, ".")
+	return name + "." + strings.Join(parts, ".")
 }
 
 // sysctlLink returns the link a per-link key belongs to, for the keys the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/hostnet"
 	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 )
 
 // baselineFile is where the monitor keeps the host-network snapshot taken
@@ -40,13 +41,23 @@ type baselineResult struct {
 	at time.Time
 }
 
-// takeBaseline records the host network state on another goroutine. It
-// delivers as soon as everything but the firewall is recorded: nft runs
-// on while the container starts, and completeBaseline collects it.
+// takeBaseline is takeBaselineFor without the kernel state: the guard of
+// an instance in a user namespace.
 func takeBaseline(resolv string) <-chan baselineResult {
+	return takeBaselineFor(resolv, false)
+}
+
+// takeBaselineFor records the host network state on another goroutine. It
+// delivers as soon as everything but the firewall is recorded: nft runs
+// on while the container starts, and completeBaseline collects it. kernel
+// also records the kernel.*, vm.* and fs.* sysctls and binfmt_misc, which
+// only an instance without a user namespace can change: the monitor
+// passes cfg.UserNS == nil. Later snapshots record them when the baseline
+// has them (check).
+func takeBaselineFor(resolv string, kernel bool) <-chan baselineResult {
 	out := make(chan baselineResult, 1)
 	go func() {
-		snap, finish, err := hostnet.TakeDeferred(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0)})
+		snap, finish, err := hostnet.TakeDeferred(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0), Kernel: kernel})
 		if err != nil {
 			out <- baselineResult{err: fmt.Errorf("failed to record the host network state: %w", err), at: time.Now()}
 			return
@@ -99,8 +110,13 @@ func (g *hostGuard) check(pid int) (hostnet.Diff, error) {
 			return hostnet.Diff{}, err
 		}
 	}
-	// nft runs again only if nf_tables moved to another generation.
-	now, err := hostnet.Take(hostnet.SnapshotOptions{ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid), PreviousNetfilter: &g.baseline.Netfilter})
+	// nft runs again only if nf_tables moved to another generation. The
+	// kernel state is recorded when the baseline has it (an instance
+	// without a user namespace), so `hostnet diff` needs no option.
+	now, err := hostnet.Take(hostnet.SnapshotOptions{
+		ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid), PreviousNetfilter: &g.baseline.Netfilter,
+		Kernel: g.baseline.Kernel != nil,
+	})
 	if err != nil {
 		return hostnet.Diff{}, err
 	}
@@ -118,7 +134,7 @@ func (g *hostGuard) report(when string, paths instance.Paths, name string) {
 	if diff.Empty() {
 		fmt.Fprintf(os.Stderr, "host-network guard (%s): host network unchanged\n", when)
 	} else {
-		fmt.Fprintf(os.Stderr, "host-network guard (%s): the host network changed:\n%s\n", when, diff.String())
+		fmt.Fprintf(os.Stderr, "host-network guard (%s): the host network changed:\n%s\n", when, diffText(diff))
 	}
 	_, errPath := paths.LogPaths(name)
 	if b, err := json.Marshal(diff); err == nil {
@@ -191,4 +207,14 @@ func HostnetDiff(f *instance.File) (hostnet.Diff, error) {
 		return hostnet.Diff{}, fmt.Errorf("no host-network baseline for instance %s (guard off?): %w", f.Name, err)
 	}
 	return g.check(f.Pid)
+}
+
+// diffText renders a diff one change a line, each escaped: interface and
+// object names can come from the instance.
+func diffText(d hostnet.Diff) string {
+	lines := make([]string, len(d.Changes))
+	for i, c := range d.Changes {
+		lines[i] = c.String()
+	}
+	return termtext.Join(lines, "\n")
 }

@@ -256,7 +256,10 @@ func (m *monitor) start() (*StartResult, error) {
 	var baseline <-chan baselineResult
 	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
 		m.progress("recording the host network state")
-		baseline = takeBaseline(m.cfg.HostNet.ResolvConf)
+		// Without a user namespace root in the instance is host root: the
+		// guard also records the kernel's own settings (kernel.*, vm.*,
+		// fs.* sysctls, binfmt_misc), which only it could change.
+		baseline = takeBaselineFor(m.cfg.HostNet.ResolvConf, m.cfg.UserNS == nil)
 		m.pendingBaseline = baseline
 	}
 	host, err := os.Hostname()
@@ -427,10 +430,10 @@ func (m *monitor) start() (*StartResult, error) {
 		if err != nil {
 			res.Warnings = append(res.Warnings, "host-network guard: "+err.Error())
 		} else if !diff.Empty() {
-			res.HostnetChanges = diff.String()
-			fmt.Fprintf(os.Stderr, "host-network guard: the host network changed after boot:\n%s\n", diff.String())
+			res.HostnetChanges = diffText(diff)
+			fmt.Fprintf(os.Stderr, "host-network guard: the host network changed after boot:\n%s\n", res.HostnetChanges)
 			if m.cfg.HostNet.Guard == config.GuardFail {
-				return nil, fmt.Errorf("the host network changed while the instance booted (boot hostnet guard = fail); the instance was stopped:\n%s", diff.String())
+				return nil, fmt.Errorf("the host network changed while the instance booted (boot hostnet guard = fail); the instance was stopped:\n%s", res.HostnetChanges)
 			}
 		}
 	}
