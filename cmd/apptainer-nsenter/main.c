@@ -4,7 +4,10 @@
 // a small static C program so that a join costs one short exec.
 //
 // The request comes in the environment variable _APPTAINER_NSENTER:
-//   "fork;exec=3;user=/proc/123/ns/user;cgroup=...;ipc=...;uts=...;net=...;pid=...;mnt=..."
+//   "fork;exec=3;cgroup.procs=PATH;user=/proc/123/ns/user;cgroup=...;ipc=...;uts=...;net=...;pid=...;mnt=..."
+// With "cgroup.procs=PATH" the process first moves itself into that cgroup
+// (while it still has the host's view and rights), so what it runs counts
+// against the instance's limits and dies with it.
 // Namespaces are entered in the order given, which the runtime chooses
 // (nsenter.Request): those the joined user namespace does not own (the host
 // network namespace of a user-namespaced instance) before it, since once in
@@ -330,7 +333,7 @@ int main(int argc, char **argv) {
 		die("out of memory reading", NSENTER_ENV);
 	unsetenv(NSENTER_ENV);
 
-	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1;
+	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1, procs_fd = -1;
 	const char *names[MAX_NS];
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
@@ -347,6 +350,12 @@ int main(int argc, char **argv) {
 				die("bad exec descriptor in", NSENTER_ENV);
 			}
 			exec_fd = (int)fd;
+			continue;
+		}
+		if (!strncmp(tok, "cgroup.procs=", 13)) {
+			procs_fd = open(tok + 13, O_WRONLY | O_CLOEXEC);
+			if (procs_fd < 0)
+				die("cannot open the cgroup to join:", tok + 13);
 			continue;
 		}
 		char *eq = strchr(tok, '=');
@@ -369,6 +378,11 @@ int main(int argc, char **argv) {
 		flags[n] = flag;
 		names[n] = tok;
 		n++;
+	}
+	if (procs_fd >= 0) {
+		if (write(procs_fd, "0", 1) != 1)
+			die("cannot join the cgroup of", "the instance");
+		close(procs_fd);
 	}
 	int joined_user = 0;
 	for (int i = 0; i < n; i++) {

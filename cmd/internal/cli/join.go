@@ -36,6 +36,7 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		}
 	}
 	jc.NoNewPrivs = cfg.NoNewPrivileges
+	jc.Cgroup = f.Cgroup
 	// A joined process gets the instance's seccomp filter, as PID 1 did.
 	if jc.Seccomp, err = engine.SeccompOf(cfg); err != nil {
 		return err

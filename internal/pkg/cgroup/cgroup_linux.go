@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/moby/sys/mountinfo"
@@ -122,4 +123,24 @@ func removeTree(path string) error {
 		}
 	}
 	return nil
+}
+
+// ProcsFile returns the cgroup.procs file of the cgroup2 cgroup process
+// pid is in, as this process sees the hierarchy: writing "0" there moves
+// the writer into it.
+func ProcsFile(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			mnt, err := Mountpoint()
+			if err != nil {
+				return "", err
+			}
+			return filepath.Join(mnt, filepath.Clean("/"+rel), "cgroup.procs"), nil
+		}
+	}
+	return "", fmt.Errorf("process %d is in no cgroup2 cgroup", pid)
 }

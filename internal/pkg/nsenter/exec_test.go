@@ -44,6 +44,13 @@ func TestExecEncode(t *testing.T) {
 	}
 }
 
+func TestEnvCgroup(t *testing.T) {
+	r := Request{Paths: map[string]string{"mnt": "/proc/1/ns/mnt"}, CgroupProcs: "/sys/fs/cgroup/apptainer/root.a/init.scope/cgroup.procs"}
+	if got, want := Env(r), EnvName+"=cgroup.procs=/sys/fs/cgroup/apptainer/root.a/init.scope/cgroup.procs;mnt=/proc/1/ns/mnt"; got != want {
+		t.Errorf("Env = %q, want %q", got, want)
+	}
+}
+
 func TestEnv(t *testing.T) {
 	r := Request{Paths: map[string]string{"mnt": "/proc/1/ns/mnt", "user": "/proc/1/ns/user", "net": "/n"}, Fork: true, ExecFD: 5}
 	if got, want := Env(r), EnvName+"=fork;exec=5;user=/proc/1/ns/user;net=/n;mnt=/proc/1/ns/mnt"; got != want {

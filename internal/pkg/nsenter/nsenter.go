@@ -37,6 +37,10 @@ type Request struct {
 	// encoded Exec: apptainer-nsenter runs that program instead of its
 	// own arguments, with exactly the credentials asked for.
 	ExecFD int
+	// CgroupProcs, when set, is the cgroup.procs file of the cgroup to
+	// join before any namespace: the joined process then counts against
+	// the instance's limits and is killed with it.
+	CgroupProcs string
 }
 
 // Env returns the NAME=VALUE environment entry for r.
@@ -47,6 +51,9 @@ func Env(r Request) string {
 	}
 	if r.ExecFD > 2 {
 		parts = append(parts, "exec="+strconv.Itoa(r.ExecFD))
+	}
+	if r.CgroupProcs != "" {
+		parts = append(parts, "cgroup.procs="+r.CgroupProcs)
 	}
 	for _, t := range r.Order() {
 		parts = append(parts, t+"="+r.Paths[t])

@@ -204,6 +204,7 @@ func parseFailedUnits(out []byte) []string {
 func queryConfig(args []string, sc *nsenter.Seccomp) JoinConfig {
 	return JoinConfig{
 		Seccomp:    sc,
+		Cgroup:     true,
 		Args:       args,
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0", "LANG=C"},
 		Cwd:        "/",

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
+	"github.com/apptainer/apptainer/internal/pkg/cgroup"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"golang.org/x/sys/unix"
@@ -23,6 +24,9 @@ type JoinConfig struct {
 	NoNewPrivs bool
 	// Seccomp, when set, is the instance's seccomp filter (SeccompOf).
 	Seccomp *nsenter.Seccomp
+	// Cgroup joins the cgroup of the instance's PID 1 too (an instance
+	// with a cgroup of its own, --boot).
+	Cgroup bool
 }
 
 // JoinCommand prepares a command that enters every namespace of the
@@ -39,7 +43,10 @@ func JoinCommand(pid int, jc JoinConfig) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := joinRequest(pid)
+	req, err := joinRequest(pid, jc.Cgroup)
+	if err != nil {
+		return nil, err
+	}
 	req.ExecFD = 3
 	cmd := exec.Command(bin)
 	cmd.Args = []string{"apptainer-join"}
@@ -66,16 +73,27 @@ func ExecInInstance(pid int, jc JoinConfig) error {
 	if _, err := unix.FcntlInt(spec.Fd(), unix.F_SETFD, 0); err != nil {
 		return err
 	}
-	req := joinRequest(pid)
+	req, err := joinRequest(pid, jc.Cgroup)
+	if err != nil {
+		return err
+	}
 	req.ExecFD = int(spec.Fd())
 	err = unix.Exec(bin, []string{"apptainer-join"}, []string{nsenter.Env(req)})
 	return fmt.Errorf("failed to run %s to join the instance: %w", bin, err)
 }
 
 // joinRequest asks to join every namespace of pid that differs from ours,
-// those its user namespace does not own before it (see nsenter.Request).
-func joinRequest(pid int) nsenter.Request {
-	return nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) }, func(t string) bool { return foreignNamespace(pid, t) })
+// and with cgroup the cgroup pid is in.
+func joinRequest(pid int, cgroupToo bool) (nsenter.Request, error) {
+	r := nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) }, func(t string) bool { return foreignNamespace(pid, t) })
+	if cgroupToo {
+		procs, err := cgroup.ProcsFile(pid)
+		if err != nil {
+			return r, fmt.Errorf("failed to find the instance's cgroup: %w", err)
+		}
+		r.CgroupProcs = procs
+	}
+	return r, nil
 }
 
 // foreignNamespace reports whether pid's namespace of type t is owned by

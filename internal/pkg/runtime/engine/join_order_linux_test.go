@@ -51,7 +51,10 @@ func TestForeignNamespace(t *testing.T) {
 		t.Error("the user namespace's own mount namespace is reported foreign")
 	}
 	// Joined from here, another network namespace: net before user.
-	r := joinRequest(pid)
+	r, err := joinRequest(pid, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, want := strings.Join(r.Order(), ","), "net,user,mnt"; got != want {
 		t.Errorf("join order %s, want %s", got, want)
 	}
@@ -61,7 +64,11 @@ func TestForeignNamespace(t *testing.T) {
 	if foreignNamespace(own, "net") {
 		t.Error("a network namespace made in the user namespace is reported foreign")
 	}
-	if got, want := strings.Join(joinRequest(own).Order(), ","), "user,net,mnt"; got != want {
+	r, err = joinRequest(own, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(r.Order(), ","), "user,net,mnt"; got != want {
 		t.Errorf("join order %s, want %s", got, want)
 	}
 	// A namespace that cannot be looked at counts as foreign: root joins
