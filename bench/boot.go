@@ -15,6 +15,10 @@ func (r *runner) bootGroup(ctx context.Context, c config) error {
 	noUsernsStart := r.s(caseNoUsernsStart, Seconds)
 	cniStart, cniStop := r.s(caseCNIStart, Seconds), r.s(caseCNIStop, Seconds)
 	nsStart, nsStop := r.s(caseNspawnStart, Seconds), r.s(caseNspawnStop, Seconds)
+	var cmpStart *Series
+	if r.CompareBin != "" {
+		cmpStart = r.s(caseCompareStart, Seconds)
+	}
 	// One boot each first, not counted: it pulls the image into the page
 	// cache and creates the CNI bridge, which later boots reuse.
 	for i := -1; i < c.Boots; i++ {
@@ -25,6 +29,12 @@ func (r *runner) bootGroup(ctx context.Context, c config) error {
 		name := fmt.Sprintf("bench-hn-%d", i+1)
 		if err := r.bootStop(keep, hnStart, hnStop, name, "--boot", "--boot-hostnet"); err != nil {
 			return err
+		}
+		if cmpStart != nil {
+			name = fmt.Sprintf("bench-cmp-%d", i+1)
+			if err := r.bootStopWith(r.CompareBin, keep, cmpStart, name, "--boot", "--boot-hostnet"); err != nil {
+				return err
+			}
 		}
 		name = fmt.Sprintf("bench-nu-%d", i+1)
 		if err := r.bootStop(keep, noUsernsStart, nil, name, "--boot", "--boot-hostnet", "--boot-hostnet-userns=false"); err != nil {
@@ -65,6 +75,26 @@ func (r *runner) bootStop(keep bool, start, stop *Series, name string, flags ...
 		if stop != nil {
 			stop.AddDuration(s)
 		}
+	}
+	return nil
+}
+
+// bootStopWith times `instance start` of another apptainer binary (the
+// -compare build) and stops the instance with it.
+func (r *runner) bootStopWith(bin string, keep bool, start *Series, name string, flags ...string) error {
+	args := append(append([]string{"instance", "start"}, flags...), r.Image, name)
+	r.defer_(func() { _ = r.appCmdOf(bin, "instance", "stop", "-t", "20", name).Run() })
+	t0 := time.Now()
+	out, err := r.appCmdOf(bin, args...).CombinedOutput()
+	d := time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("%s %v: %w: %s", bin, args, err, out)
+	}
+	if out, err := r.appCmdOf(bin, "instance", "stop", "-t", "20", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s instance stop %s: %w: %s", bin, name, err, out)
+	}
+	if keep {
+		start.AddDuration(d)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ const (
 	caseNoUsernsStart = "start→READY: --boot --boot-hostnet-userns=false (no user namespace)"
 	caseCNIStart      = "start→READY: instance start --boot (CNI bridge)"
 	caseNspawnStart   = "start→READY: systemd-nspawn -b (host network)"
+	caseCompareStart  = "start→READY: instance start --boot --boot-hostnet, built from -compare (before)"
 	caseRuntime       = "runtime: CLI start → execve /sbin/init (strace, upper bound)"
 	caseRuntimeOwn    = "runtime: CLI start → exec /sbin/init (trace point)"
 	caseHostnetStop   = "stop: instance stop (--boot-hostnet, clean halt)"
@@ -60,6 +61,7 @@ func buildRowSpecs() []rowSpec {
 	rows := []rowSpec{
 		{caseHostnetStart, caseNspawnStart, RatioAtMost, 1.10},
 		{caseHostnetStart, caseNoUsernsStart, RatioAtMost, 1.05},
+		{caseHostnetStart, caseCompareStart, RatioAtMost, 1.05},
 		{caseCNIStart, caseNspawnStart, Reported, 0},
 		{caseHostnetStart, caseCNIStart, Reported, 0},
 		{caseNspawnStart, "", Reported, 0},

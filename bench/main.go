@@ -33,6 +33,9 @@ type config struct {
 	Execs  int    // exec and list iterations
 	Iperf  int    // iperf3 runs per configuration
 	Only   string // comma-separated case groups; empty runs all
+	// Compare is another source tree (an earlier commit, say) whose
+	// booted start is timed in the same run, interleaved with ours.
+	Compare string
 }
 
 func main() {
@@ -45,6 +48,7 @@ func main() {
 	flag.IntVar(&c.Execs, "execs", 30, "iterations of exec and of instance list")
 	flag.IntVar(&c.Iperf, "iperf", 3, "iperf3 runs per configuration")
 	flag.StringVar(&c.Only, "only", "", "run only these groups: boot,trace,exec,rss,list,iperf,guard")
+	flag.StringVar(&c.Compare, "compare", "", "source tree (e.g. a git worktree of an earlier commit) whose --boot-hostnet start is timed in the same run, for a before/after row")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {

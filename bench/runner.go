@@ -16,12 +16,14 @@ import (
 
 // runner holds one bench run's scratch tree and what must be undone.
 type runner struct {
-	Bin     string // apptainer under test
-	Top     string // scratch directory, removed at the end
-	Home    string // HOME of every apptainer call
-	Image   string // systemd rootfs
-	Busybox string // tiny rootfs for the 100-instance list case
-	Repo    string
+	Bin string // apptainer under test
+	// CompareBin is apptainer built from config.Compare ("" without).
+	CompareBin string
+	Top        string // scratch directory, removed at the end
+	Home       string // HOME of every apptainer call
+	Image      string // systemd rootfs
+	Busybox    string // tiny rootfs for the 100-instance list case
+	Repo       string
 
 	cleanups []func()
 	series   map[string]*Series
@@ -79,6 +81,23 @@ func newRunner(c config) (*runner, error) {
 		if err := devbuild.Build(repo, r.Top, ld); err != nil {
 			return r, fmt.Errorf("failed to build apptainer: %w", err)
 		}
+	}
+	if c.Compare != "" {
+		// Same configuration and state directories: only the code differs.
+		dir := filepath.Join(r.Top, "compare")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return r, err
+		}
+		cmp, err := filepath.Abs(c.Compare)
+		if err != nil {
+			return r, err
+		}
+		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
+		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s", pkg, filepath.Join(r.Top, "etc"), pkg, filepath.Join(r.Top, "var"))
+		if err := devbuild.Build(cmp, dir, ld); err != nil {
+			return r, fmt.Errorf("failed to build apptainer from %s: %w", c.Compare, err)
+		}
+		r.CompareBin = filepath.Join(dir, "apptainer")
 	}
 	r.Image = c.Image
 	if r.Image == "" {
@@ -158,7 +177,12 @@ func (r *runner) app(args ...string) (string, error) {
 }
 
 func (r *runner) appCmd(args ...string) *exec.Cmd {
-	cmd := exec.Command(r.Bin, args...)
+	return r.appCmdOf(r.Bin, args...)
+}
+
+// appCmdOf is appCmd for another apptainer binary (CompareBin).
+func (r *runner) appCmdOf(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"HOME=" + r.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	return cmd
 }

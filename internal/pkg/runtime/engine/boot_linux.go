@@ -147,13 +147,17 @@ func (c *console) Close() {
 // less than the instance itself has (see queryConfig), and what it prints
 // is taken as untrusted data.
 func bootState(pid int, sc *nsenter.Seccomp) (state string, failed []string) {
+	units := make(chan []string, 1)
+	go func() {
+		out, err := runInInstance(pid, sc, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
+		if err != nil {
+			units <- nil
+			return
+		}
+		units <- parseFailedUnits(out)
+	}()
 	out, _ := runInInstance(pid, sc, "systemctl", "is-system-running")
-	state = parseSystemState(out)
-	out, err := runInInstance(pid, sc, "systemctl", "list-units", "--state=failed", "--plain", "--no-legend", "--no-pager")
-	if err == nil {
-		failed = parseFailedUnits(out)
-	}
-	return state, failed
+	return parseSystemState(out), <-units
 }
 
 // systemStates are the answers of `systemctl is-system-running`.

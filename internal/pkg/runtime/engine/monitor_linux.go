@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/cgroup"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet"
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -303,11 +304,18 @@ func (m *monitor) start() (*StartResult, error) {
 			return nil, err
 		}
 		cgPath = cgroup.Path(mnt, inst.User, inst.Name)
-		v1, err := cgroup.V1Paths(inst.User, inst.Name)
-		if err != nil {
-			return nil, err
+		m.file.Cgroup, m.file.CgroupPaths = true, []string{cgPath}
+		// Without a user namespace root in the instance is host root, and
+		// may mount a v1 hierarchy: it must find its own cgroup there as
+		// the root, not the hierarchy's (see cgroup.V1Paths). In a user
+		// namespace the kernel refuses it the release_agent anyway.
+		if m.cfg.UserNS == nil {
+			v1, err := cgroup.V1Paths(inst.User, inst.Name)
+			if err != nil {
+				return nil, err
+			}
+			m.file.CgroupPaths = append(m.file.CgroupPaths, v1...)
 		}
-		m.file.Cgroup, m.file.CgroupPaths = true, append([]string{cgPath}, v1...)
 	}
 	// The id range is taken before the instance file is written, so that
 	// the file is written once with it. A monitor killed in between leaves
@@ -420,13 +428,31 @@ func (m *monitor) start() (*StartResult, error) {
 		point("exec", m.c.execAt)
 	}
 	if m.cfg.Boot != nil {
-		if err := m.waitReady(res); err != nil {
+		if err := m.waitReady(); err != nil {
 			return nil, err
 		}
+	}
+	// Once init is ready, its state and the guard's look at the host are
+	// independent: both are taken at once.
+	stateDone := make(chan struct{})
+	go func() {
+		defer close(stateDone)
+		if m.cfg.Boot != nil {
+			sc, _ := SeccompOf(m.cfg) // refused at spawn if it were invalid
+			res.State, res.FailedUnits = bootState(m.c.pid, sc)
+		}
+	}()
+	var diff hostnet.Diff
+	var guardErr error
+	if m.guard != nil {
+		diff, guardErr = m.guard.check(m.file.Pid)
+	}
+	<-stateDone
+	if m.cfg.Boot != nil {
 		m.file.State, m.file.FailedUnits = res.State, res.FailedUnits
 	}
 	if m.guard != nil {
-		diff, err := m.guard.check(m.file.Pid)
+		err := guardErr
 		if err != nil {
 			res.Warnings = append(res.Warnings, "host-network guard: "+err.Error())
 		} else if !diff.Empty() {
@@ -478,7 +504,7 @@ func (m *monitor) prepareBoot() error {
 }
 
 // waitReady waits for READY=1, init's death or the boot timeout.
-func (m *monitor) waitReady(res *StartResult) error {
+func (m *monitor) waitReady() error {
 	m.progress("booting " + m.cfg.Spec.Process.Args[0] + " (waiting for systemd to report ready)")
 	initExited := make(chan struct{})
 	go func() {
@@ -506,8 +532,6 @@ func (m *monitor) waitReady(res *StartResult) error {
 					drained = true
 				}
 			}
-			sc, _ := SeccompOf(m.cfg) // refused at spawn if it were invalid
-			res.State, res.FailedUnits = bootState(m.c.pid, sc)
 			return nil
 		case s := <-m.notify.status:
 			m.progress(s)
