@@ -13,9 +13,14 @@ import (
 
 // writeFileAtomic replaces dir/base with data so that a concurrent reader
 // sees either the old or the new content, never a prefix: the data goes to a
-// temporary file in the same directory (so rename cannot cross file systems),
-// is synced, and is renamed over the target. The directory is synced too, so
-// the new name survives a crash.
+// temporary file in the same directory (so rename cannot cross file systems)
+// and is renamed over the target.
+//
+// Nothing is synced to disk. An instance file describes processes, which a
+// crash ends: after one, every instance file is a ghost's whatever its
+// content, and a file cut short reads as damaged and is reported as such.
+// Syncing would only slow down every start and stop (three writes each),
+// most on a host whose disks are busy.
 //
 // The temporary file is created with O_EXCL|O_NOFOLLOW, so a symbolic link
 // planted under its name cannot redirect the write; rename replaces a link at
@@ -39,16 +44,13 @@ func writeFileAtomic(dir, base string, data []byte, perm os.FileMode) (err error
 	if err = fh.Chmod(perm); err != nil {
 		return fmt.Errorf("failed to set mode of %q: %w", tmp, err)
 	}
-	if err = fh.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %q: %w", tmp, err)
-	}
 	if err = fh.Close(); err != nil {
 		return fmt.Errorf("failed to close %q: %w", tmp, err)
 	}
 	if err = os.Rename(tmp, target); err != nil {
 		return fmt.Errorf("failed to rename %q to %q: %w", tmp, target, err)
 	}
-	return syncDir(dir)
+	return nil
 }
 
 // createTemp creates an unused hidden file next to base. Its name does not end
@@ -64,19 +66,6 @@ func createTemp(dir, base string) (string, *os.File, error) {
 		return name, fh, err
 	}
 	return "", nil, fmt.Errorf("no unused temporary name in %q", dir)
-}
-
-// syncDir flushes dir's entries to disk.
-func syncDir(dir string) error {
-	fh, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to open directory %q: %w", dir, err)
-	}
-	defer fh.Close()
-	if err := fh.Sync(); err != nil {
-		return fmt.Errorf("failed to sync directory %q: %w", dir, err)
-	}
-	return nil
 }
 
 // LockDir takes an exclusive flock on dir and returns the function that
