@@ -34,9 +34,9 @@ ip link add "$(printf '\033]0;pwn\007')" type veth peer name e2etermpeer 2>/dev/
 NOTIFY_SOCKET=/run/host/notify exec systemd-notify --status="$s"
 `
 
-// statusEscaped is what `instance start` must print of that STATUS= text
-// (the monitor reads sd_notify messages a line at a time, so the part after
-// the newline is not a STATUS= line and goes nowhere).
+// statusEscaped is what `instance start` would print of that STATUS= text,
+// escaped, were it relayed; it is not, as it does not come from init (the
+// escaping itself is tested in cmd/internal/cli).
 const statusEscaped = `\x1b]0;pwned\x07\x1b[2J\x1b[H\rINFO:    host-network guard: host network unchanged \u202eevil`
 
 // hostileLink is the name the layer gives a host link; linkEscaped how it
@@ -152,10 +152,17 @@ func TestTerminalInjection(t *testing.T) {
 			args := append(append([]string{"instance", "start", "--boot", "--boot-hostnet", "--boot-hostnet-guard", "warn"}, mode.args...), img, name)
 			out, r := h.apptainerOnTerminal(t, args...)
 			mustSucceed(t, r, "instance start on a terminal")
-			// The STATUS= text reached the CLI (the attack was delivered),
-			// escaped.
-			if !strings.Contains(out, "INFO:    "+statusEscaped+"\n") {
-				t.Errorf("the terminal did not get the STATUS= text, escaped on a line of its own:\n%s", out)
+			// The unit sent its STATUS= (the attack was delivered)...
+			if r := h.apptainer(t, "exec", "instance://"+name, "systemctl", "is-active", "hostile-status.service"); strings.TrimSpace(r.Stdout) != "active" {
+				t.Fatalf("the hostile unit did not run, so nothing was tested:\n%s", r)
+			}
+			// ...but only PID 1's notifications count: a unit's STATUS=
+			// never reaches the terminal, escaped or not, while init's do.
+			if strings.Contains(out, "pwned") || strings.Contains(out, statusEscaped) {
+				t.Errorf("a STATUS= text sent by a unit, not by init, reached the terminal:\n%s", out)
+			}
+			if !strings.Contains(out, "INFO:    Ready.\n") {
+				t.Errorf("init's own STATUS= (\"Ready.\") did not reach the terminal: the relay is broken, not selective:\n%s", out)
 			}
 			assertShowsOnly(t, "the terminal of instance start", out)
 			assertShowsOnly(t, "the standard output of instance start", r.Stdout)

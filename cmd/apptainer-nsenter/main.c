@@ -48,6 +48,7 @@
 
 #define NSENTER_ENV "_APPTAINER_NSENTER"
 #define MAX_NS 8
+#define MAX_CGROUPS 32
 
 static pid_t child_pid;
 
@@ -333,7 +334,8 @@ int main(int argc, char **argv) {
 		die("out of memory reading", NSENTER_ENV);
 	unsetenv(NSENTER_ENV);
 
-	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1, procs_fd = -1;
+	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1;
+	int procs[MAX_CGROUPS], nprocs = 0;
 	const char *names[MAX_NS];
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
@@ -353,9 +355,14 @@ int main(int argc, char **argv) {
 			continue;
 		}
 		if (!strncmp(tok, "cgroup.procs=", 13)) {
-			procs_fd = open(tok + 13, O_WRONLY | O_CLOEXEC);
-			if (procs_fd < 0)
+			if (nprocs == MAX_CGROUPS) {
+				errno = EINVAL;
+				die("too many cgroups in", NSENTER_ENV);
+			}
+			procs[nprocs] = open(tok + 13, O_WRONLY | O_CLOEXEC);
+			if (procs[nprocs] < 0)
 				die("cannot open the cgroup to join:", tok + 13);
+			nprocs++;
 			continue;
 		}
 		char *eq = strchr(tok, '=');
@@ -379,10 +386,10 @@ int main(int argc, char **argv) {
 		names[n] = tok;
 		n++;
 	}
-	if (procs_fd >= 0) {
-		if (write(procs_fd, "0", 1) != 1)
+	for (int i = 0; i < nprocs; i++) {
+		if (write(procs[i], "0", 1) != 1)
 			die("cannot join the cgroup of", "the instance");
-		close(procs_fd);
+		close(procs[i]);
 	}
 	int joined_user = 0;
 	for (int i = 0; i < n; i++) {

@@ -125,22 +125,47 @@ func removeTree(path string) error {
 	return nil
 }
 
-// ProcsFile returns the cgroup.procs file of the cgroup2 cgroup process
-// pid is in, as this process sees the hierarchy: writing "0" there moves
-// the writer into it.
-func ProcsFile(pid int) (string, error) {
+// ProcsFiles returns the cgroup.procs files of the cgroups process pid is
+// in, as this process sees the hierarchies: the cgroup2 one first, then
+// those of the v1 hierarchies mounted here (a hybrid host), each only
+// when pid is not at the hierarchy's root (there is nothing to join
+// then). Writing "0" to them moves the writer in.
+func ProcsFiles(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rel, ok := strings.CutPrefix(line, "0::"); ok {
-			mnt, err := Mountpoint()
-			if err != nil {
-				return "", err
+	mnt, err := Mountpoint()
+	if err != nil {
+		return nil, err
+	}
+	var v2 string
+	var v1 []string
+	var v1Mounts map[string]string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		rel := filepath.Clean("/" + f[2])
+		if f[0] == "0" && f[1] == "" {
+			v2 = filepath.Join(mnt, rel, "cgroup.procs")
+			continue
+		}
+		if rel == "/" {
+			continue
+		}
+		if v1Mounts == nil {
+			if v1Mounts, err = v1Mountpoints(); err != nil {
+				return nil, err
 			}
-			return filepath.Join(mnt, filepath.Clean("/"+rel), "cgroup.procs"), nil
+		}
+		if m, ok := v1Mounts[hierarchyKey(f[1])]; ok {
+			v1 = append(v1, filepath.Join(m, rel, "cgroup.procs"))
 		}
 	}
-	return "", fmt.Errorf("process %d is in no cgroup2 cgroup", pid)
+	if v2 == "" {
+		return nil, fmt.Errorf("process %d is in no cgroup2 cgroup", pid)
+	}
+	return append([]string{v2}, v1...), nil
 }

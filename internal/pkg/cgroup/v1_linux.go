@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,53 @@ func V1Paths(user, name string) ([]string, error) {
 		paths = append(paths, Path(m.Mountpoint, user, name))
 	}
 	return paths, nil
+}
+
+// v1Mountpoints maps the controllers field of /proc/PID/cgroup ("pids",
+// "cpu,cpuacct", "name=systemd") to where the host mounts that hierarchy's
+// root.
+func v1Mountpoints() (map[string]string, error) {
+	mounts, err := cgroups.GetCgroupMounts(false)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range mounts {
+		if m.Root != "/" {
+			continue
+		}
+		subs := make([]string, 0, len(m.Subsystems))
+		for _, s := range m.Subsystems {
+			// GetCgroupMounts names the systemd hierarchy "systemd";
+			// /proc/PID/cgroup says "name=systemd".
+			if !strings.Contains(s, "=") && !isController(s) {
+				s = "name=" + s
+			}
+			subs = append(subs, s)
+		}
+		out[hierarchyKey(strings.Join(subs, ","))] = m.Mountpoint
+	}
+	return out, nil
+}
+
+// hierarchyKey is a controllers field in a canonical order: the kernel
+// and the mount options may list a joint hierarchy's controllers in
+// different orders ("cpu,cpuacct").
+func hierarchyKey(controllers string) string {
+	parts := strings.Split(controllers, ",")
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// isController reports whether s is a v1 controller rather than the name
+// of a named hierarchy.
+func isController(s string) bool {
+	switch s {
+	case "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio",
+		"blkio", "perf_event", "hugetlb", "pids", "rdma", "misc":
+		return true
+	}
+	return false
 }
 
 // EnterV1 creates the v1 cgroups paths and moves pid into each of them.

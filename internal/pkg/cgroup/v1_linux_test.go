@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,19 @@ func TestEnterV1(t *testing.T) {
 	}
 	if v1 != len(paths) {
 		t.Errorf("%d v1 hierarchies in /proc/PID/cgroup, %d paths entered", v1, len(paths))
+	}
+	// What a join of this process writes to: its cgroup2 cgroup, then the
+	// instance's cgroup in every v1 hierarchy.
+	procs, err := ProcsFiles(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) != len(paths)+1 {
+		t.Fatalf("ProcsFiles = %v, want the cgroup2 file and %d v1 files", procs, len(paths))
+	}
+	for _, p := range paths {
+		if !slices.Contains(procs[1:], filepath.Join(p, "cgroup.procs")) {
+			t.Errorf("ProcsFiles lacks %s: %v", p, procs)
+		}
 	}
 }

@@ -45,8 +45,8 @@ func TestExecEncode(t *testing.T) {
 }
 
 func TestEnvCgroup(t *testing.T) {
-	r := Request{Paths: map[string]string{"mnt": "/proc/1/ns/mnt"}, CgroupProcs: "/sys/fs/cgroup/apptainer/root.a/init.scope/cgroup.procs"}
-	if got, want := Env(r), EnvName+"=cgroup.procs=/sys/fs/cgroup/apptainer/root.a/init.scope/cgroup.procs;mnt=/proc/1/ns/mnt"; got != want {
+	r := Request{Paths: map[string]string{"mnt": "/proc/1/ns/mnt"}, CgroupProcs: []string{"/sys/fs/cgroup/apptainer/root.a/init.scope/cgroup.procs", "/sys/fs/cgroup/pids/apptainer/root.a/cgroup.procs"}}
+	if got, want := Env(r), EnvName+"=cgroup.procs=/sys/fs/cgroup/apptainer/root.a/init.scope/cgroup.procs;cgroup.procs=/sys/fs/cgroup/pids/apptainer/root.a/cgroup.procs;mnt=/proc/1/ns/mnt"; got != want {
 		t.Errorf("Env = %q, want %q", got, want)
 	}
 }

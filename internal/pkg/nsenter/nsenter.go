@@ -37,10 +37,11 @@ type Request struct {
 	// encoded Exec: apptainer-nsenter runs that program instead of its
 	// own arguments, with exactly the credentials asked for.
 	ExecFD int
-	// CgroupProcs, when set, is the cgroup.procs file of the cgroup to
-	// join before any namespace: the joined process then counts against
-	// the instance's limits and is killed with it.
-	CgroupProcs string
+	// CgroupProcs are the cgroup.procs files of the cgroups to join (the
+	// cgroup2 one, and on a hybrid host those of the v1 hierarchies)
+	// before any namespace: the joined process then counts against the
+	// instance's limits and is killed with it.
+	CgroupProcs []string
 }
 
 // Env returns the NAME=VALUE environment entry for r.
@@ -52,8 +53,8 @@ func Env(r Request) string {
 	if r.ExecFD > 2 {
 		parts = append(parts, "exec="+strconv.Itoa(r.ExecFD))
 	}
-	if r.CgroupProcs != "" {
-		parts = append(parts, "cgroup.procs="+r.CgroupProcs)
+	for _, p := range r.CgroupProcs {
+		parts = append(parts, "cgroup.procs="+p)
 	}
 	for _, t := range r.Order() {
 		parts = append(parts, t+"="+r.Paths[t])

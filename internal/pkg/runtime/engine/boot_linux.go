@@ -10,21 +10,31 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // notifyListener receives systemd's sd_notify datagrams from a booted
-// instance's /run/host/notify.
+// instance's /run/host/notify. The socket is reachable by every process of
+// the instance, so only datagrams whose sender the kernel vouches for
+// (SCM_CREDENTIALS) as the instance's PID 1 count, as systemd-nspawn does:
+// any other process could claim READY=1 early or print a STATUS=.
 type notifyListener struct {
 	conn  *net.UnixConn
 	ready chan struct{}
 	// status holds the last STATUS= text.
 	status chan string
+	// init is the host PID of the instance's PID 1 (0 until known).
+	init atomic.Int64
 }
+
+// expect makes pid, the instance's PID 1, the one sender listened to.
+func (l *notifyListener) expect(pid int) { l.init.Store(int64(pid)) }
 
 // listenNotify binds the notify socket inside dir (mounted as /run/host).
 func listenNotify(dir string) (*notifyListener, error) {
@@ -37,18 +47,55 @@ func listenNotify(dir string) (*notifyListener, error) {
 		conn.Close()
 		return nil, err
 	}
+	if err := passCredentials(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("failed to set up the notify socket: %w", err)
+	}
 	l := &notifyListener{conn: conn, ready: make(chan struct{}), status: make(chan string, 16)}
 	go l.loop()
 	return l, nil
 }
 
+// passCredentials has the kernel attach each sender's credentials.
+func passCredentials(conn *net.UnixConn) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// senderPID returns the PID in a datagram's SCM_CREDENTIALS, or 0.
+func senderPID(oob []byte) int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return int(cred.Pid)
+		}
+	}
+	return 0
+}
+
 func (l *notifyListener) loop() {
 	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 	readyClosed := false
 	for {
-		n, err := l.conn.Read(buf)
+		n, oobn, _, _, err := l.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			return
+		}
+		if pid := senderPID(oob[:oobn]); pid == 0 || int64(pid) != l.init.Load() {
+			continue
 		}
 		for _, line := range strings.Split(string(buf[:n]), "\n") {
 			switch {

@@ -87,7 +87,7 @@ func ExecInInstance(pid int, jc JoinConfig) error {
 func joinRequest(pid int, cgroupToo bool) (nsenter.Request, error) {
 	r := nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) }, func(t string) bool { return foreignNamespace(pid, t) })
 	if cgroupToo {
-		procs, err := cgroup.ProcsFile(pid)
+		procs, err := cgroup.ProcsFiles(pid)
 		if err != nil {
 			return r, fmt.Errorf("failed to find the instance's cgroup: %w", err)
 		}

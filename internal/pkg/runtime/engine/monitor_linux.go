@@ -390,7 +390,7 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 	}
 	m.progress("starting " + describe(m.cfg))
-	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, V1Cgroups: m.v1Cgroups, RunDir: m.runDir, Progress: m.progress, BeforeGo: waitBaseline})
+	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, V1Cgroups: m.v1Cgroups, RunDir: m.runDir, Progress: m.progress, BeforeGo: waitBaseline, Started: m.expectInit})
 	if err != nil {
 		_ = waitBaseline() // spawn may have failed before waiting
 		return nil, err
@@ -587,6 +587,14 @@ func (m *monitor) run() int {
 	m.setState(instance.StateStopping)
 	m.cleanup()
 	return 0
+}
+
+// expectInit tells the notify listener which process is the instance's
+// PID 1, the only one whose READY=1 and STATUS= count.
+func (m *monitor) expectInit(pid int) {
+	if m.notify != nil {
+		m.notify.expect(pid)
+	}
 }
 
 // stopRequests delivers the signals that ask a monitor to stop its

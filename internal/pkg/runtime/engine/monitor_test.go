@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -41,6 +42,17 @@ func TestMain(m *testing.M) {
 		_ = unix.Kill(os.Getpid(), unix.SIGKILL)
 	case "stage-exits":
 		os.Exit(3)
+	case "notify-send":
+		// Another process of the instance, claiming to be init.
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"})
+		if err == nil {
+			_, err = c.Write([]byte(os.Getenv("MESSAGE")))
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "stage-hangs":
 		// Stuck, as a stage on a hung file system; killed by the test.
 		select {}

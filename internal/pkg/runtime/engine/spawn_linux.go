@@ -72,6 +72,9 @@ type spawnOptions struct {
 	// BeforeGo, when set, runs after the container stage started and
 	// before it is let go; an error aborts the start.
 	BeforeGo func() error
+	// Started, when set, learns the host PID of the container stage (the
+	// container's PID 1 to be) as soon as it exists.
+	Started func(pid int)
 }
 
 // cniConfig is how the engine runs the CNI plugins of n: at start, in a
@@ -207,6 +210,9 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, fmt.Errorf("failed to start container process: %w", err)
 	}
 	c.cmd, c.pid = cmd, cmd.Process.Pid
+	if o.Started != nil {
+		o.Started(c.pid)
+	}
 	if werr := cp.sendWithin(stageTimeout); werr != nil {
 		return c, fmt.Errorf("failed to send the container process its config: %w", werr)
 	}
