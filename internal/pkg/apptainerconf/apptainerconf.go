@@ -133,6 +133,9 @@ type File struct {
 	BootHostnetGuard     string
 	BootTimeout          int
 	BootHostnetUserns    string
+	// BootConsoleLogSize is the size in MiB at which a booted instance's
+	// console log (NAME.out) is rotated to NAME.out.1; 0 never rotates.
+	BootConsoleLogSize int
 
 	// Helper programs, GPUs, cgroups, image building and downloads.
 	BinaryPath            string
@@ -195,10 +198,11 @@ func Default() *File {
 		AllowSetuidMountSquashfs:  SetuidMountIfLimited,
 		AllowSetuidMountExtfs:     false,
 
-		AllowBootHostnet:  true,
-		BootHostnetGuard:  GuardWarn,
-		BootTimeout:       90,
-		BootHostnetUserns: UsernsYes,
+		AllowBootHostnet:   true,
+		BootHostnetGuard:   GuardWarn,
+		BootTimeout:        90,
+		BootHostnetUserns:  UsernsYes,
+		BootConsoleLogSize: 16,
 
 		BinaryPath:          "$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		SystemdCgroups:      true,

@@ -215,6 +215,7 @@ var directives = []directive{
 		func(f *File) *string { return &f.BootHostnetGuard }),
 	// One day is far beyond any boot, and keeps seconds*time.Second small.
 	number("boot timeout", 1, 86400, func(f *File) *int { return &f.BootTimeout }),
+	number("boot console log size", 0, 65536, func(f *File) *int { return &f.BootConsoleLogSize }),
 	oneOf("boot hostnet userns", []string{UsernsYes, UsernsOptional, UsernsNo},
 		func(f *File) *string { return &f.BootHostnetUserns }),
 

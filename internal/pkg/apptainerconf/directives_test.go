@@ -70,6 +70,7 @@ var directiveCases = []directiveCase{
 		[]string{"my-vpn.service", "ifup@.service"}, "my vpn.service"},
 	{"boot hostnet guard", "fail", func(f *File) any { return f.BootHostnetGuard }, GuardFail, "panic"},
 	{"boot timeout", "300", func(f *File) any { return f.BootTimeout }, 300, "0"},
+	{"boot console log size", "0", func(f *File) any { return f.BootConsoleLogSize }, 0, "65537"},
 	{"boot hostnet userns", "optional", func(f *File) any { return f.BootHostnetUserns }, UsernsOptional, "maybe"},
 	{"binary path", "/opt/bin:/usr/bin", func(f *File) any { return f.BinaryPath }, "/opt/bin:/usr/bin", ""},
 	{"always use nv", "yes", func(f *File) any { return f.AlwaysUseNv }, true, "maybe"},

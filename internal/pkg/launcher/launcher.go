@@ -62,15 +62,18 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err != nil {
 		return nil, nil, err
 	}
-	if userns {
-		if o.Writable {
-			return nil, nil, fmt.Errorf("%w: --writable cannot be used in a user namespace: the image is presented read-only through an idmapped mount (use --writable-tmpfs, or --boot-hostnet-userns=false where allowed)", ErrInvalid)
-		}
+	if userns && o.Writable {
+		return nil, nil, fmt.Errorf("%w: --writable cannot be used in a user namespace: the image is presented read-only through an idmapped mount (use --writable-tmpfs, or --boot-hostnet-userns=false where allowed)", ErrInvalid)
+	}
+	if o.BootHostnet {
+		// A system booted on the host's network must not share its System
+		// V IPC and POSIX message queues either (without a user namespace
+		// it would read and write the host's shared memory); and systemd
+		// mounts /dev/mqueue, which a user namespace may only do for an
+		// IPC namespace it owns.
 		if !conf.AllowIpcNs {
-			return nil, nil, fmt.Errorf("%w: a --boot-hostnet instance in a user namespace needs its own IPC namespace, which apptainer.conf disallows (allow ipc ns = no)", ErrPermission)
+			return nil, nil, fmt.Errorf("%w: a --boot-hostnet instance needs its own IPC namespace, which apptainer.conf disallows (allow ipc ns = no)", ErrPermission)
 		}
-		// systemd mounts /dev/mqueue, which a user namespace may only do
-		// for an IPC namespace it owns.
 		ns.IPC = true
 	}
 	nsList, netPlan, nsMsgs := setNamespaces(o, ns)
@@ -190,7 +193,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		if timeout == 0 {
 			timeout = time.Duration(conf.BootTimeout) * time.Second
 		}
-		c.Boot = &config.Boot{Timeout: timeout, StopSignal: int(signal.RTMin + 3), ContainerUUID: id}
+		c.Boot = &config.Boot{Timeout: timeout, StopSignal: int(signal.RTMin + 3), ContainerUUID: id, ConsoleLogMax: int64(conf.BootConsoleLogSize) << 20}
 		c.Spec.Process.Env = initEnv(id)
 		c.Spec.Process.Cwd = "/"
 	}

@@ -334,7 +334,9 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.UserNS != nil || nsSummary(c) != "mount,uts,pid" {
+	// Without a user namespace too, an IPC namespace of its own: the
+	// host's shared memory stays the host's.
+	if c.UserNS != nil || nsSummary(c) != "mount,uts,pid,ipc" {
 		t.Errorf("boot hostnet userns = no: userns %+v, namespaces %s", c.UserNS, nsSummary(c))
 	}
 	c, _, _ = Build(instanceOpts(func(o *Options) { o.Boot = true }), apptainerconf.Default(), rootHost())

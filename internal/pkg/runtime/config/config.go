@@ -129,6 +129,9 @@ type Boot struct {
 	StopSignal int `json:"stopSignal"`
 	// ContainerUUID is exported to init as container_uuid.
 	ContainerUUID string `json:"containerUUID"`
+	// ConsoleLogMax is the size in bytes at which the console log is
+	// rotated; 0 never rotates.
+	ConsoleLogMax int64 `json:"consoleLogMax,omitempty"`
 }
 
 // Network describes the CNI networks of a new network namespace.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -88,13 +89,18 @@ func senderPID(oob []byte) int {
 func (l *notifyListener) loop() {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-	readyClosed := false
+	readyClosed, warned := false, false
 	for {
 		n, oobn, _, _, err := l.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			return
 		}
-		if pid := senderPID(oob[:oobn]); pid == 0 || int64(pid) != l.init.Load() {
+		if pid, init := senderPID(oob[:oobn]), l.init.Load(); pid == 0 || int64(pid) != init {
+			if init != 0 && !warned {
+				// Once: a looping sender must not fill the log.
+				fmt.Fprintf(os.Stderr, "WARNING: ignored a notification from PID %d: only the instance's init (PID %d) is listened to\n", pid, init)
+				warned = true
+			}
 			continue
 		}
 		for _, line := range strings.Split(string(buf[:n]), "\n") {
@@ -162,7 +168,7 @@ func openConsole(dir string) (*console, error) {
 // logTo copies everything written to the console into w (the .out log).
 // The slave stays open in the monitor, so the console never hangs up when
 // getty restarts.
-func (c *console) logTo(w *os.File) {
+func (c *console) logTo(w io.Writer) {
 	go func() {
 		defer close(c.drained)
 		buf := make([]byte, 32*1024)
@@ -176,6 +182,65 @@ func (c *console) logTo(w *os.File) {
 			}
 		}
 	}()
+}
+
+// consoleLog is the console log, NAME.out: once it holds max bytes it is
+// moved to NAME.out.1 (replacing the one before) and started anew, so an
+// instance that writes to its console without end cannot fill the disk.
+type consoleLog struct {
+	f    *os.File
+	path string
+	max  int64
+	size int64
+}
+
+// newConsoleLog appends to the log at path, which may hold the logs of
+// earlier instances of the name (and, for a resident monitor, what the
+// monitor before it wrote, perhaps after a rotation): it is opened by
+// path, not taken from standard output, which may be the rotated file.
+// Standard output serves when path cannot be opened.
+func newConsoleLog(path string, max int64) *consoleLog {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		f, path = os.Stdout, ""
+	}
+	l := &consoleLog{f: f, path: path, max: max}
+	if fi, err := f.Stat(); err == nil {
+		l.size = fi.Size()
+	}
+	return l
+}
+
+func (l *consoleLog) Write(p []byte) (int, error) {
+	if l.f == nil {
+		return len(p), nil // rotation failed: drop rather than grow
+	}
+	if l.max > 0 && l.path != "" && l.size+int64(len(p)) > l.max && l.size > 0 {
+		l.rotate()
+		if l.f == nil {
+			return len(p), nil
+		}
+	}
+	n, err := l.f.Write(p)
+	l.size += int64(n)
+	return n, err
+}
+
+// rotate moves the log aside and opens a new one in its place; the old
+// descriptor (the monitor's standard output) keeps pointing at the moved
+// file, which is no longer written to.
+func (l *consoleLog) rotate() {
+	_ = os.Rename(l.path, l.path+".1")
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "WARNING: the console log could not be rotated, console output is dropped from now on: %v\n", err)
+		l.f = nil
+		return
+	}
+	if l.f != os.Stdout {
+		l.f.Close()
+	}
+	l.f, l.size = f, 0
 }
 
 // Close hangs up the console once the instance is gone: with the last

@@ -194,6 +194,11 @@ func execProcess(cfg *config.Config) error {
 		fmt.Fprintf(os.Stderr, "WARNING: could not chdir to %s: %v, using /\n", p.Cwd, err)
 		_ = os.Chdir("/")
 	}
+	// Before the seccomp filter of execFiltered, which refuses keyctl;
+	// nsenter joins yet another one there.
+	if err := leaveSessionKeyring(); err != nil {
+		return err
+	}
 	if cfg.Shim {
 		return runShim(cfg)
 	}

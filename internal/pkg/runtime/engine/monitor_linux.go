@@ -57,6 +57,7 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 	if err != nil {
 		return nil, err
 	}
+	closeInheritedOnExec()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		cp.abort()
@@ -220,6 +221,7 @@ func monitorMain() (int, error) {
 	}
 	m := &monitor{cfg: cfg, status: os.NewFile(syncFD, "status")}
 	unix.CloseOnExec(syncFD)
+	closeInheritedOnExec()
 	if cfg.UserNS != nil {
 		// Host mounts still reach this namespace; nothing goes back.
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
@@ -499,7 +501,7 @@ func (m *monitor) prepareBoot() error {
 	if m.console, err = openConsole(m.runDir); err != nil {
 		return err
 	}
-	m.console.logTo(os.Stdout)
+	m.console.logTo(newConsoleLog(m.file.LogOutPath, m.cfg.Boot.ConsoleLogMax))
 	return nil
 }
 

@@ -190,7 +190,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 			slave:   os.NewFile(uintptr(st.ConsoleSlave), "console-slave"),
 			drained: make(chan struct{}),
 		}
-		m.console.logTo(os.Stdout)
+		m.console.logTo(newConsoleLog(st.File.LogOutPath, cfg.Boot.ConsoleLogMax))
 	}
 	if st.Notify > 0 {
 		conn, err := net.FileConn(os.NewFile(uintptr(st.Notify), "notify"))

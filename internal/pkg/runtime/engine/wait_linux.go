@@ -2,6 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
 	"unsafe"
 
 	"github.com/apptainer/apptainer/internal/pkg/signal"
@@ -43,6 +46,39 @@ const (
 func siginfoStatus(info *unix.Siginfo) (status int, code int32) {
 	raw := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
 	return int(int32(binary.NativeEndian.Uint32(raw[24:28]))), int32(binary.NativeEndian.Uint32(raw[8:12]))
+}
+
+// closeInheritedOnExec marks every descriptor above 2 close-on-exec: those
+// Go opened already are, but those the caller left open for the CLI (a
+// directory, a root-only log) are not, and would reach an instance's
+// monitor, and from there its init. Passing descriptors through is for
+// foreground commands only.
+func closeInheritedOnExec() {
+	if unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	// Kernels before 5.11.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
+// leaveSessionKeyring gives this process a new anonymous session keyring
+// in place of the caller's (root's keys), before it becomes an instance's
+// process.
+func leaveSessionKeyring() error {
+	// A NULL name makes a new anonymous keyring; a name (even "") would
+	// join, or share, a keyring of that name.
+	if _, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); errno != 0 && errno != unix.ENOSYS {
+		return fmt.Errorf("failed to join a new session keyring: %w", errno)
+	}
+	return nil
 }
 
 // signalName names a signal in messages: "SIGKILL", "SIGRTMIN+3".
