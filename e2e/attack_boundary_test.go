@@ -173,23 +173,7 @@ func TestAttackForeignNotify(t *testing.T) {
 	img := busyboxInitImage(t) // busybox init never reports readiness
 	const name = "attack-notify"
 	stopOnCleanup(t, name)
-	start := exec.Command(env.Bin, "instance", "start", "--boot", "--network", "none", "--boot-timeout", "300", img, name)
-	start.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	var startErr strings.Builder
-	start.Stderr = &startErr
-	if err := start.Start(); err != nil {
-		t.Fatal(err)
-	}
-	startDone := make(chan error, 1)
-	go func() { startDone <- start.Wait() }()
-	var entry listEntry
-	waitFor(t, 60*time.Second, "the instance to be starting, with its PID 1", func() (bool, string) {
-		list := listInstances(t, name)
-		if len(list) == 1 {
-			entry = list[0]
-		}
-		return len(list) == 1 && list[0].Pid > 0, fmt.Sprint(list)
-	})
+	start, startErr, startDone, entry := startBooting(t, img, name)
 	sock := filepath.Join("/run/apptainer/instances/root", name, "host", "notify")
 	// The attack, as nobody: delivered (sendto succeeds) ...
 	send := apptainerCmd(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-MSocket", "-e",

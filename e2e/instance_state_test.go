@@ -7,6 +7,7 @@ package e2e
 // they stop (issue 13).
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,32 @@ func busyboxInitImage(t *testing.T) string {
 	return dir
 }
 
+// startBooting runs instance start --boot of img (an init that never
+// reports readiness) in the background and returns once the instance is
+// listed as starting with its PID 1: the command, its standard error, the
+// channel its end comes on, and the list entry.
+func startBooting(t *testing.T, img, name string) (*exec.Cmd, *strings.Builder, <-chan error, listEntry) {
+	t.Helper()
+	start := exec.Command(env.Bin, "instance", "start", "--boot", "--network", "none", "--boot-timeout", "300", img, name)
+	start.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	startErr := &strings.Builder{}
+	start.Stderr = startErr
+	if err := start.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- start.Wait() }()
+	var entry listEntry
+	waitFor(t, 60*time.Second, "the instance to be listed as starting, with its PID 1", func() (bool, string) {
+		list := listInstances(t, name)
+		if len(list) == 1 {
+			entry = list[0]
+		}
+		return len(list) == 1 && list[0].State == "starting" && list[0].Pid > 0, fmt.Sprint(list)
+	})
+	return start, startErr, done, entry
+}
+
 // TestInstanceStopWhileStarting: an instance that is still booting is
 // listed as "starting", and `instance stop` stops it then, well before its
 // boot timeout, leaving nothing behind; the start reports that it was
@@ -106,24 +133,7 @@ func TestInstanceStopWhileStarting(t *testing.T) {
 	const name = "starting1"
 	img := busyboxInitImage(t)
 	stopOnCleanup(t, name)
-	start := exec.Command(env.Bin, "instance", "start", "--boot", "--network", "none", "--boot-timeout", "300", img, name)
-	start.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	var startErr strings.Builder
-	start.Stderr = &startErr
-	if err := start.Start(); err != nil {
-		t.Fatal(err)
-	}
-	startDone := make(chan error, 1)
-	go func() { startDone <- start.Wait() }()
-
-	var entry listEntry
-	waitFor(t, 60*time.Second, "the instance to be listed as starting, with its PID 1", func() (bool, string) {
-		list := listInstances(t, name)
-		if len(list) == 1 {
-			entry = list[0]
-		}
-		return len(list) == 1 && list[0].State == "starting" && list[0].Pid > 0, strings.TrimSpace(apptainer(t, "instance", "list", "--json", name).Stdout)
-	})
+	start, startErr, startDone, entry := startBooting(t, img, name)
 	if !entry.Boot {
 		t.Errorf("the starting instance is not marked as booted: %+v", entry)
 	}
