@@ -148,6 +148,8 @@ type console struct {
 	master, slave *os.File
 	// drained is closed when everything written to the console is logged.
 	drained chan struct{}
+	// log is where logTo copies the console.
+	log io.Writer
 }
 
 // openConsole makes the pty and links its slave as dir/console, the source
@@ -162,13 +164,35 @@ func openConsole(dir string) (*console, error) {
 		s.Close()
 		return nil, err
 	}
-	return &console{master: m, slave: s, drained: make(chan struct{})}, nil
+	master, err := pollable(m)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return &console{master: master, slave: s, drained: make(chan struct{})}, nil
+}
+
+// pollable returns f as a file the runtime's poller serves, so that reads
+// honour deadlines (pauseLogging needs one): pty.Open hands out the master
+// in blocking mode. f is closed; the result holds a duplicate.
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // logTo copies everything written to the console into w (the .out log).
 // The slave stays open in the monitor, so the console never hangs up when
 // getty restarts.
 func (c *console) logTo(w io.Writer) {
+	c.log = w
 	go func() {
 		defer close(c.drained)
 		buf := make([]byte, 32*1024)
@@ -182,6 +206,31 @@ func (c *console) logTo(w io.Writer) {
 			}
 		}
 	}()
+}
+
+// pauseLogging stops copying the console once what was read is written, so
+// that a re-executed monitor takes over without losing any of it: the rest
+// waits in the pty, whose writers block while it is full. It reports
+// whether the copier stopped.
+func (c *console) pauseLogging() bool {
+	if err := c.master.SetReadDeadline(time.Now()); err != nil {
+		return false
+	}
+	select {
+	case <-c.drained:
+		return true
+	case <-time.After(5 * time.Second):
+		// Stuck writing (a slow disk): let it carry on as it was.
+		_ = c.master.SetReadDeadline(time.Time{})
+		return false
+	}
+}
+
+// resumeLogging copies the console again after pauseLogging.
+func (c *console) resumeLogging() {
+	_ = c.master.SetReadDeadline(time.Time{})
+	c.drained = make(chan struct{})
+	c.logTo(c.log)
 }
 
 // consoleLog is the console log, NAME.out: once it holds max bytes it is
@@ -402,3 +451,10 @@ func tailFile(path string, n int) string {
 
 // sgr matches a colour or attribute sequence, CSI ... m.
 var sgr = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// newPollable is os.NewFile for an inherited descriptor that must honour
+// read deadlines: it is made non-blocking first.
+func newPollable(fd int, name string) *os.File {
+	_ = unix.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), name)
+}

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestConsoleLogRotates: a console that writes without end leaves at most
@@ -43,4 +46,58 @@ func TestConsoleLogRotates(t *testing.T) {
 	if fi, err := os.Stat(unbounded); err != nil || fi.Size() != 1000*int64(len(line)) {
 		t.Errorf("unbounded log: %v, %v", fi.Size(), err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the copier and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestConsoleHandover: pausing the console copier (before the monitor
+// re-executes itself) loses nothing: what was read is logged, the rest
+// waits in the pty for the next copier.
+func TestConsoleHandover(t *testing.T) {
+	c, err := openConsole(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var log lockedBuffer
+	c.logTo(&log)
+	if _, err := c.slave.Write([]byte("before\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged := func(want string) {
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), want); time.Sleep(time.Millisecond) { // poll interval: the copier has no event to wait on
+			if time.Now().After(deadline) {
+				t.Fatalf("%q never reached the log: %q", want, log.String())
+			}
+		}
+	}
+	waitLogged("before")
+	if !c.pauseLogging() {
+		t.Fatal("the copier did not stop")
+	}
+	// Written while nobody copies: it must wait in the pty.
+	if _, err := c.slave.Write([]byte("during\n")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "during") {
+		t.Fatal("the copier still ran after pauseLogging")
+	}
+	c.resumeLogging()
+	waitLogged("during")
 }

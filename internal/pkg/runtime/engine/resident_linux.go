@@ -121,7 +121,14 @@ func (m *monitor) becomeResident() error {
 		return err
 	}
 	env := append(os.Environ(), StageEnv+"="+stageResident, stateFDEnv+"="+strconv.Itoa(stateFD))
+	// What the copier read must reach the log before the exec ends it.
+	if m.console != nil && !m.console.pauseLogging() {
+		return errors.New("the console could not be handed over")
+	}
 	err = unix.Exec(engineBinary(), []string{instance.MonitorName(m.cfg.Instance.User, m.cfg.Instance.Name)}, env)
+	if m.console != nil {
+		m.console.resumeLogging()
+	}
 	return fmt.Errorf("failed to re-execute the monitor: %w", err)
 }
 
@@ -186,7 +193,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 	}
 	if st.ConsoleMaster > 0 {
 		m.console = &console{
-			master:  os.NewFile(uintptr(st.ConsoleMaster), "console-master"),
+			master:  newPollable(st.ConsoleMaster, "console-master"),
 			slave:   os.NewFile(uintptr(st.ConsoleSlave), "console-slave"),
 			drained: make(chan struct{}),
 		}
