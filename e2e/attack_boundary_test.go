@@ -223,8 +223,14 @@ func TestAttackConsoleFlood(t *testing.T) {
 			withConf(t, fmt.Sprintf("boot console log size = %d", tt.mib))
 			startHostnet(t, h, "userns", img, tt.name)
 			inst := getInstance(t, tt.name)
+			// The image's console-getty hangs up and flushes the console
+			// when it starts (TTYVHangup=, TTYReset=), which can come after
+			// READY: a flood written then loses what was queued, and the
+			// writer gets EIO. Flood once systemd is done, and fail on a
+			// write error rather than count bytes that were never logged.
+			waitBootSettled(t, h, tt.name)
 			// Marked at the end, so the test knows when all of it is through.
-			mustSucceed(t, h.inInstance(t, tt.name, fmt.Sprintf("head -c %d /dev/zero | tr '\\000' x > /dev/console; echo FLOOD-END > /dev/console", flood)), "flood the console")
+			mustSucceed(t, h.inInstance(t, tt.name, fmt.Sprintf("head -c %d /dev/zero | tr '\\000' x > /dev/console && echo FLOOD-END > /dev/console", flood)), "flood the console")
 			waitFor(t, 60*time.Second, "the end of the flood in the console log", func() (bool, string) {
 				b, err := os.ReadFile(inst.LogOutPath)
 				return err == nil && strings.Contains(string(b), "FLOOD-END"), fmt.Sprint(err)

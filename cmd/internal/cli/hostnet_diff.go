@@ -30,7 +30,11 @@ Exit status: 0 unchanged, 1 changed, 2 error.`,
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
-			f, err := paths.Get(args[0])
+			listed, err := paths.Get(args[0])
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			f, err := trustedInstance(paths, listed)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}

@@ -59,7 +59,25 @@ func instancePaths(username string) (instance.Paths, error) {
 	if username != "" {
 		dir = instance.DefaultConfigDir(func(string) string { return "" }, home)
 	}
-	return instance.Paths{ConfigDir: dir, Hostname: host, User: u.Username, OnGhost: releaseGhost}, nil
+	paths := instance.Paths{ConfigDir: dir, Hostname: host, User: u.Username}
+	if username == "" {
+		// Root acting for another user (-u) only lists and removes that
+		// user's files; what a ghost of root's own store left is released
+		// from the runtime's record of it (engine.ReleaseGhost).
+		paths.OnGhost = func(f *instance.File) { releaseGhost(paths, f) }
+	}
+	return paths, nil
+}
+
+// trustedInstance returns what the runtime recorded of the instance f
+// names, for the CLI to act on: f comes from a directory that a user may
+// be able to write (see engine.Trusted).
+func trustedInstance(paths instance.Paths, f *instance.File) (*instance.File, error) {
+	t, err := engine.Trusted(paths, f)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: %w", f.Name, err)
+	}
+	return t, nil
 }
 
 // listMatching lists the live instances of user whose names match the
@@ -97,11 +115,11 @@ func instanceConfig(f *instance.File) (*config.Config, error) {
 }
 
 // releaseGhost cleans up after an instance whose monitor died.
-func releaseGhost(f *instance.File) {
+func releaseGhost(paths instance.Paths, f *instance.File) {
 	if os.Getuid() != 0 {
 		return
 	}
-	if err := engine.ReleaseGhost(f); err != nil {
+	if err := engine.ReleaseGhost(paths, f); err != nil {
 		stderrLog.Warningf("cleaning up after exited instance %s: %v", f.Name, err)
 	} else {
 		stderrLog.Verbosef("cleaned up after exited instance %s", f.Name)

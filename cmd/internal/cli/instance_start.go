@@ -164,11 +164,11 @@ func openLogs(outPath, errPath string) (*os.File, *os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("failed to create log directory: %w", err)
 	}
-	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	out, err := instance.OpenLog(outPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to open log file: %w", err)
 	}
-	errLog, err := os.OpenFile(errPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	errLog, err := instance.OpenLog(errPath)
 	if err != nil {
 		out.Close()
 		return nil, nil, fmt.Errorf("failed to open log file: %w", err)

@@ -92,7 +92,14 @@ func stopInstances(o *stopOptions, args []string) error {
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(files))
-	for i, f := range files {
+	for i, listed := range files {
+		// The listed file only names the instance: what stop signals and
+		// waits for comes from the runtime's record of it.
+		f, err := trustedInstance(paths, listed)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -131,14 +138,14 @@ func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool
 			return fmt.Errorf("failed to send %s to the monitor of instance %s: %w", signal.Name(msig), f.Name, err)
 		}
 	default:
-		if err := unix.Kill(f.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		if err := instance.SignalInit(f, sig); err != nil && !errors.Is(err, instance.ErrInitGone) {
 			return fmt.Errorf("failed to send %s to instance %s: %w", signal.Name(sig), f.Name, err)
 		}
 	}
 	if !instance.WaitGone(f, timeout) {
 		stderrLog.Infof("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
 		if f.Pid > 0 {
-			_ = unix.Kill(f.Pid, unix.SIGKILL)
+			_ = instance.SignalInit(f, unix.SIGKILL)
 		} else {
 			_ = instance.SignalMonitor(f, unix.SIGKILL)
 		}

@@ -17,9 +17,16 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 	if err != nil {
 		return err
 	}
-	f, err := paths.Get(name)
-	if err != nil || !instance.Alive(f) {
+	listed, err := paths.Get(name)
+	if err != nil || !instance.Alive(listed) {
 		return fmt.Errorf("no instance found with name %s", name)
+	}
+	f, err := trustedInstance(paths, listed)
+	if err != nil {
+		return err
+	}
+	if !instance.InitAlive(f) {
+		return fmt.Errorf("instance %s: its PID 1 (%d) has exited", name, f.Pid)
 	}
 	if f.Pid <= 0 {
 		return fmt.Errorf("instance %s is still starting: its container does not exist yet", name)

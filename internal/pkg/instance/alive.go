@@ -203,3 +203,79 @@ func WaitGone(f *File, d time.Duration) bool {
 		}
 	}
 }
+
+// ErrInitGone is returned by SignalInit when the instance's PID 1 has
+// exited, or when the PID recorded is no longer a child of its monitor.
+var ErrInitGone = errors.New("the instance's PID 1 has exited")
+
+// SignalInit sends sig to the PID 1 recorded in f, through a pidfd, after
+// checking that the process it holds is a child of f's monitor and that
+// the monitor is alive. A PID 1 that has exited stays its monitor's zombie
+// until the monitor reaps it, so a process that passes the check is the
+// instance's, not a later owner of a recycled PID.
+func SignalInit(f *File, sig unix.Signal) error {
+	fd, err := pinInit(f)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return ErrInitGone
+		}
+		return err
+	}
+	return nil
+}
+
+// InitAlive reports whether the PID 1 recorded in f runs as a child of
+// f's live monitor (see SignalInit).
+func InitAlive(f *File) bool {
+	fd, err := pinInit(f)
+	if err != nil {
+		return false
+	}
+	_ = unix.Close(fd)
+	return true
+}
+
+// pinInit returns a pidfd of the PID 1 recorded in f, checked to be a
+// running child of f's live monitor.
+func pinInit(f *File) (int, error) {
+	if f.Pid <= 0 || f.PPid <= 0 {
+		return -1, ErrInitGone
+	}
+	fd, err := unix.PidfdOpen(f.Pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return -1, ErrInitGone
+	}
+	if err != nil {
+		return -1, err
+	}
+	// Read after the pidfd was taken and before it reports an exit, the
+	// stat line is the pinned process's own.
+	stat, err := readProc(f.Pid, "stat")
+	if err != nil || pidfdExited(fd) || statPPid(stat) != f.PPid || !Alive(f) {
+		_ = unix.Close(fd)
+		return -1, ErrInitGone
+	}
+	return fd, nil
+}
+
+// statPPid returns the parent PID from a /proc/<pid>/stat line (the field
+// after the state letter); 0 if the line is malformed.
+func statPPid(stat []byte) int {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, err := strconv.Atoi(string(fields[1]))
+	if err != nil {
+		return 0
+	}
+	return ppid
+}

@@ -3,6 +3,7 @@ package instance
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -246,5 +247,68 @@ func TestSignalMonitor(t *testing.T) {
 	// signalled.
 	if err := SignalMonitor(&File{Name: "sig", PPid: os.Getpid()}, unix.SIGKILL); !errors.Is(err, ErrMonitorGone) {
 		t.Errorf("SignalMonitor on a process that is no monitor = %v, want ErrMonitorGone", err)
+	}
+}
+
+// TestSignalInitOnlyReachesTheMonitorsChild: SignalInit signals the PID 1
+// a file names only if it is a child of the file's live monitor. A
+// process that is not (the PID a forged file names) is neither signalled
+// nor reported alive; the positive control signals the monitor's real
+// child.
+func TestSignalInitOnlyReachesTheMonitorsChild(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	// The monitor: a shell named like one, whose child sleeps.
+	mon := &exec.Cmd{Path: sh, Args: []string{MonitorName("root", "sig"), "-c", "sleep 600 & echo $!; wait"}}
+	out, err := mon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = mon.Process.Kill(); _ = mon.Wait() }()
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Kill(child, unix.SIGKILL)
+	stranger := exec.Command("sleep", "600")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stranger.Process.Kill(); _ = stranger.Wait() }()
+	// The monitor's command line is there once its shell runs.
+	for deadline := time.Now().Add(5 * time.Second); !Alive(&File{PPid: mon.Process.Pid}); time.Sleep(time.Millisecond) { // poll interval: /proc has no change notification
+		if time.Now().After(deadline) {
+			t.Fatal("the fake monitor never looked alive")
+		}
+	}
+
+	forged := &File{Pid: stranger.Process.Pid, PPid: mon.Process.Pid}
+	if InitAlive(forged) {
+		t.Error("InitAlive took a process that is not the monitor's child for PID 1")
+	}
+	if err := SignalInit(forged, unix.SIGKILL); !errors.Is(err, ErrInitGone) {
+		t.Errorf("SignalInit(stranger) = %v, want ErrInitGone", err)
+	}
+	if err := unix.Kill(stranger.Process.Pid, 0); err != nil {
+		t.Errorf("the stranger is gone: %v", err)
+	}
+
+	real := &File{Pid: child, PPid: mon.Process.Pid}
+	if !InitAlive(real) {
+		t.Fatal("positive control: InitAlive does not see the monitor's child")
+	}
+	if err := SignalInit(real, unix.SIGKILL); err != nil {
+		t.Fatalf("positive control: SignalInit(child) = %v", err)
+	}
+	// The shell reaps it; then it is gone for SignalInit too.
+	for deadline := time.Now().Add(5 * time.Second); InitAlive(real); time.Sleep(time.Millisecond) { // poll interval: /proc has no change notification
+		if time.Now().After(deadline) {
+			t.Fatal("positive control: the child survived SIGKILL from SignalInit")
+		}
 	}
 }

@@ -116,24 +116,7 @@ func readFile(path string, decode func([]byte) (*File, error)) (*File, error) {
 		return nil, fmt.Errorf("failed to open instance file %q: %w", path, err)
 	}
 	defer fh.Close()
-	// One buffer serves every file of a listing: the decoders copy what
-	// they keep, and fresh memory is what a listing spends its time on
-	// (page faults), not reading.
-	bufp := readBuffers.Get().(*[]byte)
-	defer readBuffers.Put(bufp)
-	data, err := readAllInto((*bufp)[:0], io.LimitReader(fh, maxFileSize+1))
-	*bufp = data
-	if err != nil {
-		return nil, fmt.Errorf("failed to read instance file %q: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("failed to read instance file %q: larger than %d bytes", path, maxFileSize)
-	}
-	f, err := decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse instance file %q: %w", path, err)
-	}
-	return f, nil
+	return decodeFrom(fh, path, decode)
 }
 
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -28,21 +27,22 @@ func (p Paths) Create(f *File) error {
 	if err := p.checkName(f.Name); err != nil {
 		return err
 	}
-	userDir := p.userDir()
-	if err := os.MkdirAll(userDir, 0o700); err != nil {
-		return fmt.Errorf("failed to create instance directory %q: %w", userDir, err)
+	d, err := p.openUserDir(true)
+	if err != nil {
+		return err
 	}
-	unlock, err := LockDir(userDir)
+	defer d.Close()
+	unlock, err := d.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
-	if err := p.claimDir(f.Name); err != nil {
+	if err := p.claimDir(d, f.Name); err != nil {
 		return err
 	}
-	if err := p.writeFile(f); err != nil {
-		_ = os.RemoveAll(p.Dir(f.Name))
+	if err := p.writeFile(d, f); err != nil {
+		_ = d.remove(f.Name)
 		return err
 	}
 	return nil
@@ -52,11 +52,10 @@ func (p Paths) Create(f *File) error {
 // caller holds the per-user lock, so a directory without a file cannot be a
 // concurrent Create halfway through: it is the remains of a start that died
 // before writing its file.
-func (p Paths) claimDir(name string) error {
-	dir := p.Dir(name)
-	err := os.Mkdir(dir, 0o700)
+func (p Paths) claimDir(d *userDir, name string) error {
+	err := d.mkdir(name)
 	if errors.Is(err, fs.ErrExist) {
-		old, rerr := ReadFile(p.FilePath(name))
+		old, rerr := d.read(name, decode)
 		switch {
 		case rerr == nil && Alive(old):
 			return fmt.Errorf("instance %s %w", name, ErrExists)
@@ -64,20 +63,16 @@ func (p Paths) claimDir(name string) error {
 			if rerr == nil && p.OnGhost != nil {
 				p.OnGhost(old)
 			}
-			if err := os.RemoveAll(dir); err != nil {
-				return fmt.Errorf("failed to remove exited instance %q: %w", dir, err)
+			if err := d.remove(name); err != nil {
+				return fmt.Errorf("failed to remove exited instance %q: %w", p.Dir(name), err)
 			}
-			err = os.Mkdir(dir, 0o700)
+			err = d.mkdir(name)
 		default:
 			return fmt.Errorf("failed to check existing instance %q: %w", name, rerr)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("failed to create instance directory %q: %w", dir, err)
-	}
-	// Mkdir's mode passes through the umask; upstream expects exactly 0700.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("failed to set mode of instance directory %q: %w", dir, err)
+		return fmt.Errorf("failed to create instance directory %q: %w", p.Dir(name), err)
 	}
 	return nil
 }
@@ -92,20 +87,24 @@ func (p Paths) Write(f *File) error {
 	if err := p.checkName(f.Name); err != nil {
 		return err
 	}
-	dir := p.Dir(f.Name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("failed to create instance directory %q: %w", dir, err)
+	d, err := p.openUserDir(true)
+	if err != nil {
+		return err
 	}
-	return p.writeFile(f)
+	defer d.Close()
+	if err := d.mkdir(f.Name); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("failed to create instance directory %q: %w", p.Dir(f.Name), err)
+	}
+	return p.writeFile(d, f)
 }
 
 // writeFile encodes f into its instance directory, which must exist.
-func (p Paths) writeFile(f *File) error {
+func (p Paths) writeFile(d *userDir, f *File) error {
 	data, err := encode(f)
 	if err != nil {
 		return fmt.Errorf("failed to encode instance %q: %w", f.Name, err)
 	}
-	if err := writeFileAtomic(p.Dir(f.Name), f.Name+".json", data, 0o644); err != nil {
+	if err := d.write(f.Name, data, 0o644); err != nil {
 		return fmt.Errorf("failed to write instance %q: %w", f.Name, err)
 	}
 	return nil
@@ -118,7 +117,15 @@ func (p Paths) Get(name string) (*File, error) {
 	if err := p.checkName(name); err != nil {
 		return nil, err
 	}
-	f, err := p.read(name)
+	d, err := p.openUserDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w with name %s", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	f, err := d.read(name, decode)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w with name %s", ErrNotFound, name)
 	}
@@ -126,7 +133,7 @@ func (p Paths) Get(name string) (*File, error) {
 		return nil, err
 	}
 	if !Alive(f) {
-		if err := p.reap([]string{name}); err != nil {
+		if err := p.reap(d, []string{name}); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w with name %s", ErrNotFound, name)
@@ -157,26 +164,25 @@ func (p Paths) List(glob string) ([]*File, error) {
 	if strings.Contains(glob, "/") {
 		return nil, fmt.Errorf("invalid instance name pattern %q: names contain no slash", glob)
 	}
-	entries, err := os.ReadDir(p.userDir())
+	d, err := p.openUserDir(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return []*File{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to read instance directory %q: %w", p.userDir(), err)
+		return nil, err
 	}
-
-	// ReadDir sorts by file name, which is the instance name.
+	defer d.Close()
+	all, err := d.names()
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	for _, entry := range entries {
-		name := entry.Name()
-		if !entry.IsDir() || CheckName(name) != nil {
-			continue
-		}
+	for _, name := range all {
 		if ok, _ := filepath.Match(glob, name); ok {
 			names = append(names, name)
 		}
 	}
-	found := p.readAll(names)
+	found := p.readAll(d, names)
 	live := []*File{}
 	var ghosts []string
 	var damaged DamagedError
@@ -197,7 +203,7 @@ func (p Paths) List(glob string) ([]*File, error) {
 			ghosts = append(ghosts, names[i])
 		}
 	}
-	if err := p.reap(ghosts); err != nil {
+	if err := p.reap(d, ghosts); err != nil {
 		return nil, err
 	}
 	if len(damaged.Errs) > 0 {
@@ -232,7 +238,7 @@ type listRead struct {
 // readAll reads the files of names for a listing and checks their
 // monitors, on as many goroutines as there are CPUs: with a hundred
 // instances, decoding and the liveness checks are most of a listing.
-func (p Paths) readAll(names []string) []listRead {
+func (p Paths) readAll(d *userDir, names []string) []listRead {
 	out := make([]listRead, len(names))
 	workers := min(runtime.GOMAXPROCS(0), len(names))
 	var next atomic.Int64
@@ -246,7 +252,7 @@ func (p Paths) readAll(names []string) []listRead {
 				if i >= len(names) {
 					return
 				}
-				f, err := p.readWith(names[i], decodeWithoutConfig)
+				f, err := d.read(names[i], decodeWithoutConfig)
 				out[i] = listRead{file: f, err: err, alive: err == nil && Alive(f)}
 			}
 		}()
@@ -262,51 +268,38 @@ func (p Paths) Delete(name string) error {
 	if err := p.checkName(name); err != nil {
 		return err
 	}
-	unlock, err := LockDir(p.userDir())
+	d, err := p.openUserDir(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	defer d.Close()
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
 	defer unlock()
-	if err := os.RemoveAll(p.Dir(name)); err != nil {
+	if err := d.remove(name); err != nil {
 		return fmt.Errorf("failed to delete instance %q: %w", name, err)
 	}
 	return nil
 }
 
-// read loads the file of instance name and checks that it describes that
-// instance, so a file copied or planted under another name is not acted on.
-func (p Paths) read(name string) (*File, error) {
-	return p.readWith(name, decode)
-}
-
-func (p Paths) readWith(name string, decode func([]byte) (*File, error)) (*File, error) {
-	path := p.FilePath(name)
-	f, err := readFile(path, decode)
-	if err != nil {
-		return nil, err
-	}
-	if f.Name != name {
-		return nil, fmt.Errorf("instance file %q describes instance %q", path, f.Name)
-	}
-	return f, nil
-}
-
 // reap removes the named ghosts. Under the lock each one is read again: a new
 // instance may have taken the name since it was found dead.
-func (p Paths) reap(names []string) error {
+func (p Paths) reap(d *userDir, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	unlock, err := LockDir(p.userDir())
+	unlock, err := d.lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	for _, name := range names {
-		f, err := p.read(name)
+		f, err := d.read(name, decode)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -319,7 +312,7 @@ func (p Paths) reap(names []string) error {
 		if p.OnGhost != nil {
 			p.OnGhost(f)
 		}
-		if err := os.RemoveAll(p.Dir(name)); err != nil {
+		if err := d.remove(name); err != nil {
 			return fmt.Errorf("failed to remove exited instance %q: %w", name, err)
 		}
 	}

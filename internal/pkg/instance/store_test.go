@@ -381,3 +381,58 @@ func names(files []*File) []string {
 	}
 	return out
 }
+
+// TestReapStaysInTheDirectoryItRead swaps the user directory for a symbolic
+// link to another directory between the moment a ghost's file is read and
+// the moment its directory is removed (the OnGhost hook runs in between),
+// as a user could under root's `instance list -u`. The removal must hit the
+// ghost that was read, not the directory of that name the link points to.
+// The positive control removes through the path, as the store did before
+// it pinned the directory, and shows that the swap redirects it.
+func TestReapStaysInTheDirectoryItRead(t *testing.T) {
+	for _, pinned := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pinned=%v", pinned), func(t *testing.T) {
+			p := testPaths(t)
+			if err := p.Write(&File{Name: "victim", PPid: deadPID(t)}); err != nil {
+				t.Fatal(err)
+			}
+			outside := t.TempDir()
+			precious := filepath.Join(outside, "victim", "keep")
+			if err := os.MkdirAll(precious, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			userDir := filepath.Dir(p.Dir("victim"))
+			swapped := false
+			p.OnGhost = func(*File) {
+				if err := os.Rename(userDir, userDir+".moved"); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(outside, userDir); err != nil {
+					t.Fatal(err)
+				}
+				swapped = true
+				if !pinned {
+					// What the store did before: remove by path.
+					_ = os.RemoveAll(p.Dir("victim"))
+				}
+			}
+			if _, err := p.List(""); err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			if !swapped {
+				t.Fatal("the ghost was never found: the swap did not happen")
+			}
+			_, err := os.Stat(precious)
+			if pinned {
+				if err != nil {
+					t.Errorf("the directory the link points to lost %s: %v", precious, err)
+				}
+				if _, err := os.Stat(filepath.Join(userDir+".moved", "victim")); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("the ghost that was read is still there: %v", err)
+				}
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("control: removing by path after the swap left %s (%v); the test cannot tell pinned from unpinned", precious, err)
+			}
+		})
+	}
+}

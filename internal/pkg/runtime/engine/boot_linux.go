@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/creack/pty"
@@ -249,7 +250,7 @@ type consoleLog struct {
 // path, not taken from standard output, which may be the rotated file.
 // Standard output serves when path cannot be opened.
 func newConsoleLog(path string, max int64) *consoleLog {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	f, err := instance.OpenLog(path)
 	if err != nil {
 		f, path = os.Stdout, ""
 	}
@@ -280,7 +281,7 @@ func (l *consoleLog) Write(p []byte) (int, error) {
 // file, which is no longer written to.
 func (l *consoleLog) rotate() {
 	_ = os.Rename(l.path, l.path+".1")
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	f, err := instance.OpenLog(l.path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "WARNING: the console log could not be rotated, console output is dropped from now on: %v\n", err)
 		l.f = nil

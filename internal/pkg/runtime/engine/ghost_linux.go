@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,31 +22,44 @@ import (
 // kills what is left in the instance's cgroup and removes the cgroup,
 // deletes its CNI networks, lets its network namespace go and removes its
 // runtime directory. Errors are returned together; each step still runs.
-// It is the instance.Paths OnGhost hook of the CLI.
-func ReleaseGhost(f *instance.File) error {
+// It is the instance.Paths OnGhost hook of the CLI, for root's own store.
+//
+// f, from the store, only names the ghost: every value acted on comes from
+// the monitor's record (see record_linux.go). Nothing is done unless the
+// record is of an instance started from this store by the monitor f
+// names, and that monitor is gone; a live instance of the same name,
+// started from another store, owns the runtime directory then.
+func ReleaseGhost(paths instance.Paths, f *instance.File) error {
+	runDir := instanceRunDir(paths.User, f.Name)
+	unlock, err := instance.LockDir(filepath.Dir(runDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t, err := Trusted(paths, f)
+	if err != nil {
+		return nil // nothing of this file's is ours to release
+	}
+	if instance.Alive(t) {
+		return nil
+	}
+	if owner, ok := runDirOwner(runDir); !ok || owner != t.PPid {
+		return nil
+	}
 	var errs []string
-	if f.IDMapHost != 0 {
-		defer releaseIDsOf(f.IDMapHost, f.PPid)
+	if t.IDMapHost != 0 {
+		defer releaseIDsOf(t.IDMapHost, t.PPid)
 	}
-	runDir := f.RunDir
-	if runDir == "" || !strings.HasPrefix(runDir, RunRoot()+"/") {
-		return nil
-	}
-	if !ownsRunDir(runDir, f.PPid) {
-		// Another store's instance of this name owns the runtime
-		// directory and the cgroup now; the ghost never did.
-		return nil
-	}
-	for _, cg := range f.CgroupPaths {
-		if !strings.HasPrefix(cg, "/sys/fs/cgroup/") {
-			continue // never act on a path a user could have planted
-		}
-		_ = os.WriteFile(filepath.Join(cg, "cgroup.kill"), []byte("1"), 0o644)
+	for _, cg := range t.CgroupPaths {
+		_ = writeBeneath(cg, "cgroup.kill", "1")
 		if err := cgroup.Remove(cg, 3*time.Second); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
-	if err := releaseGhostNetworks(f, runDir); err != nil {
+	if err := releaseGhostNetworks(t, runDir); err != nil {
 		errs = append(errs, fmt.Sprintf("could not delete networks: %v", err))
 	}
 	ref := filepath.Join(runDir, "netns")
@@ -53,6 +68,27 @@ func ReleaseGhost(f *instance.File) error {
 		errs = append(errs, err.Error())
 	}
 	return joinErrs(errs)
+}
+
+// writeBeneath writes data into file name of directory dir without
+// following a symbolic link at name: the cgroup of an instance in a user
+// namespace is delegated to the instance's root.
+func writeBeneath(dir, name, data string) error {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat2(dfd, name, &unix.OpenHow{
+		Flags:   unix.O_WRONLY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = unix.Write(fd, []byte(data))
+	return err
 }
 
 // releaseGhostNetworks runs CNI DEL for a dead instance: from the saved

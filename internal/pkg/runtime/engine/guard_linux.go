@@ -138,7 +138,7 @@ func (g *hostGuard) report(when string, paths instance.Paths, name string) {
 	}
 	_, errPath := paths.LogPaths(name)
 	if b, err := json.Marshal(diff); err == nil {
-		_ = os.WriteFile(GuardReportPath(errPath), b, 0o644)
+		_ = instance.WriteLog(GuardReportPath(errPath), b)
 	}
 }
 

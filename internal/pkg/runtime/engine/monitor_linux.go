@@ -297,7 +297,7 @@ func (m *monitor) start() (*StartResult, error) {
 	// exists, so that if this monitor is killed at any point the ghost
 	// cleanup (ReleaseGhost) finds it. The fields of m stay unset until the
 	// name is ours: a refused start must not touch a live instance's.
-	runDir := filepath.Join(RunRoot(), "instances", inst.User, inst.Name)
+	runDir := instanceRunDir(inst.User, inst.Name)
 	m.file.RunDir = runDir
 	var cgPath string
 	if m.cfg.Boot != nil {
@@ -328,12 +328,20 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 		m.file.UserNs, m.file.IDMapHost, m.file.IDMapSize = true, u.HostID, u.Size
 	}
-	if err := m.paths.Create(m.file); err != nil {
+	// The runtime directory and cgroup are per user and name, not per
+	// store: another store's live instance of this name may own them. The
+	// directory is claimed, and the record written into it, before the
+	// instance file exists: whoever finds the file finds the record that
+	// root acts on (see record_linux.go). A live instance of this name in
+	// this store owns the directory, so the claim fails for it too.
+	if err := claimRunDir(runDir, inst.User, inst.Name, m.paths.ConfigDir); err != nil {
 		return nil, err
 	}
-	// The runtime directory and cgroup are per user and name, not per
-	// store: another store's live instance of this name may own them.
-	if err := claimRunDir(runDir, inst.Name); err != nil {
+	m.runDir = runDir
+	if err := writeRecord(runDir, m.paths.ConfigDir, m.file); err != nil {
+		return nil, err
+	}
+	if err := m.paths.Create(m.file); err != nil {
 		return nil, err
 	}
 	m.cgPath = cgPath
@@ -342,7 +350,6 @@ func (m *monitor) start() (*StartResult, error) {
 	}
 	recordedAt := time.Now().UnixNano()
 
-	m.runDir = runDir
 	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", m.runDir, err)
 	}
@@ -407,7 +414,7 @@ func (m *monitor) start() (*StartResult, error) {
 		}
 		m.file.State = instance.StateRunning
 	}
-	if err := m.paths.Write(m.file); err != nil {
+	if err := m.save(); err != nil {
 		return nil, err
 	}
 
@@ -465,7 +472,7 @@ func (m *monitor) start() (*StartResult, error) {
 			}
 		}
 	}
-	if err := m.paths.Write(m.file); err != nil {
+	if err := m.save(); err != nil {
 		return nil, err
 	}
 	if m.cfg.Instance.PidFile != "" {
@@ -625,9 +632,19 @@ func (m *monitor) setState(state string) {
 		return
 	}
 	m.file.State = state
-	if err := m.paths.Write(m.file); err != nil {
+	if err := m.save(); err != nil {
 		fmt.Fprintf(os.Stderr, "WARNING: could not record that instance %s is %s: %v\n", m.file.Name, state, err)
 	}
+}
+
+// save writes the monitor's record of the instance, then the instance
+// file: the record first, so that a file never names a state the record
+// does not have.
+func (m *monitor) save() error {
+	if err := writeRecord(m.runDir, m.paths.ConfigDir, m.file); err != nil {
+		return err
+	}
+	return m.paths.Write(m.file)
 }
 
 // stopInit halts init (SIGRTMIN+3 for systemd), then kills it after grace.

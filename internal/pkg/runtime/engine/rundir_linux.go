@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,7 +23,7 @@ const runDirOwnerFile = "monitor"
 // claimRunDir makes dir the runtime directory of this monitor. While a
 // live monitor owns it, the claim fails with an error wrapping
 // instance.ErrExists; what a monitor that is gone left there is removed.
-func claimRunDir(dir, name string) error {
+func claimRunDir(dir, user, name, configDir string) error {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", parent, err)
@@ -36,7 +34,10 @@ func claimRunDir(dir, name string) error {
 	}
 	defer unlock()
 	if owner, ok := runDirOwner(dir); ok && owner != os.Getpid() && instance.Alive(&instance.File{PPid: owner}) {
-		return fmt.Errorf("instance %s %w: started from another configuration directory (monitor PID %d owns %s)", name, instance.ErrExists, owner, dir)
+		if r, err := readRecord(user, name); err == nil && r.ConfigDir != configDir {
+			return fmt.Errorf("instance %s %w: started from another configuration directory (monitor PID %d owns %s)", name, instance.ErrExists, owner, dir)
+		}
+		return fmt.Errorf("instance %s %w (monitor PID %d owns %s)", name, instance.ErrExists, owner, dir)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("failed to remove %s, left by an exited instance: %w", dir, err)
@@ -55,16 +56,4 @@ func runDirOwner(dir string) (int, bool) {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid, err == nil && pid > 0
-}
-
-// ownsRunDir reports whether the dead monitor ppid owned runtime directory
-// dir (and so the cgroup and networks that go with it). A directory
-// without an owner was made before owners were recorded; one that does
-// not exist was never claimed, so neither was the cgroup.
-func ownsRunDir(dir string, ppid int) bool {
-	if owner, ok := runDirOwner(dir); ok {
-		return owner == ppid
-	}
-	_, err := os.Stat(dir)
-	return !errors.Is(err, fs.ErrNotExist)
 }
