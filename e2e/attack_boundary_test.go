@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -166,20 +167,28 @@ func TestAttackCallerKeyring(t *testing.T) {
 	}
 }
 
-// TestAttackForeignNotify: an unprivileged host user, and any process of
-// the instance but its init, can reach the notify socket; a READY=1 from
-// them must not make instance start report the instance started.
+// TestAttackForeignNotify: an unprivileged host user cannot reach the
+// notify socket, and a READY=1 from anyone who can but the instance's init
+// (host root here, standing for another process of the instance) must
+// not make instance start report the instance started.
 func TestAttackForeignNotify(t *testing.T) {
 	img := busyboxInitImage(t) // busybox init never reports readiness
 	const name = "attack-notify"
 	stopOnCleanup(t, name)
 	start, startErr, startDone, entry := startBooting(t, img, name)
 	sock := filepath.Join("/run/apptainer/instances/root", name, "host", "notify")
-	// The attack, as nobody: delivered (sendto succeeds) ...
-	send := apptainerCmd(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "perl", "-MSocket", "-e",
-		`socket(S, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!"; send(S, "READY=1\nSTATUS=forged ready", 0, pack_sockaddr_un($ARGV[0])) or die "send: $!"`, sock)
-	if send.Code != 0 {
-		t.Fatalf("positive control: nobody could not send to the notify socket, so nothing was tested:\n%s", send)
+	sendAs := func(prefix ...string) result {
+		args := append(prefix, "perl", "-MSocket", "-e",
+			`socket(S, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!"; send(S, "READY=1\nSTATUS=forged ready", 0, pack_sockaddr_un($ARGV[0])) or die "send: $!"`, sock)
+		return apptainerCmd(t, nil, args[0], args[1:]...)
+	}
+	// As nobody: refused by the socket's mode.
+	if r := sendAs("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"); r.Code == 0 || !strings.Contains(r.Stderr, "Permission denied") {
+		t.Errorf("an unprivileged host user could send to the notify socket:\n%s", r)
+	}
+	// As root, which may: delivered (sendto succeeds) ...
+	if send := sendAs("env"); send.Code != 0 {
+		t.Fatalf("positive control: root could not send to the notify socket, so nothing was tested:\n%s", send)
 	}
 	// ... and ignored: the monitor says so in its log, and the instance
 	// is still starting.
@@ -379,4 +388,86 @@ func statDev(p string, s *syscallStat) error {
 	}
 	s.dev = st.Dev
 	return nil
+}
+
+// TestAttackBindSetuid: root in a user-namespace instance must not be host
+// root on a read-write bind. It makes a copy of id(1) setuid root in a
+// bound directory that anyone may write (as a shared scratch directory
+// is), and makes a host-root-owned copy there setuid too; an unprivileged
+// host user then runs both. In the user-namespace mode neither may give
+// euid 0, and no file it creates may belong to a host id outside the
+// instance's range. The positive control is the no-user-namespace mode,
+// where root inside is host root by design (for trusted images) and the
+// same steps give euid 0.
+func TestAttackBindSetuid(t *testing.T) {
+	img := bootImage(t)
+	h := newFakeHost(t)
+	idBin, err := exec.LookPath("id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			bound := filepath.Join(env.Top, fmt.Sprintf("scratch-%s-%d", m.name, time.Now().UnixNano()))
+			if err := os.Mkdir(bound, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.RemoveAll(bound) })
+			if err := os.Chmod(bound, 0o1777); err != nil {
+				t.Fatal(err)
+			}
+			if err := copyFile(idBin, filepath.Join(bound, "hostid")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(bound, "hostid"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			name := "attack-setuid-" + m.name
+			startHostnet(t, h, m.name, img, name, "--bind", bound+":/scratch")
+			inst := getInstance(t, name)
+			// The host uid of root inside: the first of the instance's ids.
+			var base uint32
+			if uids := strings.Fields(statusField(t, inst.Pid, "Uid")); len(uids) > 0 {
+				if v, err := strconv.ParseUint(uids[0], 10, 32); err == nil {
+					base = uint32(v)
+				}
+			}
+			if m.name == "userns" && base == 0 {
+				t.Fatalf("cannot tell the host uid of root in %s", name)
+			}
+			// Each step on its own: one refused must not hide the others.
+			r := h.inInstance(t, name, `cp /usr/bin/id /scratch/mine; chown 0:0 /scratch/mine; chmod 4755 /scratch/mine; chmod 4755 /scratch/hostid; ls -ln /scratch`)
+			t.Logf("inside:\n%s", r)
+			euidZero := func(file string) bool {
+				out, _ := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", file).CombinedOutput()
+				return strings.Contains(string(out), "euid=0")
+			}
+			for _, f := range []string{"mine", "hostid"} {
+				path := filepath.Join(bound, f)
+				var st syscall.Stat_t
+				if err := syscall.Stat(path, &st); err != nil {
+					if m.name == "userns" && f == "mine" {
+						continue // not even created: nothing to run
+					}
+					t.Fatalf("%s: %v", path, err)
+				}
+				gotRoot := euidZero(path)
+				if m.name == "no-userns" {
+					if !gotRoot {
+						t.Errorf("positive control: %s (uid %d, mode %o) did not give euid 0 without a user namespace", f, st.Uid, st.Mode&0o7777)
+					}
+					continue
+				}
+				if gotRoot {
+					t.Errorf("%s (uid %d, mode %o), made setuid inside, gave an unprivileged host user euid 0", f, st.Uid, st.Mode&0o7777)
+				}
+				if f == "mine" && (st.Uid < base || st.Uid >= base+65536 || st.Gid < base || st.Gid >= base+65536) {
+					t.Errorf("a file root inside created on the bind is owned by host %d:%d, outside the instance's ids %d+65536", st.Uid, st.Gid, base)
+				}
+				if f == "hostid" && st.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
+					t.Errorf("root inside set mode %o on a host root file of the bind", st.Mode&0o7777)
+				}
+			}
+		})
+	}
 }

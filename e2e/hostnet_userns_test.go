@@ -85,7 +85,7 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 		}
 	}
 	h.stopOnCleanup(t, "userns1")
-	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--bind", hostDir+":/srv/home1000", img, "userns1")
+	r := h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--bind", hostDir+":/srv/home1000:ro", "--bind", hostDir+":/srv/rw1000", img, "userns1")
 	mustSucceed(t, r, "boot in a user namespace")
 	if !strings.Contains(r.Stderr, "user namespace") && !strings.Contains(r.Stdout, "user namespace") {
 		t.Errorf("start does not say which mode is in effect:\n%s", r)
@@ -128,6 +128,11 @@ func TestBootHostnetUserNamespace(t *testing.T) {
 	owner := h.apptainer(t, "exec", "instance://userns1", "stat", "-c", "%u:%g", "/srv/home1000/data")
 	if strings.TrimSpace(owner.Stdout) != "1000:1000" {
 		t.Errorf("a host file of uid 1000 shows as %q inside", owner.Stdout)
+	}
+	// A read-write bind is not idmapped: the instance's ids are its own
+	// host ids there, and a host file of uid 1000 is nobody's inside.
+	if rw := h.apptainer(t, "exec", "instance://userns1", "stat", "-c", "%u:%g", "/srv/rw1000/data"); strings.TrimSpace(rw.Stdout) != "65534:65534" {
+		t.Errorf("a host file of uid 1000 shows as %q through a read-write bind, want 65534:65534 (nobody)", rw.Stdout)
 	}
 	// A second instance gets a disjoint range.
 	h.stopOnCleanup(t, "userns2")

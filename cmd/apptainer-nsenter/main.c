@@ -16,6 +16,12 @@
 // process forks after joining, so the child is really inside the joined PID
 // namespace; the parent waits, forwards signals sent to it and exits with
 // the child's status.
+// With "session" too, the child starts a session of its own before it runs
+// the program: it leaves the caller's session and controlling terminal, so
+// nothing in the instance can push input into the caller's terminal
+// (TIOCSTI) or read it through job control's back door. If one of its
+// descriptors 0 to 2 is a terminal (the pseudo-terminal the runtime made
+// for it, never the caller's), that becomes its controlling terminal.
 // With "exec=N", it runs the program described on file descriptor N (see
 // nsenter.Exec for the format). Otherwise it execs its own arguments
 // (apptainer-nsenter PROGRAM ARGS...) with its environment minus the
@@ -39,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/keyctl.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -308,6 +315,20 @@ static void leave_caller(void) {
 		die("cannot join", "a new session keyring");
 }
 
+// new_session makes the process the leader of a new session, with a
+// terminal among its descriptors 0 to 2 as its controlling terminal.
+static void new_session(void) {
+	if (setsid() < 0)
+		die("cannot start", "a new session");
+	for (int fd = 0; fd <= 2; fd++) {
+		if (isatty(fd)) {
+			if (ioctl(fd, TIOCSCTTY, 0) < 0)
+				die("cannot take as controlling terminal", "the instance's pseudo-terminal");
+			break;
+		}
+	}
+}
+
 static void run_spec(const struct exec_spec *spec) {
 	if (spec->cwd[0] != '\0' && chdir(spec->cwd) < 0 && chdir("/") < 0)
 		die("cannot change directory to", "/");
@@ -350,13 +371,17 @@ int main(int argc, char **argv) {
 		die("out of memory reading", NSENTER_ENV);
 	unsetenv(NSENTER_ENV);
 
-	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, exec_fd = -1;
+	int fds[MAX_NS], flags[MAX_NS], n = 0, do_fork = 0, do_session = 0, exec_fd = -1;
 	int procs[MAX_CGROUPS], nprocs = 0;
 	const char *names[MAX_NS];
 	char *save = NULL;
 	for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
 		if (!strcmp(tok, "fork")) {
 			do_fork = 1;
+			continue;
+		}
+		if (!strcmp(tok, "session")) {
+			do_session = 1;
 			continue;
 		}
 		if (!strncmp(tok, "exec=", 5)) {
@@ -442,6 +467,8 @@ int main(int argc, char **argv) {
 		die("cannot fork into", "the joined PID namespace");
 	if (child_pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (do_session)
+			new_session();
 		if (exec_fd >= 0)
 			run_spec(&spec);
 		run_args(argv + 1);

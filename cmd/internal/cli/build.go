@@ -23,7 +23,9 @@ func newBuildCommand() *cobra.Command {
 		Long: `Build an image from a definition file (Bootstrap: debootstrap or localimage),
 a sandbox directory or a SIF. The output is a SIF file, or a sandbox directory
 with --sandbox. It is assembled next to IMAGE PATH and moved into place only
-when the build succeeded.`,
+when the build succeeded. %post runs as root in a container on the new root
+file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
+/dev, the host's network), not in a chroot.`,
 		Example: `  apptainer build debian.sif examples/systemd-debian/systemd-debian.def
   apptainer build --sandbox debian/ debian.sif
   apptainer build --force debian.sif debian/`,
@@ -32,7 +34,7 @@ when the build succeeded.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 			defer stop()
-			bo := build.Options{Out: args[0], Source: args[1], Sandbox: o.sandbox, Force: o.force}
+			bo := build.Options{Out: args[0], Source: args[1], Sandbox: o.sandbox, Force: o.force, RunPost: runPost}
 			// Tool output and stage lines only on a terminal, unless -q.
 			if term.IsTerminal(int(os.Stderr.Fd())) && stderrLog.level >= levelInfo {
 				bo.Progress = os.Stderr

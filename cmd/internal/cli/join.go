@@ -65,8 +65,20 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		}
 		jc.Args = o.Args
 	}
+	// The caller's terminal never enters the instance: the joined process
+	// gets a pseudo-terminal of its own, which this process relays.
+	if engine.CallerHasTerminal() {
+		code, err := engine.JoinWithTerminal(f.Pid, jc)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return exitError{code: code}
+		}
+		return nil
+	}
 	// apptainer-nsenter joins, forks into the PID namespace, execs the
-	// command and exits with its status: nothing is left for Go to do, so
-	// this process becomes it.
+	// command in a session of its own and exits with its status: nothing
+	// is left for Go to do, so this process becomes it.
 	return engine.ExecInInstance(f.Pid, jc)
 }

@@ -31,6 +31,13 @@ type Options struct {
 	// tools run (debootstrap, %post, mksquashfs with its progress bar).
 	// When nil that output is kept and quoted in errors.
 	Progress io.Writer
+	// RunPost runs a %post script as root in a container whose root is
+	// rootfs, writable, with namespaces and a /proc of its own (the CLI
+	// runs it with the runtime's exec), writing its output to out. The
+	// image's programs run there, and must not reach the host through a
+	// shared /proc, as they could from a chroot. Required when the
+	// definition has a %post section.
+	RunPost func(ctx context.Context, rootfs, script string, out io.Writer) error
 }
 
 // Build builds an image. The new image is assembled in a temporary
@@ -53,7 +60,7 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("failed to create build directory next to %q: %w", out, err)
 	}
 	defer os.RemoveAll(work)
-	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress}
+	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost}
 	if err := os.Mkdir(b.rootfs, 0o755); err != nil {
 		return fmt.Errorf("failed to create %q: %w", b.rootfs, err)
 	}
@@ -127,6 +134,7 @@ type builder struct {
 	def      *Definition
 	rootfs   string
 	progress io.Writer
+	runPost  func(ctx context.Context, rootfs, script string, out io.Writer) error
 }
 
 func (b *builder) step(msg string) {
@@ -154,8 +162,16 @@ func (b *builder) run() error {
 	}
 	if s, ok := b.def.Section("post"); ok {
 		b.step("Running post scriptlet")
-		if err := b.command("%post", chrootShell(b.rootfs, s.Body)); err != nil {
-			return err
+		if b.runPost == nil {
+			return errors.New("%post needs a container runtime, and none was given")
+		}
+		var keep bytes.Buffer
+		out := b.progress
+		if out == nil {
+			out = &keep
+		}
+		if err := b.runPost(b.ctx, b.rootfs, s.Body, out); err != nil {
+			return fmt.Errorf("%%post failed: %w%s", err, quoteTail(keep.String()))
 		}
 	}
 	b.step("Adding metadata (runscript, startscript, environment, labels, definition)")

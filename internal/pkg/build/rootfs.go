@@ -23,29 +23,9 @@ const (
 	environmentPath = metaDir + "/env/90-environment.sh"
 )
 
-// chrootPath is PATH inside %post: the host's PATH means nothing there.
-const chrootPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// postWrapper runs in a private mount namespace (unshare), so /proc, /dev
-// and /sys bound into the new root vanish with it whatever happens; the
-// host's resolv.conf is bound over the image's only where the image has a
-// plain file, so %post can reach a mirror without the image changing.
-const postWrapper = `set -e
-r=$1; shift
-mount -t proc proc "$r/proc"
-mount --rbind /dev "$r/dev"
-mount -t sysfs -o ro sysfs "$r/sys"
-if [ -f /etc/resolv.conf ] && [ -f "$r/etc/resolv.conf" ] && [ ! -L "$r/etc/resolv.conf" ]; then
-	mount --bind /etc/resolv.conf "$r/etc/resolv.conf"
-fi
-exec chroot "$r" /usr/bin/env -i ` + chrootPath + ` HOME=/root APPTAINER_ENVIRONMENT=/` + environmentPath + ` /bin/sh -e -c "$1"
-`
-
-// chrootShell is the command running a %post script inside rootfs.
-func chrootShell(rootfs, script string) []string {
-	return []string{"unshare", "--mount", "--propagation", "private", "--",
-		"/bin/sh", "-c", postWrapper, "post", rootfs, script}
-}
+// EnvironmentPath is where an image keeps the environment of its
+// definition's %environment section; %post sees it as $APPTAINER_ENVIRONMENT.
+const EnvironmentPath = "/" + environmentPath
 
 // bootstrap fills the empty root file system.
 func (b *builder) bootstrap() error {

@@ -130,6 +130,8 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		HostNet:   o.BootHostnet,
 		Cgroup:    o.Boot,
 		BindPaths: conf.BindPath,
+		NoTmp:     !conf.MountTmp,
+		NoHome:    !conf.MountHome,
 	}
 	mp, err := planMounts(o, h, in, userBinds, dns, conf.ConfigResolvConf)
 	if err != nil {

@@ -455,6 +455,67 @@ func TestConfNamespaces(t *testing.T) {
 	}
 }
 
+// TestConfMountHomeTmp: "mount home = no" and "mount tmp = no" leave the
+// image's own home, /tmp and /var/tmp, contained or not; --home still
+// mounts. With the defaults all three are mounted.
+func TestConfMountHomeTmp(t *testing.T) {
+	for _, contain := range []bool{false, true} {
+		opts := Options{Action: ActionExec, Image: "/img", Args: []string{"true"}, Contain: contain}
+		c, _, err := Build(opts, apptainerconf.Default(), rootHost())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"/tmp", "/var/tmp", "/root"} {
+			if findMount(c, d) == nil {
+				t.Errorf("contain=%v, defaults: nothing mounted at %s", contain, d)
+			}
+		}
+		conf := apptainerconf.Default()
+		conf.MountHome, conf.MountTmp = false, false
+		if c, _, err = Build(opts, conf, rootHost()); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"/tmp", "/var/tmp", "/root"} {
+			if m := findMount(c, d); m != nil {
+				t.Errorf("contain=%v, mount home/tmp = no: %s is mounted (%+v)", contain, d, *m)
+			}
+		}
+		opts.Home = "/srv/h:/root"
+		if c, _, err = Build(opts, conf, rootHost()); err != nil {
+			t.Fatal(err)
+		}
+		if m := findMount(c, "/root"); m == nil || m.Source != "/srv/h" {
+			t.Errorf("contain=%v, mount home = no with --home: /root is %+v", contain, m)
+		}
+	}
+}
+
+// TestBindsIdmappedOnlyReadOnly: in the user-namespace mode a read-only
+// bind is idmapped (host owners show inside), a read-write one never is:
+// through an idmap, a file root inside creates would be host root's.
+func TestBindsIdmappedOnlyReadOnly(t *testing.T) {
+	c, _, err := Build(instanceOpts(func(o *Options) {
+		o.Boot, o.BootHostnet = true, true
+		o.Binds = []string{"/srv/ro:/ro:ro", "/srv/rw:/rw", "/srv/rw2:/rw2:rw"}
+	}), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dest, wantIdmap := range map[string]bool{"/ro": true, "/rw": false, "/rw2": false} {
+		m := findMount(c, dest)
+		if m == nil {
+			t.Errorf("no mount at %s", dest)
+			continue
+		}
+		if got := slices.Contains(m.Options, "idmap"); got != wantIdmap {
+			t.Errorf("bind at %s: options %v, idmap %v, want %v", dest, m.Options, got, wantIdmap)
+		}
+		if !slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev") {
+			t.Errorf("bind at %s: options %v lack nosuid,nodev", dest, m.Options)
+		}
+	}
+}
+
 func findMount(c *config.Config, dest string) *specs.Mount {
 	var found *specs.Mount
 	for i := range c.Spec.Mounts {

@@ -58,6 +58,10 @@ type mountInputs struct {
 	HostNet   bool
 	Cgroup    bool
 	BindPaths []string
+	// NoTmp and NoHome are apptainer.conf's "mount tmp = no" and "mount
+	// home = no": /tmp and /var/tmp, and the home directory, are the
+	// image's own (an explicit --home still mounts).
+	NoTmp, NoHome bool
 }
 
 // planMounts lays out the container's filesystem on top of the image, in
@@ -124,6 +128,7 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: RunDirSource + "host", Options: []string{"bind", "ro"}})
 	}
 	switch {
+	case in.NoTmp:
 	case o.Workdir != "" && in.Contain:
 		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: filepath.Join(absPath(o.Workdir, h.Cwd), "tmp"), Options: []string{"bind", "nosuid", "nodev"}})
 		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: filepath.Join(absPath(o.Workdir, h.Cwd), "var_tmp"), Options: []string{"bind", "nosuid", "nodev"}})
@@ -164,11 +169,16 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 	}
 
 	for _, b := range userBinds {
-		// "idmap": in a user namespace the bind keeps host ownership
-		// visible (see the engine's userns_linux.go); ignored otherwise.
-		opts := []string{"rbind", "nosuid", "nodev", "idmap"}
+		opts := []string{"rbind", "nosuid", "nodev"}
 		if b.ReadOnly {
-			opts = append(opts, "ro")
+			// "idmap": in a user namespace a read-only bind shows host
+			// ownership (see the engine's userns_linux.go); ignored
+			// otherwise. A read-write bind is never idmapped: through an
+			// idmap, what root inside creates would be host root's on
+			// disk (a setuid-root file, or one with file capabilities,
+			// for any host user to run). Plain, the instance writes as
+			// its own host ids, and only where they may.
+			opts = append(opts, "ro", "idmap")
 		}
 		p.add(specs.Mount{Destination: b.Destination, Type: "bind", Source: b.Source, Options: opts})
 	}
@@ -182,7 +192,7 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 }
 
 // planHome mounts the home directory: the host's (non-contained), an empty
-// one (contained), or the --home source.
+// one (contained), the --home source, or none ("mount home = no").
 func planHome(p *mountPlan, o Options, h Host, in mountInputs) error {
 	if o.Home != "" {
 		src, _, _ := strings.Cut(o.Home, ":")
@@ -190,6 +200,7 @@ func planHome(p *mountPlan, o Options, h Host, in mountInputs) error {
 		return nil
 	}
 	switch {
+	case in.NoHome:
 	case in.Contain && o.Workdir != "":
 		p.add(specs.Mount{Destination: in.HomeDest, Type: "bind", Source: filepath.Join(absPath(o.Workdir, h.Cwd), "home"), Options: []string{"bind", "nosuid", "nodev"}})
 	case in.Contain:

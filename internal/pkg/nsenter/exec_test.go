@@ -59,6 +59,13 @@ func TestEnv(t *testing.T) {
 	if got, want := Env(Request{Paths: map[string]string{"net": "/n"}, ExecFD: 2}), EnvName+"=net=/n"; got != want {
 		t.Errorf("Env without exec = %q, want %q", got, want)
 	}
+	// A session of its own is for the forked process only.
+	if got, want := Env(Request{Paths: map[string]string{"net": "/n"}, Fork: true, Session: true}), EnvName+"=fork;session;net=/n"; got != want {
+		t.Errorf("Env with a session = %q, want %q", got, want)
+	}
+	if got, want := Env(Request{Paths: map[string]string{"net": "/n"}, Session: true}), EnvName+"=net=/n"; got != want {
+		t.Errorf("Env with a session but no fork = %q, want %q", got, want)
+	}
 }
 
 func TestJoinOrder(t *testing.T) {

@@ -33,6 +33,11 @@ type Request struct {
 	// Fork makes the joining process fork once more, so that the code that
 	// runs is inside a joined PID namespace.
 	Fork bool
+	// Session, with Fork, makes the forked process the leader of a new
+	// session, out of the caller's session and away from its controlling
+	// terminal; a terminal among its descriptors 0 to 2 becomes its
+	// controlling terminal. Never pass the caller's terminal with it.
+	Session bool
 	// ExecFD, when above 2, is an inherited file descriptor holding an
 	// encoded Exec: apptainer-nsenter runs that program instead of its
 	// own arguments, with exactly the credentials asked for.
@@ -49,6 +54,9 @@ func Env(r Request) string {
 	var parts []string
 	if r.Fork {
 		parts = append(parts, "fork")
+		if r.Session {
+			parts = append(parts, "session")
+		}
 	}
 	if r.ExecFD > 2 {
 		parts = append(parts, "exec="+strconv.Itoa(r.ExecFD))

@@ -38,16 +38,22 @@ type notifyListener struct {
 // expect makes pid, the instance's PID 1, the one sender listened to.
 func (l *notifyListener) expect(pid int) { l.init.Store(int64(pid)) }
 
-// listenNotify binds the notify socket inside dir (mounted as /run/host).
-func listenNotify(dir string) (*notifyListener, error) {
+// listenNotify binds the notify socket inside dir (mounted as /run/host),
+// connectable by owner (the host uid of the instance's root) and host
+// root only: a host user who can reach it by path is refused before the
+// monitor's check of the sender (only init counts) even runs.
+func listenNotify(dir string, owner int) (*notifyListener, error) {
 	path := filepath.Join(dir, "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create notify socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o777); err != nil {
+	if err := os.Chmod(path, 0o700); err == nil {
+		err = os.Lchown(path, owner, owner)
+	}
+	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, fmt.Errorf("failed to set up the notify socket: %w", err)
 	}
 	if err := passCredentials(conn); err != nil {
 		conn.Close()

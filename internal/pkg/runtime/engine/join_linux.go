@@ -86,6 +86,9 @@ func ExecInInstance(pid int, jc JoinConfig) error {
 // and with cgroup the cgroup pid is in.
 func joinRequest(pid int, cgroupToo bool) (nsenter.Request, error) {
 	r := nsenter.ForPID(pid, func(t string) bool { return sameNamespace(pid, t) }, func(t string) bool { return foreignNamespace(pid, t) })
+	// A joined process is the instance's: none of it may stay in the
+	// caller's session, whose terminal it could type into (TIOCSTI).
+	r.Session = true
 	if cgroupToo {
 		procs, err := cgroup.ProcsFiles(pid)
 		if err != nil {

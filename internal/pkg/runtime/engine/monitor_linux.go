@@ -502,7 +502,13 @@ func (m *monitor) prepareBoot() error {
 	if err := writeHostFiles(host, m.cfg.HostNet != nil, m.cfg.Boot.ContainerUUID); err != nil {
 		return err
 	}
-	if m.notify, err = listenNotify(host); err != nil {
+	// Only the instance's root may reach the socket: the host id of a user
+	// namespace's root, or root.
+	notifyOwner := 0
+	if u := m.cfg.UserNS; u != nil {
+		notifyOwner = int(u.HostID)
+	}
+	if m.notify, err = listenNotify(host, notifyOwner); err != nil {
 		return err
 	}
 	if m.console, err = openConsole(m.runDir); err != nil {

@@ -12,7 +12,7 @@ import (
 // the listener expects (the instance's PID 1), as the kernel names it.
 func TestNotifyOnlyFromInit(t *testing.T) {
 	dir := t.TempDir()
-	l, err := listenNotify(dir)
+	l, err := listenNotify(dir, os.Getuid())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,11 @@ import (
 // Run executes a container in the foreground (exec, run, shell) and returns
 // the exit code of its process.
 func Run(cfg *config.Config) (int, error) {
+	return RunWith(cfg, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// RunWith is Run with the container's standard streams given.
+func RunWith(cfg *config.Config, stdin, stdout, stderr *os.File) (int, error) {
 	runDir, err := os.MkdirTemp(RunRoot(), "exec-")
 	if err != nil {
 		if err := os.MkdirAll(RunRoot(), 0o700); err != nil {
@@ -29,7 +34,7 @@ func Run(cfg *config.Config) (int, error) {
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	c, err := spawn(cfg, spawnOptions{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, RunDir: runDir})
+	c, err := spawn(cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, RunDir: runDir})
 	if err != nil {
 		return 255, err
 	}
