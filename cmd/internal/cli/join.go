@@ -7,6 +7,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 )
 
@@ -50,7 +51,7 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 	}
 	if cfg.Boot != nil {
 		// init's environment is systemd's; a login-like one suits a shell.
-		jc.Env = []string{"PATH=" + launcher.DefaultPath, "HOME=/root", "TERM=" + os.Getenv("TERM"),
+		jc.Env = []string{"PATH=" + config.DefaultPath, "HOME=/root", "TERM=" + os.Getenv("TERM"),
 			"container=apptainer", "APPTAINER_CONTAINER=" + f.Image, "APPTAINER_INSTANCE=" + f.Name}
 		jc.Cwd = "/root"
 	}

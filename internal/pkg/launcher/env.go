@@ -5,10 +5,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-)
 
-// DefaultPath is the PATH inside containers.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+)
 
 // alwaysForwarded survive --cleanenv, as upstream.
 var alwaysForwarded = []string{"TERM", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "ftp_proxy",
@@ -50,7 +49,7 @@ func processEnv(o Options, h Host, cleanEnv bool, home string) []string {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	env["PATH"] = DefaultPath
+	env["PATH"] = config.DefaultPath
 	env["HOME"] = home
 	setBoth(env, "CONTAINER", o.Image)
 	setBoth(env, "NAME", filepath.Base(o.Image))
@@ -68,7 +67,7 @@ func initEnv(uuid string) []string {
 		"container=apptainer",
 		"container_uuid=" + uuid,
 		"NOTIFY_SOCKET=/run/host/notify",
-		"PATH=" + DefaultPath,
+		"PATH=" + config.DefaultPath,
 		"TERM=vt220",
 	}
 }

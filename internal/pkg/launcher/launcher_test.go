@@ -427,7 +427,7 @@ func TestEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := c.Spec.Process.Env
-	for _, want := range []string{"FOO=bar", "TERM=xterm", "INJECTED=yes", "X=1", "APPTAINER_CONTAINER=/img/debian", "APPTAINER_NAME=debian", "HOME=/root", "PATH=" + DefaultPath} {
+	for _, want := range []string{"FOO=bar", "TERM=xterm", "INJECTED=yes", "X=1", "APPTAINER_CONTAINER=/img/debian", "APPTAINER_NAME=debian", "HOME=/root", "PATH=" + config.DefaultPath} {
 		if !slices.Contains(env, want) {
 			t.Errorf("env %v lacks %s", env, want)
 		}

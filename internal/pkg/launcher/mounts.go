@@ -12,11 +12,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// RunDirSource prefixes a mount source inside the instance's runtime
-// directory on the host (the notify socket directory), which only the
-// monitor knows.
-const RunDirSource = "rundir:"
-
 // defaultHosts is the /etc/hosts of a container with its own network
 // namespace: the host's names mean nothing there.
 const defaultHosts = `127.0.0.1	localhost
@@ -112,7 +107,7 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 		if in.Boot {
 			// The monitor's pty slave becomes the console, so console-getty
 			// has a real terminal and the boot log reaches the .out file.
-			p.add(specs.Mount{Destination: "/dev/console", Type: "bind", Source: RunDirSource + "console", Options: []string{"bind"}})
+			p.add(specs.Mount{Destination: "/dev/console", Type: "bind", Source: config.RunDirSource + "console", Options: []string{"bind"}})
 		}
 		if in.HostNet {
 			for _, dev := range h.InfinibandDevices {
@@ -125,7 +120,7 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 
 	if in.Boot {
 		p.add(specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755"}})
-		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: RunDirSource + "host", Options: []string{"bind", "ro"}})
+		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: config.RunDirSource + "host", Options: []string{"bind", "ro"}})
 	}
 	switch {
 	case in.NoTmp:

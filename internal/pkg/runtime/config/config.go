@@ -32,6 +32,15 @@ const (
 // into the container's session directory before mounting it (see File).
 const SessionSource = "session:"
 
+// RunDirSource prefixes a mount source inside the instance's runtime
+// directory on the host (the console, /run/host with the notify socket),
+// which only the monitor knows.
+const RunDirSource = "rundir:"
+
+// DefaultPath is the PATH inside containers, and of what the runtime runs
+// there (joins of booted instances, state queries).
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // Config is everything the engine needs to run one container.
 type Config struct {
 	// Spec holds the process, namespaces, mounts (in mount order, relative

@@ -9,8 +9,8 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
 	"github.com/apptainer/apptainer/internal/pkg/cgroup"
-	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/nsenter"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -163,7 +163,7 @@ func memFile(name string, blob []byte) (*os.File, error) {
 // searchPath is the PATH a command is looked up in: the process's own, or
 // the runtime's default when its environment has none.
 func searchPath(env []string) string {
-	path := launcher.DefaultPath
+	path := config.DefaultPath
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path = v

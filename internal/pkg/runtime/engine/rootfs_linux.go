@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
-	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -323,11 +322,11 @@ func (a *assembler) source(s string) (string, error) {
 	switch {
 	case strings.HasPrefix(s, config.SessionSource):
 		return filepath.Join(a.session, "files", strings.TrimPrefix(s, config.SessionSource)), nil
-	case strings.HasPrefix(s, launcher.RunDirSource):
+	case strings.HasPrefix(s, config.RunDirSource):
 		if a.cfg.RunDir == "" {
 			return "", errors.New("it needs the instance runtime directory")
 		}
-		return filepath.Join(a.cfg.RunDir, strings.TrimPrefix(s, launcher.RunDirSource)), nil
+		return filepath.Join(a.cfg.RunDir, strings.TrimPrefix(s, config.RunDirSource)), nil
 	}
 	return s, nil
 }
