@@ -15,6 +15,8 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
 func newInstanceStartCommand(action launcher.Action) *cobra.Command {
@@ -107,7 +109,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 		if res.HostnetChanges != "" {
 			stderrLog.Warningf("the host network changed while %s booted:\n%s", o.InstanceName, res.HostnetChanges)
-		} else if cfg.HostNet.Guard != "off" {
+		} else if cfg.HostNet.Guard != config.GuardOff {
 			stderrLog.Infof("host-network guard: host network unchanged")
 		}
 	}

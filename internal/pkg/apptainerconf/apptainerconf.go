@@ -9,6 +9,8 @@
 // boot timeout, boot hostnet userns) are this project's own.
 package apptainerconf
 
+import "github.com/apptainer/apptainer/internal/pkg/runtime/config"
+
 // Values accepted by "mount dev".
 const (
 	MountDevYes     = "yes"
@@ -51,13 +53,10 @@ const (
 	CapsNo   = "no"
 )
 
-// Values accepted by "boot hostnet guard": what happens when the guard sees
-// the host's network state change while a --boot-hostnet instance starts.
-const (
-	GuardOff  = "off"
-	GuardWarn = "warn"
-	GuardFail = "fail"
-)
+// Values accepted by "boot hostnet guard" are those of config.GuardMode:
+// what happens when the guard sees the host's network state change while a
+// --boot-hostnet instance starts.
+var guardModes = []string{string(config.GuardOff), string(config.GuardWarn), string(config.GuardFail)}
 
 // Values accepted by "boot hostnet userns": whether --boot-hostnet instances
 // run in a user namespace, and whether a user may turn it off per run.
@@ -199,7 +198,7 @@ func Default() *File {
 		AllowSetuidMountExtfs:     false,
 
 		AllowBootHostnet:   true,
-		BootHostnetGuard:   GuardWarn,
+		BootHostnetGuard:   string(config.GuardWarn),
 		BootTimeout:        90,
 		BootHostnetUserns:  UsernsYes,
 		BootConsoleLogSize: 16,

@@ -211,7 +211,7 @@ var directives = []directive{
 
 	yesNo("allow boot hostnet", func(f *File) *bool { return &f.AllowBootHostnet }),
 	list("boot hostnet mask units", unitName, func(f *File) *[]string { return &f.BootHostnetMaskUnits }),
-	oneOf("boot hostnet guard", []string{GuardOff, GuardWarn, GuardFail},
+	oneOf("boot hostnet guard", guardModes,
 		func(f *File) *string { return &f.BootHostnetGuard }),
 	// One day is far beyond any boot, and keeps seconds*time.Second small.
 	number("boot timeout", 1, 86400, func(f *File) *int { return &f.BootTimeout }),

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
 // directiveCase sets one directive to a good value and checks the field it
@@ -68,7 +70,7 @@ var directiveCases = []directiveCase{
 	{"allow boot hostnet", "no", func(f *File) any { return f.AllowBootHostnet }, false, "sometimes"},
 	{"boot hostnet mask units", "my-vpn.service, ifup@.service", func(f *File) any { return f.BootHostnetMaskUnits },
 		[]string{"my-vpn.service", "ifup@.service"}, "my vpn.service"},
-	{"boot hostnet guard", "fail", func(f *File) any { return f.BootHostnetGuard }, GuardFail, "panic"},
+	{"boot hostnet guard", "fail", func(f *File) any { return f.BootHostnetGuard }, string(config.GuardFail), "panic"},
 	{"boot timeout", "300", func(f *File) any { return f.BootTimeout }, 300, "0"},
 	{"boot console log size", "0", func(f *File) any { return f.BootConsoleLogSize }, 0, "65537"},
 	{"boot hostnet userns", "optional", func(f *File) any { return f.BootHostnetUserns }, UsernsOptional, "maybe"},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
 func mustParse(t *testing.T, in string) (*File, []Warning) {
@@ -34,7 +36,7 @@ func TestParseSyntax(t *testing.T) {
 		{"later # is part of the value", "mksquashfs mem = 1G # half", func(f *File) any { return f.MksquashfsMem }, "1G # half"},
 		{"later = is part of the value", "binary path = /opt/a=b:/bin", func(f *File) any { return f.BinaryPath }, "/opt/a=b:/bin"},
 		{"empty text value", "binary path =", func(f *File) any { return f.BinaryPath }, ""},
-		{"enum stored in lower case", "boot hostnet guard = FAIL", func(f *File) any { return f.BootHostnetGuard }, GuardFail},
+		{"enum stored in lower case", "boot hostnet guard = FAIL", func(f *File) any { return f.BootHostnetGuard }, string(config.GuardFail)},
 		{"number with plus sign", "boot timeout = +30", func(f *File) any { return f.BootTimeout }, 30},
 		{"list blanks and empty entries", "allow net users = , alice ,, bob,", func(f *File) any { return f.AllowNetUsers }, []string{"alice", "bob"}},
 		{"upstream's other apptheus spelling", "apptheus communication socket path = /run/x.sock", func(f *File) any { return f.ApptheusSocketPath }, "/run/x.sock"},

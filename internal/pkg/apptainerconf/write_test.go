@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
 // changedFile returns a File in which every field differs from Default().
@@ -56,7 +58,7 @@ func changedFile() *File {
 		CNIPluginPath:             "/usr/lib/cni",
 		AllowBootHostnet:          false,
 		BootHostnetMaskUnits:      []string{"x.service", "y@.socket"},
-		BootHostnetGuard:          GuardOff,
+		BootHostnetGuard:          string(config.GuardOff),
 		BootTimeout:               1,
 		BootHostnetUserns:         UsernsNo,
 		BinaryPath:                "/usr/bin # not a comment",

@@ -86,5 +86,8 @@ func MaskReason(unit string) string {
 // names them in --add-caps: without CAP_NET_ADMIN no link, address, route,
 // rule or firewall change is possible; without CAP_NET_RAW no raw DHCP or
 // packet capture on host links; CAP_SYS_MODULE and CAP_SYS_TIME would let
-// the container change the host's kernel and clock.
-var DroppedCapabilities = []string{"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_MODULE", "CAP_SYS_TIME"}
+// the container change the host's kernel and clock. Each call returns a
+// new slice: the list itself cannot be changed by a caller.
+func DroppedCapabilities() []string {
+	return []string{"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_MODULE", "CAP_SYS_TIME"}
+}

@@ -64,7 +64,7 @@ func decideCaps(o Options, h Host, rootDefault string) (capSet, []Message, error
 	}
 	var hostnetDropped []string
 	if o.BootHostnet && !o.KeepPrivs {
-		for _, c := range hostnet.DroppedCapabilities {
+		for _, c := range hostnet.DroppedCapabilities() {
 			if !slices.Contains(add, c) {
 				hostnetDropped = append(hostnetDropped, c)
 			}

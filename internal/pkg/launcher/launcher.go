@@ -274,7 +274,7 @@ func checkNetworkPermission(o Options, conf *apptainerconf.File, h Host, nsList 
 			return fmt.Errorf("%w: %w", ErrPermission, err)
 		}
 	}
-	if newNetNamespace(nsList) && !isNone(plan.Networks) {
+	if newNetNamespace(nsList) && !network.IsNone(plan.Networks) {
 		if err := network.CheckNetworksPermission(plan.Networks, caller, allow); err != nil {
 			return fmt.Errorf("%w: %w", ErrPermission, err)
 		}
@@ -400,5 +400,3 @@ func hasNS(list []specs.LinuxNamespace, t specs.LinuxNamespaceType) bool {
 	}
 	return false
 }
-
-func isNone(networks []string) bool { return len(networks) == 1 && networks[0] == "none" }

@@ -72,7 +72,7 @@ func CheckNetnsPermission(path string, c Caller, a Allow) error {
 // refuses the request. It applies to the setuid flow without --fakeroot (a
 // fakeroot caller is moved to the "fakeroot" network instead).
 func CheckNetworksPermission(networks []string, c Caller, a Allow) error {
-	if c.UID == 0 || len(networks) == 0 || slices.Equal(networks, []string{NoneNetwork}) {
+	if c.UID == 0 || len(networks) == 0 || IsNone(networks) {
 		return nil
 	}
 	if !a.permits(c) {

@@ -43,6 +43,9 @@ const DefaultTimeout = 5 * time.Second
 // It involves no CNI and cannot be combined with other networks.
 const NoneNetwork = "none"
 
+// IsNone reports whether networks is just NoneNetwork.
+func IsNone(networks []string) bool { return len(networks) == 1 && networks[0] == NoneNetwork }
+
 // Config says where CNI configurations, plugins and state live.
 type Config struct {
 	// ConfDir is the "cni configuration path" holding .conflist, .conf

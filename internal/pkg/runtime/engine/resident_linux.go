@@ -186,7 +186,7 @@ func residentMonitor(st *residentState) (*monitor, error) {
 		m.guard = &hostGuard{resolv: st.GuardResolv, saved: st.GuardBaseline}
 	}
 	m.c = &container{cfg: cfg, pid: st.File.Pid, netnsRef: st.NetnsRef}
-	if cfg.Network != nil && !isNoneNetwork(cfg.Network.Networks) && st.NetnsRef != "" {
+	if cfg.Network != nil && !network.IsNone(cfg.Network.Networks) && st.NetnsRef != "" {
 		if m.c.net, err = network.New(cniConfig(cfg.Network), cfg.Network.Networks, cfg.Network.Args); err != nil {
 			return nil, err
 		}

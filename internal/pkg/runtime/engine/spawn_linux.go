@@ -24,8 +24,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cniTimeout bounds each CNI ADD or DEL pass, as upstream.
-const cniTimeout = 5 * time.Second
+// cniTimeout bounds each CNI ADD or DEL pass, as upstream: the network
+// package's bound of one network.
+const cniTimeout = network.DefaultTimeout
 
 // stageTimeout bounds each exchange with a container stage: reading its
 // config, and building the root filesystem from "go" until it executes
@@ -119,7 +120,7 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 			c.abort()
 		}
 	}()
-	if cfg.Network != nil && !isNoneNetwork(cfg.Network.Networks) {
+	if cfg.Network != nil && !network.IsNone(cfg.Network.Networks) {
 		c.net, err = network.New(cniConfig(cfg.Network), cfg.Network.Networks, cfg.Network.Args)
 		if err != nil {
 			return c, fmt.Errorf("network setup failed: %w", err)
@@ -496,8 +497,6 @@ func (c *container) wait() (unix.WaitStatus, error) {
 	}
 	return unix.WaitStatus(ws), nil
 }
-
-func isNoneNetwork(n []string) bool { return len(n) == 1 && n[0] == "none" }
 
 // exitCode turns a wait status into a shell-style exit code.
 func exitCode(ws unix.WaitStatus) int {
