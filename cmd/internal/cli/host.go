@@ -22,13 +22,15 @@ import (
 func gatherHost(img string) (launcher.Host, error) {
 	h := launcher.Host{
 		UID: os.Getuid(), GID: os.Getgid(),
-		Environ:        os.Environ(),
-		ResolvConf:     "/etc/resolv.conf",
-		CapabilityJSON: filepath.Join(buildcfg.ConfDir(), "capability.json"),
-		CNIConfDir:     buildcfg.CNIConfDir(),
-		CNIPluginDirs:  buildcfg.CNIPluginDirs(),
-		RunRoot:        engine.RunRoot(),
-		CNICacheDir:    filepath.Join(engine.RunRoot(), "cni-cache"),
+		Environ:    os.Environ(),
+		ResolvConf: "/etc/resolv.conf",
+		RootFileCaps: func() ([]string, error) {
+			return capabilities.RootFromFile(filepath.Join(buildcfg.ConfDir(), "capability.json"))
+		},
+		CNIConfDir:    buildcfg.CNIConfDir(),
+		CNIPluginDirs: buildcfg.CNIPluginDirs(),
+		RunRoot:       engine.RunRoot(),
+		CNICacheDir:   filepath.Join(engine.RunRoot(), "cni-cache"),
 	}
 	u, err := user.LookupId(strconv.Itoa(h.UID))
 	if err != nil {

@@ -42,12 +42,14 @@ func RootDefault(mode string, capabilityJSON string) ([]string, error) {
 	case ModeNo:
 		return []string{}, nil
 	case ModeFile:
-		return rootFromFile(capabilityJSON)
+		return RootFromFile(capabilityJSON)
 	}
 	return nil, fmt.Errorf("invalid value %q for \"root default capabilities\" (want %s, %s or %s)", mode, ModeFull, ModeFile, ModeNo)
 }
 
-func rootFromFile(path string) ([]string, error) {
+// RootFromFile returns what the capability file at path grants the user
+// root; a missing or empty file grants nothing.
+func RootFromFile(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return []string{}, nil

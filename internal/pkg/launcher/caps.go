@@ -42,7 +42,16 @@ func decideCaps(o Options, h Host, rootDefault string) (capSet, []Message, error
 	case o.NoPrivs:
 		mode = "no"
 	}
-	base, err := capabilities.RootDefault(mode, h.CapabilityJSON)
+	var base []string
+	var err error
+	switch {
+	case mode != capabilities.ModeFile:
+		base, err = capabilities.RootDefault(mode, "")
+	case h.RootFileCaps != nil:
+		base, err = h.RootFileCaps()
+	default:
+		base = []string{}
+	}
 	if err != nil {
 		return capSet{}, nil, fmt.Errorf("failed to read root default capabilities: %w", err)
 	}

@@ -455,6 +455,32 @@ func TestConfNamespaces(t *testing.T) {
 	}
 }
 
+// TestRootCapsFromFile: with "root default capabilities = file" root gets
+// what Host.RootFileCaps reports (the CLI reads capability.json); its error
+// stops the launch; nil grants nothing. The launcher reads no file itself.
+func TestRootCapsFromFile(t *testing.T) {
+	conf := apptainerconf.Default()
+	conf.RootDefaultCapabilities = "file"
+	opts := Options{Action: ActionExec, Image: "/img", Args: []string{"true"}}
+	h := rootHost()
+	h.RootFileCaps = func() ([]string, error) { return []string{"CAP_CHOWN", "CAP_KILL"}, nil }
+	c, _, err := Build(opts, conf, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Spec.Process.Capabilities.Bounding; !slices.Equal(got, []string{"CAP_CHOWN", "CAP_KILL"}) {
+		t.Errorf("bounding set %v, want the file's CAP_CHOWN, CAP_KILL", got)
+	}
+	h.RootFileCaps = func() ([]string, error) { return nil, errors.New("bad capability.json") }
+	if _, _, err := Build(opts, conf, h); err == nil || !strings.Contains(err.Error(), "bad capability.json") {
+		t.Errorf("a capability file error gave %v", err)
+	}
+	h.RootFileCaps = nil
+	if c, _, err = Build(opts, conf, h); err != nil || len(c.Spec.Process.Capabilities.Bounding) != 0 {
+		t.Errorf("no capability file: %v, %+v", err, c.Spec.Process.Capabilities)
+	}
+}
+
 // TestConfMountHomeTmp: "mount home = no" and "mount tmp = no" leave the
 // image's own home, /tmp and /var/tmp, contained or not; --home still
 // mounts. With the defaults all three are mounted.

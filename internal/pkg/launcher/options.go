@@ -99,8 +99,10 @@ type Host struct {
 	// cannot get more (root here lacks CAP_SYS_RESOURCE, for instance).
 	// nil means no limit.
 	HeldCaps []string
-	// CapabilityJSON is the path of capability.json ("root default capabilities = file").
-	CapabilityJSON string
+	// RootFileCaps returns what capability.json grants root, for "root
+	// default capabilities = file"; it is only called then. nil grants
+	// nothing.
+	RootFileCaps func() ([]string, error)
 	// ConfigDir is the user's configuration directory ($HOME/.apptainer).
 	ConfigDir string
 	// RunRoot is the runtime's run directory (/run/apptainer), under which
