@@ -342,9 +342,10 @@ func (c *container) attachNetwork(runDir string) error {
 	}
 	c.netnsRef = ref
 	// Recorded before ADD: if this process dies half-way, the ghost
-	// cleanup can still run DEL for this container.
-	if b, err := json.Marshal(cniPending{ContainerID: c.containerID(), NetNS: ref}); err == nil {
-		_ = os.WriteFile(filepath.Join(runDir, cniPendingFile), b, 0o600)
+	// cleanup can still run DEL for this container. Without the record
+	// it could not, so no ADD runs.
+	if err := writeJSON(filepath.Join(runDir, cniPendingFile), cniPending{ContainerID: c.containerID(), NetNS: ref}); err != nil {
+		return fmt.Errorf("network setup failed: cannot record it for cleanup: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cniTimeout*time.Duration(len(c.cfg.Network.Networks)+1))
 	defer cancel()
@@ -354,11 +355,21 @@ func (c *container) attachNetwork(runDir string) error {
 	}
 	c.ip = res.IP
 	// Kept where only root writes, so that a ghost's networks can be
-	// deleted if this process is killed before it cleans up.
-	if b, err := json.Marshal(res); err == nil {
-		_ = os.WriteFile(filepath.Join(runDir, cniResultFile), b, 0o600)
+	// deleted if this process is killed before it cleans up. A start that
+	// cannot keep it fails, and its cleanup deletes the networks.
+	if err := writeJSON(filepath.Join(runDir, cniResultFile), res); err != nil {
+		return fmt.Errorf("network setup failed: cannot record its result for cleanup: %w", err)
 	}
 	return nil
+}
+
+// writeJSON writes v as JSON to path, readable by root only.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }
 
 // cniResultFile holds the CNI result of a container in its runtime

@@ -26,11 +26,16 @@ func exited(pid int) bool {
 	return siginfoPid(&info) == pid
 }
 
-// siginfoPid returns si_pid of a waitid result (0 when nothing exited):
-// si_signo, si_errno and si_code, padding to 8 bytes, then si_pid.
+// siginfoPidOffset is where si_pid lies in a siginfo_t, which x/sys/unix
+// leaves opaque: after si_signo, si_errno and si_code (three int32), at the
+// alignment of a pointer, since the union that holds it contains pointers
+// (16 on 64-bit machines, 12 on 32-bit ones).
+const siginfoPidOffset = (12 + unsafe.Alignof(uintptr(0)) - 1) / unsafe.Alignof(uintptr(0)) * unsafe.Alignof(uintptr(0))
+
+// siginfoPid returns si_pid of a waitid result (0 when nothing exited).
 func siginfoPid(info *unix.Siginfo) int {
 	raw := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
-	return int(int32(binary.NativeEndian.Uint32(raw[16:20])))
+	return int(int32(binary.NativeEndian.Uint32(raw[siginfoPidOffset : siginfoPidOffset+4])))
 }
 
 // si_code values of SIGCHLD (linux/signal.h); x/sys/unix lacks them.
@@ -41,11 +46,12 @@ const (
 )
 
 // siginfoStatus returns si_status and si_code of a waitid result: the exit
-// status with CLD_EXITED, the signal with CLD_KILLED or CLD_DUMPED. si_code
-// is the third int; si_status follows si_pid and si_uid.
+// status with CLD_EXITED, the signal with CLD_KILLED or CLD_DUMPED.
+// si_status follows si_pid and si_uid.
 func siginfoStatus(info *unix.Siginfo) (status int, code int32) {
 	raw := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
-	return int(int32(binary.NativeEndian.Uint32(raw[24:28]))), int32(binary.NativeEndian.Uint32(raw[8:12]))
+	const at = siginfoPidOffset + 8
+	return int(int32(binary.NativeEndian.Uint32(raw[at : at+4]))), info.Code
 }
 
 // closeInheritedOnExec marks every descriptor above 2 close-on-exec: those
