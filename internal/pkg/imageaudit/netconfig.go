@@ -34,6 +34,21 @@ func (a *auditor) scanNetworkd() error {
 	if err != nil {
 		return fmt.Errorf("failed to read networkd configuration: %w", err)
 	}
+	return a.scanConf(files, func(f confFile, data []byte) (configHit, bool) {
+		consumer := "systemd-networkd.service"
+		if strings.HasSuffix(f.Name, ".link") {
+			consumer = "systemd-udevd.service"
+		}
+		return configHit{
+			Kind: KindNetworkd, Path: f.Path, Consumers: []string{consumer},
+			Why: describeNetworkd(f.Name, parseINI(data)),
+		}, true
+	})
+}
+
+// scanConf reads each of files that the image has and records the hit
+// judge makes of it, if any.
+func (a *auditor) scanConf(files []confFile, judge func(f confFile, data []byte) (configHit, bool)) error {
 	for _, f := range files {
 		data, ok, err := a.readConf(f)
 		if err != nil {
@@ -42,14 +57,9 @@ func (a *auditor) scanNetworkd() error {
 		if !ok {
 			continue
 		}
-		consumer := "systemd-networkd.service"
-		if strings.HasSuffix(f.Name, ".link") {
-			consumer = "systemd-udevd.service"
+		if hit, found := judge(f, data); found {
+			a.hits = append(a.hits, hit)
 		}
-		a.hits = append(a.hits, configHit{
-			Kind: KindNetworkd, Path: f.Path, Consumers: []string{consumer},
-			Why: describeNetworkd(f.Name, parseINI(data)),
-		})
 	}
 	return nil
 }

@@ -68,20 +68,11 @@ func (a *auditor) scanSysctl() error {
 	if st, dest := a.r.classify("/etc/sysctl.conf"); st != pathMissing && !seen[dest] {
 		files = append(files, confFile{Name: "sysctl.conf", Path: "/etc/sysctl.conf", State: st, Dest: dest})
 	}
-	for _, f := range files {
-		data, ok, err := a.readConf(f)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		if keys := parseNetSysctls(data); len(keys) > 0 {
-			a.hits = append(a.hits, configHit{
-				Kind: KindSysctl, Path: f.Path, Consumers: []string{"systemd-sysctl.service"},
-				Why: "systemd-sysctl would write these keys into the host's network namespace: " + listKeys(keys),
-			})
-		}
-	}
-	return nil
+	return a.scanConf(files, func(f confFile, data []byte) (configHit, bool) {
+		keys := parseNetSysctls(data)
+		return configHit{
+			Kind: KindSysctl, Path: f.Path, Consumers: []string{"systemd-sysctl.service"},
+			Why: "systemd-sysctl would write these keys into the host's network namespace: " + listKeys(keys),
+		}, len(keys) > 0
+	})
 }

@@ -111,22 +111,13 @@ func (a *auditor) scanUdev() error {
 	if err != nil {
 		return fmt.Errorf("failed to read udev rules: %w", err)
 	}
-	for _, f := range files {
-		data, ok, err := a.readConf(f)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		if eff := netRuleEffects(data); len(eff) > 0 {
-			a.hits = append(a.hits, configHit{
-				Kind: KindUdev, Path: f.Path, Consumers: []string{"systemd-udevd.service"},
-				Why: "systemd-udevd would run these rules against the host's links: " + strings.Join(dedupe(eff), "; "),
-			})
-		}
-	}
-	return nil
+	return a.scanConf(files, func(f confFile, data []byte) (configHit, bool) {
+		eff := netRuleEffects(data)
+		return configHit{
+			Kind: KindUdev, Path: f.Path, Consumers: []string{"systemd-udevd.service"},
+			Why: "systemd-udevd would run these rules against the host's links: " + strings.Join(dedupe(eff), "; "),
+		}, len(eff) > 0
+	})
 }
 
 // dedupe drops repeated strings, keeping the first of each.
