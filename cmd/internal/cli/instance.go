@@ -69,11 +69,23 @@ func instancePaths(username string) (instance.Paths, error) {
 	return paths, nil
 }
 
+// errInstanceGone is trustedInstance's answer for an instance that ended
+// between the listing and the look at its record.
+var errInstanceGone = errors.New("the instance has just exited")
+
 // trustedInstance returns what the runtime recorded of the instance f
 // names, for the CLI to act on: f comes from a directory that a user may
-// be able to write (see engine.Trusted).
+// be able to write (see engine.Trusted). A monitor removes its instance
+// file before its record, so a record missing while the file is gone too
+// (or names another monitor) is an instance that has just exited:
+// errInstanceGone.
 func trustedInstance(paths instance.Paths, f *instance.File) (*instance.File, error) {
 	t, err := engine.Trusted(paths, f)
+	if errors.Is(err, engine.ErrNoRecord) {
+		if now, gerr := paths.Get(f.Name); errors.Is(gerr, instance.ErrNotFound) || (gerr == nil && now.PPid != f.PPid) {
+			return nil, errInstanceGone
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", f.Name, err)
 	}

@@ -96,6 +96,9 @@ func stopInstances(o *stopOptions, args []string) error {
 		// The listed file only names the instance: what stop signals and
 		// waits for comes from the runtime's record of it.
 		f, err := trustedInstance(paths, listed)
+		if errors.Is(err, errInstanceGone) {
+			continue // stopped by itself meanwhile: nothing left to do
+		}
 		if err != nil {
 			errs[i] = err
 			continue

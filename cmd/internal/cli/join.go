@@ -23,6 +23,9 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		return fmt.Errorf("no instance found with name %s", name)
 	}
 	f, err := trustedInstance(paths, listed)
+	if errors.Is(err, errInstanceGone) {
+		return fmt.Errorf("no instance found with name %s", name)
+	}
 	if err != nil {
 		return err
 	}

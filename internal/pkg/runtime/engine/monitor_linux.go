@@ -709,16 +709,20 @@ func (m *monitor) cleanup() {
 			fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
 		}
 	}
+	// The instance file goes before the runtime directory with the
+	// record: a file is never without its record, so a CLI that finds a
+	// file but no record knows it was not written by a monitor of ours
+	// (or that the instance has just gone; see the CLI's trustedInstance).
+	if m.file != nil && m.file.PPid == os.Getpid() {
+		if cur, err := m.paths.Get(m.cfg.Instance.Name); err == nil && cur.PPid == os.Getpid() {
+			_ = m.paths.Delete(m.cfg.Instance.Name)
+		}
+	}
 	if m.runDir != "" {
 		_ = os.RemoveAll(m.runDir)
 	}
 	if m.releaseIDs != nil {
 		m.releaseIDs()
-	}
-	if m.file != nil && m.file.PPid == os.Getpid() {
-		if cur, err := m.paths.Get(m.cfg.Instance.Name); err == nil && cur.PPid == os.Getpid() {
-			_ = m.paths.Delete(m.cfg.Instance.Name)
-		}
 	}
 }
 

@@ -121,6 +121,11 @@ func readRecord(user, name string) (*record, error) {
 // instance file it was given.
 var ErrUntrusted = errors.New("refusing to act on an instance file that does not match the runtime's record")
 
+// ErrNoRecord is wrapped too when there is no record at all: the file was
+// not written by a monitor of this runtime, or its instance has just gone
+// (a monitor removes its file, then its record).
+var ErrNoRecord = errors.New("has no record")
+
 // Trusted returns the monitor's record of the instance that f, read from
 // the store paths, names: the file to act on. It fails, wrapping
 // ErrUntrusted, when there is no record of an instance of that user and
@@ -129,8 +134,8 @@ var ErrUntrusted = errors.New("refusing to act on an instance file that does not
 func Trusted(paths instance.Paths, f *instance.File) (*instance.File, error) {
 	r, err := readRecord(paths.User, f.Name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: instance %s of user %s has no record in %s (started by another runtime or version?)",
-			ErrUntrusted, f.Name, paths.User, instanceRunDir(paths.User, f.Name))
+		return nil, fmt.Errorf("%w: instance %s of user %s %w in %s (started by another runtime or version?)",
+			ErrUntrusted, f.Name, paths.User, ErrNoRecord, instanceRunDir(paths.User, f.Name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrusted, err)
