@@ -75,10 +75,8 @@ func newRunner(c config) (*runner, error) {
 	r.Bin = c.Binary
 	if r.Bin == "" {
 		r.Bin = filepath.Join(r.Top, "apptainer")
-		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
-		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s", pkg, filepath.Join(r.Top, "etc"), pkg, filepath.Join(r.Top, "var"))
 		// The CLI and, next to it, its helpers, as `make` builds them.
-		if err := devbuild.Build(repo, r.Top, ld); err != nil {
+		if err := devbuild.Build(repo, r.Top, devbuild.Paths{SysConfDir: filepath.Join(r.Top, "etc"), LocalStateDir: filepath.Join(r.Top, "var")}); err != nil {
 			return r, fmt.Errorf("failed to build apptainer: %w", err)
 		}
 	}
@@ -92,9 +90,7 @@ func newRunner(c config) (*runner, error) {
 		if err != nil {
 			return r, err
 		}
-		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
-		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s", pkg, filepath.Join(r.Top, "etc"), pkg, filepath.Join(r.Top, "var"))
-		if err := devbuild.Build(cmp, dir, ld); err != nil {
+		if err := devbuild.Build(cmp, dir, devbuild.Paths{SysConfDir: filepath.Join(r.Top, "etc"), LocalStateDir: filepath.Join(r.Top, "var")}); err != nil {
 			return r, fmt.Errorf("failed to build apptainer from %s: %w", c.Compare, err)
 		}
 		r.CompareBin = filepath.Join(dir, "apptainer")

@@ -121,11 +121,9 @@ func setup() (int, error) {
 	env.Bin = os.Getenv("APPTAINER_E2E_BINARY")
 	if env.Bin == "" {
 		env.Bin = filepath.Join(top, "apptainer")
-		pkg := "github.com/apptainer/apptainer/internal/pkg/buildcfg"
-		ld := fmt.Sprintf("-X %s.SysConfDir=%s -X %s.LocalStateDir=%s -X %s.LibExecDir=%s",
-			pkg, filepath.Join(top, "etc"), pkg, filepath.Join(top, "var"), pkg, filepath.Join(top, "libexec"))
 		// The helpers sit next to the CLI, as in a build directory.
-		if err := devbuild.Build(repo, top, ld); err != nil {
+		paths := devbuild.Paths{SysConfDir: filepath.Join(top, "etc"), LocalStateDir: filepath.Join(top, "var"), LibExecDir: filepath.Join(top, "libexec")}
+		if err := devbuild.Build(repo, top, paths); err != nil {
 			return 1, err
 		}
 	}

@@ -9,23 +9,46 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 )
 
-// Build builds apptainer and apptainer-engine (static Go, linked with the
-// -ldflags ld) and apptainer-nsenter (C) from the repository at repo into
-// dir. The CLI finds the other two next to itself.
-func Build(repo, dir, ld string) error {
-	for _, b := range [][]string{
-		{"go", "build", "-o", filepath.Join(dir, "apptainer"), "-ldflags", ld, "./cmd/apptainer"},
-		{"go", "build", "-o", filepath.Join(dir, "apptainer-engine"), "-ldflags", ld, "./cmd/apptainer-engine"},
-		{"cc", "-O2", "-Wall", "-Werror", "-static", "-o", filepath.Join(dir, "apptainer-nsenter"), "cmd/apptainer-nsenter/main.c", "-lseccomp"},
-	} {
-		cmd := exec.Command(b[0], b[1:]...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w\n%s", strings.Join(b, " "), err, out)
+// Paths are the directories compiled into the binaries; an empty one is
+// buildcfg's default.
+type Paths struct {
+	SysConfDir, LocalStateDir, LibExecDir string
+}
+
+// Build builds apptainer, apptainer-engine and apptainer-nsenter from the
+// repository at repo into dir with the repository's own make rules
+// (mk/build.mk), so that these builds are made exactly as a build directory
+// makes them. The CLI finds the other two next to itself.
+func Build(repo, dir string, p Paths) error {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
 		}
+		return v
+	}
+	args := []string{"-s", "-f", filepath.Join(repo, "mk", "build.mk"),
+		"SRCDIR=" + repo, "BUILDDIR=" + dir, "GO=go",
+		"VERSION=" + buildcfg.Version, "PREFIX=" + buildcfg.Prefix, "BINDIR=" + buildcfg.BinDir,
+		"SYSCONFDIR=" + or(p.SysConfDir, buildcfg.SysConfDir),
+		"LOCALSTATEDIR=" + or(p.LocalStateDir, buildcfg.LocalStateDir),
+		"LIBEXECDIR=" + or(p.LibExecDir, buildcfg.LibExecDir),
+		filepath.Join(dir, "apptainer"), filepath.Join(dir, "apptainer-engine"), filepath.Join(dir, "apptainer-nsenter"),
+	}
+	cmd := exec.Command("make", args...)
+	cmd.Dir = repo
+	// Not a sub-make of whatever make runs the tests: its jobserver and
+	// flags are not ours.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }
