@@ -17,10 +17,8 @@ import (
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/cgroup"
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,11 +194,10 @@ type monitor struct {
 	console   *console
 	c         *container
 	guard     *hostGuard
-	// pendingBaseline is the guard's baseline while it is being taken;
-	// a failed start waits for it, so no firewall tool outlives the
-	// monitor.
-	pendingBaseline <-chan baselineResult
-	stopping        chan os.Signal
+	// baseline is the guard's baseline while it is being taken; a failed
+	// start waits for it, so no firewall tool outlives the monitor.
+	baseline *baselineWait
+	stopping chan os.Signal
 	// releaseIDs frees the user namespace's id range.
 	releaseIDs func()
 }
@@ -247,240 +244,6 @@ func monitorMain() (int, error) {
 	}
 	m.shrink()
 	return m.run(), nil
-}
-
-// start brings the instance up and records it.
-func (m *monitor) start() (*StartResult, error) {
-	inst := m.cfg.Instance
-	// The guard's baseline is the slowest step before init may run (links,
-	// routes, hundreds of sysctls, the firewall tool): it is taken while
-	// everything else is prepared and the container stage starts, and the
-	// container does nothing before it gets "go", which waits for it.
-	var baseline <-chan baselineResult
-	if m.cfg.HostNet != nil && m.cfg.HostNet.Guard != config.GuardOff {
-		m.progress("recording the host network state")
-		// Without a user namespace root in the instance is host root: the
-		// guard also records the kernel's own settings (kernel.*, vm.*,
-		// fs.* sysctls, binfmt_misc), which only it could change.
-		baseline = takeBaselineFor(m.cfg.HostNet.ResolvConf, m.cfg.UserNS == nil)
-		m.pendingBaseline = baseline
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		return nil, err
-	}
-	m.paths = instance.Paths{ConfigDir: inst.ConfigDir, Hostname: host, User: inst.User}
-	outPath, errPath := m.paths.LogPaths(inst.Name)
-	m.file = &instance.File{
-		PPid: os.Getpid(), Name: inst.Name, User: inst.User, Image: m.cfg.Image,
-		LogOutPath: outPath, LogErrPath: errPath, State: instance.StateStarting,
-		Boot: m.cfg.Boot != nil, BootHostnet: m.cfg.HostNet != nil,
-		Started: time.Now().UTC(),
-	}
-	if m.cfg.HostNet != nil {
-		m.file.MaskedUnits = m.cfg.HostNet.MaskedUnits
-		m.file.HostnetGuard = string(m.cfg.HostNet.Guard)
-	}
-	if m.cfg.Network != nil {
-		m.file.Networks = m.cfg.Network.Networks
-	}
-	if ok, path := m.cfg.HasNamespace(specs.NetworkNamespace); ok && path != "" {
-		m.file.NetnsPath = path
-	}
-	if m.cfg.Boot != nil {
-		m.file.ContainerUUID = m.cfg.Boot.ContainerUUID
-	}
-	if m.file.Config, err = m.cfg.Encode(); err != nil {
-		return nil, err
-	}
-	// Everything host-side this instance will own is recorded before it
-	// exists, so that if this monitor is killed at any point the ghost
-	// cleanup (ReleaseGhost) finds it. The fields of m stay unset until the
-	// name is ours: a refused start must not touch a live instance's.
-	runDir := instanceRunDir(inst.User, inst.Name)
-	m.file.RunDir = runDir
-	var cgPath string
-	if m.cfg.Boot != nil {
-		mnt, err := cgroup.Mountpoint()
-		if err != nil {
-			return nil, err
-		}
-		cgPath = cgroup.Path(mnt, inst.User, inst.Name)
-		m.file.Cgroup, m.file.CgroupPaths = true, []string{cgPath}
-		// Without a user namespace root in the instance is host root, and
-		// may mount a v1 hierarchy: it must find its own cgroup there as
-		// the root, not the hierarchy's (see cgroup.V1Paths). In a user
-		// namespace the kernel refuses it the release_agent anyway.
-		if m.cfg.UserNS == nil {
-			v1, err := cgroup.V1Paths(inst.User, inst.Name)
-			if err != nil {
-				return nil, err
-			}
-			m.file.CgroupPaths = append(m.file.CgroupPaths, v1...)
-		}
-	}
-	// The id range is taken before the instance file is written, so that
-	// the file is written once with it. A monitor killed in between leaves
-	// a slot naming a dead PID, which the next allocation reuses.
-	if u := m.cfg.UserNS; u != nil {
-		if u.HostID, m.releaseIDs, err = allocateIDs(u.Size); err != nil {
-			return nil, err
-		}
-		m.file.UserNs, m.file.IDMapHost, m.file.IDMapSize = true, u.HostID, u.Size
-	}
-	// The runtime directory and cgroup are per user and name, not per
-	// store: another store's live instance of this name may own them. The
-	// directory is claimed, and the record written into it, before the
-	// instance file exists: whoever finds the file finds the record that
-	// root acts on (see record_linux.go). A live instance of this name in
-	// this store owns the directory, so the claim fails for it too.
-	if err := claimRunDir(runDir, inst.User, inst.Name, m.paths.ConfigDir); err != nil {
-		return nil, err
-	}
-	m.runDir = runDir
-	if err := writeRecord(runDir, m.paths.ConfigDir, m.file); err != nil {
-		return nil, err
-	}
-	if err := m.paths.Create(m.file); err != nil {
-		return nil, err
-	}
-	m.cgPath = cgPath
-	if len(m.file.CgroupPaths) > 1 {
-		m.v1Cgroups = m.file.CgroupPaths[1:]
-	}
-	recordedAt := time.Now().UnixNano()
-
-	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
-		return nil, fmt.Errorf("failed to create %s: %w", m.runDir, err)
-	}
-	// Searchable but not listable: the root of a user namespace is no
-	// host root, and must still reach its console and /run/host.
-	for d := m.runDir; d != filepath.Dir(RunRoot()); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o711); err != nil {
-			return nil, err
-		}
-	}
-	if u := m.cfg.UserNS; u != nil {
-		m.progress(fmt.Sprintf("user namespace: container ids 0-%d are host ids %d-%d", u.Size-1, u.HostID, u.HostID+u.Size-1))
-	}
-	stdout, stderr := os.Stdout, os.Stderr
-	if m.cfg.Boot != nil {
-		if err := m.prepareBoot(); err != nil {
-			return nil, err
-		}
-		stdout, stderr = m.console.slave, m.console.slave
-		if u := m.cfg.UserNS; u != nil {
-			if err := delegate(u.HostID, m.cgPath, m.console.slave.Name()); err != nil {
-				return nil, err
-			}
-		}
-	}
-	var baselineErr error
-	var baselineAt time.Time
-	var baselineOnce sync.Once
-	waitBaseline := func() error {
-		if baseline != nil {
-			baselineOnce.Do(func() {
-				r := <-baseline
-				m.pendingBaseline = nil
-				baselineAt = r.at
-				if baselineErr = r.err; baselineErr == nil {
-					r.guard.completeBaseline(r.finish, filepath.Join(m.runDir, baselineFile))
-					m.guard = r.guard
-				}
-			})
-		}
-		return baselineErr
-	}
-	stdin := stdout
-	if m.cfg.Boot == nil {
-		if stdin, err = os.Open(os.DevNull); err != nil {
-			return nil, err
-		}
-	}
-	m.progress("starting " + describe(m.cfg))
-	m.c, err = spawn(m.cfg, spawnOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr, CgroupFD: m.cgFD, V1Cgroups: m.v1Cgroups, RunDir: m.runDir, Progress: m.progress, BeforeGo: waitBaseline, Started: m.expectInit})
-	if err != nil {
-		_ = waitBaseline() // spawn may have failed before waiting
-		return nil, err
-	}
-	m.file.Pid = m.c.pid
-	m.file.IP = m.c.ip
-	if m.cfg.Boot == nil {
-		// The shim is PID 1 and stays; one that is gone already did not
-		// start.
-		if exited(m.c.pid) {
-			return nil, fmt.Errorf("the instance's PID 1 exited at once%s", m.c.exitDescription())
-		}
-		m.file.State = instance.StateRunning
-	}
-	if err := m.save(); err != nil {
-		return nil, err
-	}
-
-	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP, IDMapHost: m.file.IDMapHost}
-	if t0 := m.cfg.TraceStart; t0 != 0 && m.c.execAt != 0 {
-		res.RuntimeTime = time.Duration(m.c.execAt - t0)
-		point := func(step string, at int64) {
-			if at != 0 {
-				res.Trace = append(res.Trace, TracePoint{step, time.Duration(at - t0)})
-			}
-		}
-		point("monitor running", processStart.UnixNano())
-		point("instance file written", recordedAt)
-		point("container stage cloned", m.c.startedAt)
-		point("container stage running", m.c.stageAt)
-		if !baselineAt.IsZero() {
-			point("host network baseline recorded", baselineAt.UnixNano())
-		}
-		point("container stage let go", m.c.goAt)
-		point("exec", m.c.execAt)
-	}
-	if m.cfg.Boot != nil {
-		if err := m.waitReady(); err != nil {
-			return nil, err
-		}
-	}
-	// Once init is ready, its state and the guard's look at the host are
-	// independent: both are taken at once.
-	stateDone := make(chan struct{})
-	go func() {
-		defer close(stateDone)
-		if m.cfg.Boot != nil {
-			sc, _ := SeccompOf(m.cfg) // refused at spawn if it were invalid
-			res.State, res.FailedUnits = bootState(m.c.pid, sc)
-		}
-	}()
-	var diff hostnet.Diff
-	var guardErr error
-	if m.guard != nil {
-		diff, guardErr = m.guard.check(m.file.Pid)
-	}
-	<-stateDone
-	if m.cfg.Boot != nil {
-		m.file.State, m.file.FailedUnits = res.State, res.FailedUnits
-	}
-	if m.guard != nil {
-		err := guardErr
-		if err != nil {
-			res.Warnings = append(res.Warnings, "host-network guard: "+err.Error())
-		} else if !diff.Empty() {
-			res.HostnetChanges = diffText(diff)
-			fmt.Fprintf(os.Stderr, "host-network guard: the host network changed after boot:\n%s\n", res.HostnetChanges)
-			if m.cfg.HostNet.Guard == config.GuardFail {
-				return nil, fmt.Errorf("the host network changed while the instance booted (boot hostnet guard = fail); the instance was stopped:\n%s", res.HostnetChanges)
-			}
-		}
-	}
-	if err := m.save(); err != nil {
-		return nil, err
-	}
-	if m.cfg.Instance.PidFile != "" {
-		if err := writePidFile(m.cfg.Instance.PidFile, m.file.Pid); err != nil {
-			res.Warnings = append(res.Warnings, "Failed to write pid file: "+err.Error())
-		}
-	}
-	return res, nil
 }
 
 // prepareBoot makes what a booted init needs on the host side: its cgroup,
@@ -673,13 +436,8 @@ func (m *monitor) stopInit(grace time.Duration) {
 // cleanup undoes whatever start made, in reverse order. It runs after a
 // failed start and after PID 1 exited, and tolerates partial state.
 func (m *monitor) cleanup() {
-	if m.pendingBaseline != nil {
-		// Let the firewall tool finish rather than orphan it.
-		if r := <-m.pendingBaseline; r.finish != nil {
-			_ = r.finish()
-		}
-		m.pendingBaseline = nil
-	}
+	// Let the firewall tool finish rather than orphan it.
+	m.baseline.drain()
 	if m.c != nil {
 		if m.c.pid != 0 && !m.c.reaped {
 			m.stopInit(5 * time.Second)
