@@ -178,6 +178,31 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, err
 	}
 	defer closeExtra()
+	cmd := stageCommand(cfg, o, flags, joinNet, helper, extra)
+	err = cmd.Start()
+	c.startedAt = time.Now().UnixNano()
+	// Only the child may hold its end: the parent reads EOF when it execs.
+	childSync.Close()
+	if err != nil {
+		cp.abort()
+		return c, fmt.Errorf("failed to start container process: %w", err)
+	}
+	c.cmd, c.pid = cmd, cmd.Process.Pid
+	if o.Started != nil {
+		o.Started(c.pid)
+	}
+	if werr := cp.sendWithin(stageTimeout); werr != nil {
+		return c, fmt.Errorf("failed to send the container process its config: %w", werr)
+	}
+
+	return c, c.letGo(o)
+}
+
+// stageCommand is the container stage's command: the engine binary through
+// its descriptor (through apptainer-nsenter to join a network namespace),
+// cloned into the new namespaces, the user namespace with its id map among
+// them, and into the instance's cgroup.
+func stageCommand(cfg *config.Config, o spawnOptions, flags uintptr, joinNet, helper string, extra []*os.File) *exec.Cmd {
 	cmd := exec.Command("/proc/self/fd/" + strconv.Itoa(stageExeFD))
 	cmd.Args = []string{"apptainer-container"}
 	cmd.Env = []string{StageEnv + "=" + stageContainer}
@@ -202,49 +227,41 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(o.CgroupFD.Fd())
 	}
-	err = cmd.Start()
-	c.startedAt = time.Now().UnixNano()
-	// Only the child may hold its end: the parent reads EOF when it execs.
-	childSync.Close()
-	if err != nil {
-		cp.abort()
-		return c, fmt.Errorf("failed to start container process: %w", err)
-	}
-	c.cmd, c.pid = cmd, cmd.Process.Pid
-	if o.Started != nil {
-		o.Started(c.pid)
-	}
-	if werr := cp.sendWithin(stageTimeout); werr != nil {
-		return c, fmt.Errorf("failed to send the container process its config: %w", werr)
-	}
+	return cmd
+}
 
+// letGo finishes what the stage waits for (its network, the guard's
+// baseline, its v1 cgroups, for a user namespace its root file system),
+// sends it "go" and waits for it to execute.
+func (c *container) letGo(o spawnOptions) error {
+	cfg := c.cfg
 	if c.net != nil {
 		if o.Progress != nil {
 			o.Progress("setting up network " + strings.Join(cfg.Network.Networks, ","))
 		}
 		if err := c.attachNetwork(o.RunDir); err != nil {
-			return c, err
+			return err
 		}
 	}
 	if o.BeforeGo != nil {
 		if err := o.BeforeGo(); err != nil {
-			return c, err
+			return err
 		}
 	}
 	if err := cgroup.EnterV1(o.V1Cgroups, c.pid); err != nil {
-		return c, err
+		return err
 	}
 	if cfg.UserNS != nil {
 		if err := assembleForUserNS(cfg, c.pid); err != nil {
-			return c, err
+			return err
 		}
 		defer releaseAssembly()
 	}
 	c.goAt = time.Now().UnixNano()
 	if _, err := c.sync.Write([]byte("go\n")); err != nil {
-		return c, fmt.Errorf("container process died during setup: %w", err)
+		return fmt.Errorf("container process died during setup: %w", err)
 	}
-	return c, c.waitExec(stageTimeout)
+	return c.waitExec(stageTimeout)
 }
 
 // stageFiles are the descriptors a container stage gets, at fixed
