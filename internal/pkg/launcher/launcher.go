@@ -22,7 +22,8 @@ import (
 var uuidSpace = uuid.MustParse("6b3d7c2e-4a1f-4d0e-9b8a-2f61c0a4e5d9")
 
 // Build decides everything about one container. The steps follow
-// upstream's launcher order; each is a small function in this package.
+// upstream's launcher order (which also orders the errors a user sees);
+// each is a small function in this package.
 func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Message, error) {
 	var msgs []Message
 	if err := checkBasics(o, h); err != nil {
@@ -38,9 +39,90 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		msgs = append(msgs, Message{Warning, "Disabling --writable-tmpfs flag, mutually exclusive with --writable"})
 		o.WritableTmpfs = false
 	}
-
+	nd, nsMsgs, err := decideNamespaces(o, conf, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs = append(msgs, nsMsgs...)
+	caps, capMsgs, err := decideCaps(o, h, conf.RootDefaultCapabilities)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs = append(msgs, capMsgs...)
+	if h.UID != 0 {
+		// Checked after the root-only features so that each gets upstream's
+		// own message first.
+		return nil, nil, fmt.Errorf("%w: this build runs containers as root only (no setuid starter, no user namespace support yet)", ErrPermission)
+	}
+	dns, userBinds, err := parseUserMounts(o, conf, h)
+	if err != nil {
+		return nil, nil, err
+	}
 	contain := o.Contain || o.ContainAll || o.Boot
-	cleanEnv := o.CleanEnv || o.ContainAll
+	home := homeDest(o, h)
+	mp, err := planMounts(o, h, mountInputs{
+		Contain:   contain,
+		PIDNS:     hasNS(nd.list, specs.PIDNamespace),
+		IPCNS:     hasNS(nd.list, specs.IPCNamespace),
+		NewNetNS:  newNetNamespace(nd.list),
+		Hostname:  nd.hostname,
+		HomeDest:  home,
+		Boot:      o.Boot,
+		HostNet:   o.BootHostnet,
+		Cgroup:    o.Boot,
+		BindPaths: conf.BindPath,
+		NoTmp:     !conf.MountTmp,
+		NoHome:    !conf.MountHome,
+	}, userBinds, dns, conf.ConfigResolvConf)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := newConfig(o, conf, h, nd, caps, mp, contain, home)
+	args, shim, err := processArgs(o, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Spec.Process.Args = args
+	c.Shim = shim
+	if o.Action.IsInstance() {
+		c.Instance = &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
+	}
+	if len(nd.net.Networks) > 0 {
+		c.Network = networkConfig(conf, h, nd.net)
+	}
+	if o.Boot {
+		addBoot(c, o, conf, h)
+	}
+	if o.BootHostnet {
+		hn, err := hostNetConfig(o, conf, h, caps)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.HostNet = hn
+		c.Spec.Process.Args = append(c.Spec.Process.Args, hostnet.InitArgs(hn.MaskedUnits)...)
+		if nd.userns {
+			// Root without a user namespace can still write most of the
+			// host's net.* sysctls; mapped root cannot.
+			c.UserNS = &config.UserNS{Size: IDMapSize}
+		}
+	}
+	return c, msgs, nil
+}
+
+// nsDecision is what decideNamespaces settles: the namespaces, the CNI
+// networks of a new network namespace, the hostname (empty without a UTS
+// namespace) and whether a --boot-hostnet instance gets a user namespace.
+type nsDecision struct {
+	list     []specs.LinuxNamespace
+	net      networkPlan
+	hostname string
+	userns   bool
+}
+
+// decideNamespaces decides the namespaces from the flags, --boot's and
+// --boot-hostnet's needs and apptainer.conf's "allow ... ns".
+func decideNamespaces(o Options, conf *apptainerconf.File, h Host) (nsDecision, []Message, error) {
+	var msgs []Message
 	ns := namespaces{
 		PID:       o.PID || o.ContainAll || o.Action.IsInstance(),
 		IPC:       o.IPC || o.ContainAll,
@@ -52,18 +134,18 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if o.Boot {
 		ns, hostname = bootInstance(o, ns)
 		if len(hostname) > 64 {
-			return nil, nil, fmt.Errorf("%w: hostname %q is longer than 64 characters (--boot uses the instance name unless --hostname is given)", ErrInvalid, hostname)
+			return nsDecision{}, nil, fmt.Errorf("%w: hostname %q is longer than 64 characters (--boot uses the instance name unless --hostname is given)", ErrInvalid, hostname)
 		}
 	}
 	if err := checkInstanceName(o, h); err != nil {
-		return nil, nil, err
+		return nsDecision{}, nil, err
 	}
 	userns, err := decideUserns(o, conf.BootHostnetUserns)
 	if err != nil {
-		return nil, nil, err
+		return nsDecision{}, nil, err
 	}
 	if userns && o.Writable {
-		return nil, nil, fmt.Errorf("%w: --writable cannot be used in a user namespace: the image is presented read-only through an idmapped mount (use --writable-tmpfs, or --boot-hostnet-userns=false where allowed)", ErrInvalid)
+		return nsDecision{}, nil, fmt.Errorf("%w: --writable cannot be used in a user namespace: the image is presented read-only through an idmapped mount (use --writable-tmpfs, or --boot-hostnet-userns=false where allowed)", ErrInvalid)
 	}
 	if o.BootHostnet {
 		// A system booted on the host's network must not share its System
@@ -72,72 +154,49 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		// mounts /dev/mqueue, which a user namespace may only do for an
 		// IPC namespace it owns.
 		if !conf.AllowIpcNs {
-			return nil, nil, fmt.Errorf("%w: a --boot-hostnet instance needs its own IPC namespace, which apptainer.conf disallows (allow ipc ns = no)", ErrPermission)
+			return nsDecision{}, nil, fmt.Errorf("%w: a --boot-hostnet instance needs its own IPC namespace, which apptainer.conf disallows (allow ipc ns = no)", ErrPermission)
 		}
 		ns.IPC = true
 	}
-	nsList, netPlan, nsMsgs := setNamespaces(o, ns)
+	nsList, plan, nsMsgs := setNamespaces(o, ns)
 	msgs = append(msgs, nsMsgs...)
-	if err := checkNetworkPermission(o, conf, h, nsList, netPlan); err != nil {
-		return nil, nil, err
+	if err := checkNetworkPermission(o, conf, h, nsList, plan); err != nil {
+		return nsDecision{}, nil, err
 	}
 	if o.Boot && (!conf.AllowUtsNs || !conf.AllowPidNs) {
 		// Without its own UTS namespace systemd renames the host; without
 		// its own PID namespace init is not PID 1.
-		return nil, nil, fmt.Errorf("%w: --boot needs its own PID and UTS namespaces, which apptainer.conf disallows (allow pid ns / allow uts ns = no)", ErrPermission)
+		return nsDecision{}, nil, fmt.Errorf("%w: --boot needs its own PID and UTS namespaces, which apptainer.conf disallows (allow pid ns / allow uts ns = no)", ErrPermission)
 	}
 	nsList, nsMsgs = applyConfNamespaces(conf, nsList, hostname)
 	msgs = append(msgs, nsMsgs...)
 	if !hasNS(nsList, specs.UTSNamespace) {
 		hostname = ""
 	}
+	return nsDecision{list: nsList, net: plan, hostname: hostname, userns: userns}, msgs, nil
+}
 
-	caps, capMsgs, err := decideCaps(o, h, conf.RootDefaultCapabilities)
-	if err != nil {
-		return nil, nil, err
-	}
-	msgs = append(msgs, capMsgs...)
-	if h.UID != 0 {
-		// Checked after the root-only features so that each gets upstream's
-		// own message first.
-		return nil, nil, fmt.Errorf("%w: this build runs containers as root only (no setuid starter, no user namespace support yet)", ErrPermission)
-	}
-
+// parseUserMounts checks --dns and parses --bind.
+func parseUserMounts(o Options, conf *apptainerconf.File, h Host) ([]string, []bind.Spec, error) {
 	dns := splitList(o.DNS)
 	if err := checkDNS(dns, func(s string) bool { return net.ParseIP(s) != nil }); err != nil {
 		return nil, nil, err
 	}
-	var userBinds []bind.Spec
-	if len(o.Binds) > 0 {
-		if !conf.UserBindControl && h.UID != 0 {
-			return nil, nil, fmt.Errorf("%w: user bind control is disabled by system administrator", ErrPermission)
-		}
-		userBinds, err = bind.ParseAll(o.Binds, h.Cwd)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
+	if len(o.Binds) == 0 {
+		return dns, nil, nil
 	}
-
-	home := homeDest(o, h)
-	in := mountInputs{
-		Contain:   contain,
-		PIDNS:     hasNS(nsList, specs.PIDNamespace),
-		IPCNS:     hasNS(nsList, specs.IPCNamespace),
-		NewNetNS:  newNetNamespace(nsList),
-		Hostname:  hostname,
-		HomeDest:  home,
-		Boot:      o.Boot,
-		HostNet:   o.BootHostnet,
-		Cgroup:    o.Boot,
-		BindPaths: conf.BindPath,
-		NoTmp:     !conf.MountTmp,
-		NoHome:    !conf.MountHome,
+	if !conf.UserBindControl && h.UID != 0 {
+		return nil, nil, fmt.Errorf("%w: user bind control is disabled by system administrator", ErrPermission)
 	}
-	mp, err := planMounts(o, h, in, userBinds, dns, conf.ConfigResolvConf)
+	userBinds, err := bind.ParseAll(o.Binds, h.Cwd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	return dns, userBinds, nil
+}
 
+// newConfig assembles the container config from the decisions.
+func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps capSet, mp mountPlan, contain bool, home string) *config.Config {
 	c := &config.Config{
 		Image:           o.Image,
 		Rootfs:          rootfsMode(o),
@@ -153,66 +212,42 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	}
 	c.Spec = specs.Spec{
 		Version:  specs.Version,
-		Hostname: hostname,
+		Hostname: nd.hostname,
 		Root:     &specs.Root{Path: "rootfs", Readonly: c.Rootfs == config.RootfsReadOnly},
 		Process: &specs.Process{
 			User:            specs.User{UID: uint32(h.UID), GID: uint32(h.GID)},
 			Cwd:             cwd,
-			Env:             processEnv(o, h, cleanEnv, home),
+			Env:             processEnv(o, h, o.CleanEnv || o.ContainAll, home),
 			Capabilities:    capSpec(caps.Caps),
 			NoNewPrivileges: caps.NoNewPrivs,
 		},
 		Mounts: mp.Mounts,
 		Linux: &specs.Linux{
-			Namespaces:    nsList,
+			Namespaces:    nd.list,
 			Devices:       mp.Devices,
 			ReadonlyPaths: mp.ReadOnly,
 		},
 	}
-
 	if o.Boot {
 		c.Spec.Linux.Seccomp = bootSeccomp()
 		c.Spec.Linux.MaskedPaths = append([]string(nil), bootMaskedPaths...)
 		c.Spec.Linux.Resources = &specs.LinuxResources{Devices: bootDevices()}
 	}
+	return c
+}
 
-	args, shim, err := processArgs(o, h)
-	if err != nil {
-		return nil, nil, err
+// addBoot makes c a booted instance's: init's environment, the boot
+// timeout, the stop signal and a container UUID that the same host, user
+// and name always give.
+func addBoot(c *config.Config, o Options, conf *apptainerconf.File, h Host) {
+	id := uuid.NewSHA1(uuidSpace, []byte(h.Hostname+"/"+h.User+"/"+o.InstanceName)).String()
+	timeout := o.BootTimeout
+	if timeout == 0 {
+		timeout = time.Duration(conf.BootTimeout) * time.Second
 	}
-	c.Spec.Process.Args = args
-	c.Shim = shim
-
-	if o.Action.IsInstance() {
-		c.Instance = &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
-	}
-	if len(netPlan.Networks) > 0 {
-		c.Network = networkConfig(conf, h, netPlan)
-	}
-	if o.Boot {
-		id := uuid.NewSHA1(uuidSpace, []byte(h.Hostname+"/"+h.User+"/"+o.InstanceName)).String()
-		timeout := o.BootTimeout
-		if timeout == 0 {
-			timeout = time.Duration(conf.BootTimeout) * time.Second
-		}
-		c.Boot = &config.Boot{Timeout: timeout, StopSignal: int(signal.RTMin + 3), ContainerUUID: id, ConsoleLogMax: int64(conf.BootConsoleLogSize) << 20}
-		c.Spec.Process.Env = initEnv(id)
-		c.Spec.Process.Cwd = "/"
-	}
-	if o.BootHostnet {
-		hn, err := hostNetConfig(o, conf, h, caps)
-		if err != nil {
-			return nil, nil, err
-		}
-		c.HostNet = hn
-		c.Spec.Process.Args = append(c.Spec.Process.Args, hostnet.InitArgs(hn.MaskedUnits)...)
-		if userns {
-			// Root without a user namespace can still write most of the
-			// host's net.* sysctls; mapped root cannot.
-			c.UserNS = &config.UserNS{Size: IDMapSize}
-		}
-	}
-	return c, msgs, nil
+	c.Boot = &config.Boot{Timeout: timeout, StopSignal: int(signal.RTMin + 3), ContainerUUID: id, ConsoleLogMax: int64(conf.BootConsoleLogSize) << 20}
+	c.Spec.Process.Env = initEnv(id)
+	c.Spec.Process.Cwd = "/"
 }
 
 // decideUserns says whether a --boot-hostnet instance runs in a user

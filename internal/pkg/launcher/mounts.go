@@ -65,8 +65,39 @@ type mountInputs struct {
 // so a user bind can cover anything the runtime mounted.
 func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []string, configResolv bool) (mountPlan, error) {
 	var p mountPlan
-	nosuid := []string{"nosuid", "nodev", "noexec"}
+	planKernelFS(&p, in)
+	if in.Contain {
+		planMinimalDev(&p, h, in)
+	} else {
+		p.add(specs.Mount{Destination: "/dev", Type: "bind", Source: "/dev", Options: []string{"rbind", "nosuid"}})
+	}
+	if in.Boot {
+		p.add(specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755"}})
+		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: config.RunDirSource + "host", Options: []string{"bind", "ro"}})
+	}
+	planTmp(&p, o, h, in)
+	if err := planHome(&p, o, h, in); err != nil {
+		return mountPlan{}, err
+	}
+	planEtc(&p, h, in)
+	if configResolv || in.HostNet {
+		if err := planResolvConf(&p, h, in, dns); err != nil {
+			return mountPlan{}, err
+		}
+	}
+	planUserBinds(&p, userBinds)
+	if in.Boot {
+		// All of /proc/sys is global or belongs to a namespace the instance
+		// shares; writes there would outlive the instance.
+		p.ReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"}
+	}
+	return p, nil
+}
 
+// planKernelFS mounts /proc (the PID namespace's own, or the host's), /sys
+// and, for a booted instance, its cgroup.
+func planKernelFS(p *mountPlan, in mountInputs) {
+	nosuid := []string{"nosuid", "nodev", "noexec"}
 	if in.PIDNS {
 		p.add(specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: nosuid})
 	} else {
@@ -82,46 +113,49 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 	if in.Cgroup {
 		p.add(specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: nosuid})
 	}
+}
 
-	if in.Contain {
-		p.add(specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755", "size=4m"}})
-		for _, d := range []struct {
-			name         string
-			major, minor int64
-		}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}} {
-			mode := os.FileMode(0o666)
-			p.Devices = append(p.Devices, specs.LinuxDevice{Path: "/dev/" + d.name, Type: "c", Major: d.major, Minor: d.minor, FileMode: &mode})
-		}
-		p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}})
-		p.add(specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}})
-		if in.IPCNS {
-			p.add(specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: nosuid})
-		}
-		p.Symlinks = append(p.Symlinks,
-			config.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"},
-			config.Symlink{Path: "/dev/fd", Target: "/proc/self/fd"},
-			config.Symlink{Path: "/dev/stdin", Target: "/proc/self/fd/0"},
-			config.Symlink{Path: "/dev/stdout", Target: "/proc/self/fd/1"},
-			config.Symlink{Path: "/dev/stderr", Target: "/proc/self/fd/2"},
-		)
-		if in.Boot {
-			// The monitor's pty slave becomes the console, so console-getty
-			// has a real terminal and the boot log reaches the .out file.
-			p.add(specs.Mount{Destination: "/dev/console", Type: "bind", Source: config.RunDirSource + "console", Options: []string{"bind"}})
-		}
-		if in.HostNet {
-			for _, dev := range h.InfinibandDevices {
-				p.add(specs.Mount{Destination: dev, Type: "bind", Source: dev, Options: []string{"bind", "nosuid"}})
-			}
-		}
-	} else {
-		p.add(specs.Mount{Destination: "/dev", Type: "bind", Source: "/dev", Options: []string{"rbind", "nosuid"}})
+// planMinimalDev is the /dev of a contained container: a tmpfs with the
+// pseudo devices, a private devpts, shm, mqueue with an IPC namespace, the
+// console of a booted instance and the InfiniBand nodes of one on the
+// host network.
+func planMinimalDev(p *mountPlan, h Host, in mountInputs) {
+	nosuid := []string{"nosuid", "nodev", "noexec"}
+	p.add(specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755", "size=4m"}})
+	for _, d := range []struct {
+		name         string
+		major, minor int64
+	}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}} {
+		mode := os.FileMode(0o666)
+		p.Devices = append(p.Devices, specs.LinuxDevice{Path: "/dev/" + d.name, Type: "c", Major: d.major, Minor: d.minor, FileMode: &mode})
 	}
-
+	p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}})
+	p.add(specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}})
+	if in.IPCNS {
+		p.add(specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: nosuid})
+	}
+	p.Symlinks = append(p.Symlinks,
+		config.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"},
+		config.Symlink{Path: "/dev/fd", Target: "/proc/self/fd"},
+		config.Symlink{Path: "/dev/stdin", Target: "/proc/self/fd/0"},
+		config.Symlink{Path: "/dev/stdout", Target: "/proc/self/fd/1"},
+		config.Symlink{Path: "/dev/stderr", Target: "/proc/self/fd/2"},
+	)
 	if in.Boot {
-		p.add(specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755"}})
-		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: config.RunDirSource + "host", Options: []string{"bind", "ro"}})
+		// The monitor's pty slave becomes the console, so console-getty
+		// has a real terminal and the boot log reaches the .out file.
+		p.add(specs.Mount{Destination: "/dev/console", Type: "bind", Source: config.RunDirSource + "console", Options: []string{"bind"}})
 	}
+	if in.HostNet {
+		for _, dev := range h.InfinibandDevices {
+			p.add(specs.Mount{Destination: dev, Type: "bind", Source: dev, Options: []string{"bind", "nosuid"}})
+		}
+	}
+}
+
+// planTmp mounts /tmp and /var/tmp: from --workdir or empty when
+// contained, the host's otherwise, none with "mount tmp = no".
+func planTmp(p *mountPlan, o Options, h Host, in mountInputs) {
 	switch {
 	case in.NoTmp:
 	case o.Workdir != "" && in.Contain:
@@ -134,11 +168,12 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "nosuid", "nodev"}})
 		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: "/var/tmp", Options: []string{"rbind", "nosuid", "nodev"}})
 	}
+}
 
-	if err := planHome(&p, o, h, in); err != nil {
-		return mountPlan{}, err
-	}
-
+// planEtc writes /etc/hostname for a UTS namespace and binds the "bind
+// path" entries (a contained container keeps only the host's time zone
+// and names; one with its own network gets a generated /etc/hosts).
+func planEtc(p *mountPlan, h Host, in mountInputs) {
 	if in.Hostname != "" {
 		p.file("hostname", "/etc/hostname", []byte(in.Hostname+"\n"), false)
 	}
@@ -151,18 +186,16 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 		case dst == "/etc/hosts" && in.NewNetNS:
 			p.file("hosts", "/etc/hosts", []byte(defaultHosts), false)
 		case in.Contain && dst != "/etc/hosts" && dst != "/etc/localtime":
-			// A contained container keeps only the host's time zone and names.
 		case dst == "/etc/localtime" && !h.Localtime:
 		default:
 			p.add(specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"bind", "ro", "nosuid", "nodev"}})
 		}
 	}
-	if configResolv || in.HostNet {
-		if err := planResolvConf(&p, h, in, dns); err != nil {
-			return mountPlan{}, err
-		}
-	}
+}
 
+// planUserBinds mounts the --bind entries, last, so that they can cover
+// anything the runtime mounted.
+func planUserBinds(p *mountPlan, userBinds []bind.Spec) {
 	for _, b := range userBinds {
 		opts := []string{"rbind", "nosuid", "nodev"}
 		if b.ReadOnly {
@@ -177,13 +210,6 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 		}
 		p.add(specs.Mount{Destination: b.Destination, Type: "bind", Source: b.Source, Options: opts})
 	}
-
-	if in.Boot {
-		// All of /proc/sys is global or belongs to a namespace the instance
-		// shares; writes there would outlive the instance.
-		p.ReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"}
-	}
-	return p, nil
 }
 
 // planHome mounts the home directory: the host's (non-contained), an empty
