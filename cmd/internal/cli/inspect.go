@@ -84,28 +84,13 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 		if !*it.on {
 			continue
 		}
-		var b []byte
-		switch {
-		case sifMeta != nil && it.key == "deffile" && sifMeta.Deffile != nil:
-			b = sifMeta.Deffile
-		case sifMeta != nil && it.key == "labels" && sifMeta.Labels != nil:
-			b = sifMeta.Labels
-		default:
-			if b, err = files.ReadFile(it.path); errors.Is(err, os.ErrNotExist) {
-				continue
-			} else if err != nil {
-				return err
-			}
+		v, ok, err := inspectAttr(it, files, sifMeta, abs)
+		if err != nil {
+			return err
 		}
-		if it.key != "labels" {
-			attrs[it.key] = string(b)
-			continue
+		if ok {
+			attrs[it.key] = v
 		}
-		labels := map[string]string{}
-		if err := json.Unmarshal(b, &labels); err != nil {
-			return fmt.Errorf("failed to decode the labels of %s: %w", abs, err)
-		}
-		attrs["labels"] = labels
 	}
 	if o.json {
 		doc := map[string]any{"data": map[string]any{"attributes": attrs}, "type": "container"}
@@ -114,25 +99,57 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 		return enc.Encode(doc)
 	}
 	for _, it := range items {
-		v, ok := attrs[it.key]
-		if !ok {
-			continue
-		}
-		if labels, isMap := v.(map[string]string); isMap {
-			keys := make([]string, 0, len(labels))
-			for k := range labels {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(w, "%s: %s\n", k, labels[k])
-			}
-			continue
-		}
-		fmt.Fprint(w, v)
-		if s := v.(string); s != "" && s[len(s)-1] != '\n' {
-			fmt.Fprintln(w)
+		if v, ok := attrs[it.key]; ok {
+			writeInspectAttr(w, v)
 		}
 	}
 	return nil
+}
+
+// inspectAttr reads one item of an image: from the SIF's descriptors when
+// it has them, else from the image's files; labels are decoded. A missing
+// file is not an error: ok is false.
+func inspectAttr(it inspectItem, files *image.Files, sifMeta *image.SIF, abs string) (any, bool, error) {
+	var b []byte
+	switch {
+	case sifMeta != nil && it.key == "deffile" && sifMeta.Deffile != nil:
+		b = sifMeta.Deffile
+	case sifMeta != nil && it.key == "labels" && sifMeta.Labels != nil:
+		b = sifMeta.Labels
+	default:
+		var err error
+		if b, err = files.ReadFile(it.path); errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		} else if err != nil {
+			return nil, false, err
+		}
+	}
+	if it.key != "labels" {
+		return string(b), true, nil
+	}
+	labels := map[string]string{}
+	if err := json.Unmarshal(b, &labels); err != nil {
+		return nil, false, fmt.Errorf("failed to decode the labels of %s: %w", abs, err)
+	}
+	return labels, true, nil
+}
+
+// writeInspectAttr prints one item as upstream's sections do: labels as
+// sorted "key: value" lines, anything else as it is, ending in a newline.
+func writeInspectAttr(w io.Writer, v any) {
+	if labels, isMap := v.(map[string]string); isMap {
+		keys := make([]string, 0, len(labels))
+		for k := range labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s: %s\n", k, labels[k])
+		}
+		return
+	}
+	fmt.Fprint(w, v)
+	if s := v.(string); s != "" && s[len(s)-1] != '\n' {
+		fmt.Fprintln(w)
+	}
 }

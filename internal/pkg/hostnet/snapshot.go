@@ -127,62 +127,100 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 		return nil, nil, fmt.Errorf("failed to identify the network namespace: %w", err)
 	}
 	s := &Snapshot{Netns: ns}
-
 	gen, genErr := nftGeneration()
 	if genErr != nil {
 		gen = 0
 	}
-	var nfDone <-chan error
-	// moved is set to a generation other than gen that nft may have
-	// printed: a change committed after the snapshot's moment, before or
-	// while nft ran. The printed ruleset is then not the one of that
-	// moment, and finish says so instead of recording it.
-	var moved uint32
-	if opts.PreviousNetfilter.reusableAt(gen) {
-		s.Netfilter = *opts.PreviousNetfilter
-		done := make(chan error, 1)
-		done <- nil
-		nfDone = done
-	} else {
-		// The firewall tools are the slowest part (an exec each): they
-		// run on a thread of their own, in this thread's network
-		// namespace, while the rest is recorded.
-		nfDone = goInThisNetns(func() (err error) {
-			before, _ := nftGeneration()
-			s.Netfilter, err = collectNetfilter(lookTool)
-			after, _ := nftGeneration()
-			if err != nil || !s.Netfilter.fromNft() {
-				return err
-			}
-			switch {
-			case gen != 0 && before != gen:
-				moved = before
-			case gen != 0 && after != gen:
-				moved = after
-			case before != 0 && before == after:
-				s.Netfilter.Generation = before
-			}
-			return nil
-		})
-	}
-	finish := func() error {
-		if err := <-nfDone; err != nil {
-			return err
-		}
-		if moved != 0 {
-			s.Netfilter = Netfilter{Unavailable: fmt.Sprintf("the firewall changed while it was being recorded (nf_tables generation %d, then %d)", gen, moved)}
-		}
-		return nil
-	}
-	fail := func(err error) (*Snapshot, func() error, error) {
-		<-nfDone // no goroutine writes s after we return
-		return nil, nil, err
-	}
-
+	nf := recordNetfilter(s, opts, gen)
+	finish := func() error { return nf.finish(s) }
 	// The sysctls (hundreds of files), the socket and multicast tables,
 	// the ip tool (an exec) and the kernel settings are read on threads of
 	// their own while netlink answers here: a snapshot is what init waits
 	// for at start and `instance stop` at the end.
+	background := recordInBackground(s, opts)
+	err = collectNetlink(s)
+	s.Sysfs = readMount(mountinfoPath, sysfsPath)
+	if opts.ResolvConf != "" {
+		s.ResolvConf = readResolvConf(opts.ResolvConf)
+	}
+	for _, done := range background {
+		if derr := <-done; err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		<-nf.done // no goroutine writes s after we return
+		return nil, nil, err
+	}
+	if deferFirewall && gen != 0 && lookTool("nft") != "" {
+		return s, finish, nil
+	}
+	if err := finish(); err != nil {
+		return nil, nil, err
+	}
+	return s, func() error { return nil }, nil
+}
+
+// netfilterRecording is the firewall being recorded into a snapshot.
+type netfilterRecording struct {
+	done <-chan error
+	// gen is nf_tables's generation at the snapshot's moment (0: not
+	// known). moved is set to a generation other than gen that nft may
+	// have printed: a change committed after the snapshot's moment, before
+	// or while nft ran. The printed ruleset is then not the one of that
+	// moment, and finish says so instead of recording it.
+	gen, moved uint32
+}
+
+// recordNetfilter records the firewall into s: the previous snapshot's
+// when the generation says it has not changed, else with the firewall
+// tools, the slowest part (an exec each), on a thread of its own in this
+// thread's network namespace while the rest is recorded.
+func recordNetfilter(s *Snapshot, opts SnapshotOptions, gen uint32) *netfilterRecording {
+	r := &netfilterRecording{gen: gen}
+	if opts.PreviousNetfilter.reusableAt(gen) {
+		s.Netfilter = *opts.PreviousNetfilter
+		done := make(chan error, 1)
+		done <- nil
+		r.done = done
+		return r
+	}
+	r.done = goInThisNetns(func() (err error) {
+		before, _ := nftGeneration()
+		s.Netfilter, err = collectNetfilter(lookTool)
+		after, _ := nftGeneration()
+		if err != nil || !s.Netfilter.fromNft() {
+			return err
+		}
+		switch {
+		case gen != 0 && before != gen:
+			r.moved = before
+		case gen != 0 && after != gen:
+			r.moved = after
+		case before != 0 && before == after:
+			s.Netfilter.Generation = before
+		}
+		return nil
+	})
+	return r
+}
+
+// finish waits for the firewall and, if it moved meanwhile, records that
+// instead of a ruleset of another moment.
+func (r *netfilterRecording) finish(s *Snapshot) error {
+	if err := <-r.done; err != nil {
+		return err
+	}
+	if r.moved != 0 {
+		s.Netfilter = Netfilter{Unavailable: fmt.Sprintf("the firewall changed while it was being recorded (nf_tables generation %d, then %d)", r.gen, r.moved)}
+	}
+	return nil
+}
+
+// recordInBackground starts reading the sysctls, the socket and multicast
+// tables, the ip tool's objects and (with opts.Kernel) the kernel settings
+// into s, each on a thread of its own; each channel gives one error.
+func recordInBackground(s *Snapshot, opts SnapshotOptions) []<-chan error {
 	sysctlsDone := goInThisNetns(func() (err error) {
 		s.Sysctls, err = readSysctls(procSysNet)
 		return err
@@ -208,35 +246,28 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 	} else {
 		kernelDone <- nil
 	}
+	return []<-chan error{sysctlsDone, listenersDone, ipDone, kernelDone}
+}
+
+// collectNetlink records what netlink answers: links and addresses,
+// routes, rules, neighbours and xfrm, stopping at the first error.
+func collectNetlink(s *Snapshot) error {
 	var names map[int]string
-	if s.Links, s.Addresses, names, err = collectLinks(); err == nil {
-		if s.Routes, err = collectRoutes(names); err == nil {
-			if s.Rules, err = collectRules(); err == nil {
-				if s.Neighbours, err = collectNeighbours(s.Links, s.Routes); err == nil {
-					s.XfrmPolicies, s.XfrmStates, err = collectXfrm()
-				}
-			}
-		}
+	var err error
+	if s.Links, s.Addresses, names, err = collectLinks(); err != nil {
+		return err
 	}
-	s.Sysfs = readMount(mountinfoPath, sysfsPath)
-	if opts.ResolvConf != "" {
-		s.ResolvConf = readResolvConf(opts.ResolvConf)
+	if s.Routes, err = collectRoutes(names); err != nil {
+		return err
 	}
-	for _, done := range []<-chan error{sysctlsDone, listenersDone, ipDone, kernelDone} {
-		if derr := <-done; err == nil {
-			err = derr
-		}
+	if s.Rules, err = collectRules(); err != nil {
+		return err
 	}
-	if err != nil {
-		return fail(err)
+	if s.Neighbours, err = collectNeighbours(s.Links, s.Routes); err != nil {
+		return err
 	}
-	if deferFirewall && gen != 0 && lookTool("nft") != "" {
-		return s, finish, nil
-	}
-	if err := finish(); err != nil {
-		return nil, nil, err
-	}
-	return s, func() error { return nil }, nil
+	s.XfrmPolicies, s.XfrmStates, err = collectXfrm()
+	return err
 }
 
 // threadNetns names the calling thread's network namespace.
