@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,44 +92,11 @@ func parseMountOptions(opts []string) (flags uintptr, data string, readOnly bool
 }
 
 // securePath joins a container path to root without letting symlinks inside
-// the image lead out of it: every component is resolved inside root.
+// the image lead out of it: every component is resolved inside root, by
+// filepath-securejoin (as runc does). The path is cleaned lexically first,
+// so ".." never climbs out of a symlink's target.
 func securePath(root, path string) (string, error) {
-	const maxLinks = 40
-	cur := root
-	rest := strings.Split(filepath.Clean("/"+path), "/")
-	links := 0
-	for len(rest) > 0 {
-		part := rest[0]
-		rest = rest[1:]
-		if part == "" || part == "." {
-			continue
-		}
-		if part == ".." {
-			if cur != root {
-				cur = filepath.Dir(cur)
-			}
-			continue
-		}
-		next := filepath.Join(cur, part)
-		fi, err := os.Lstat(next)
-		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		links++
-		if links > maxLinks {
-			return "", fmt.Errorf("too many symbolic links resolving %s in %s", path, root)
-		}
-		target, err := os.Readlink(next)
-		if err != nil {
-			return "", err
-		}
-		if filepath.IsAbs(target) {
-			cur = root
-		}
-		rest = append(strings.Split(target, "/"), rest...)
-	}
-	return cur, nil
+	return securejoin.SecureJoin(root, filepath.Clean("/"+path))
 }
 
 // mountPoint makes sure target exists, as a file when the source is not a
