@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 )
 
 // snapshot takes the test's own record of the fake host's network state,
@@ -332,7 +333,7 @@ func TestNetworkOverridesKit(t *testing.T) {
 	// Unhardened, with the runtime's safeguards off, the image does change
 	// the host: this is what the kit has to prevent.
 	unsafeArgs := []string{"--boot", "--boot-hostnet", "--keep-privs", "--boot-hostnet-guard", "off", "--boot-timeout", "45",
-		"--boot-hostnet-unmask", strings.Join(hostnet.DefaultMaskedUnits(), ",")}
+		"--boot-hostnet-unmask", strings.Join(policy.DefaultMaskedUnits(), ",")}
 	{
 		h := newFakeHost(t)
 		before := h.snapshot(t)

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 )
 
 // riskyImage enables a bit of everything the audit knows about.
@@ -59,7 +59,7 @@ func mustHarden(t *testing.T, root string) *HardenResult {
 func TestHardenMakesTheAuditClean(t *testing.T) {
 	root := riskyImage(t)
 	before := mustAudit(t, root)
-	if before.Clean() || before.Risky < len(hostnet.DefaultMaskedUnits())-1 {
+	if before.Clean() || before.Risky < len(policy.DefaultMaskedUnits())-1 {
 		t.Fatalf("the test image should be risky for every unit: %d risky", before.Risky)
 	}
 	res := mustHarden(t, root)
@@ -73,7 +73,7 @@ func TestHardenMakesTheAuditClean(t *testing.T) {
 	if !after.Clean() || after.Notices != 0 {
 		t.Fatalf("audit after harden: %d risky, %d notices: %q", after.Risky, after.Notices, subjects(after))
 	}
-	if got, want := len(after.Neutralized), len(hostnet.DefaultMaskedUnits())+2; got != want {
+	if got, want := len(after.Neutralized), len(policy.DefaultMaskedUnits())+2; got != want {
 		t.Errorf("%d units neutralized, want %d", got, want)
 	}
 	for _, f := range KitFiles() {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 )
 
 //go:generate go run ./internal/genkit ../../../etc/network-overrides
@@ -41,8 +41,8 @@ type KitFile struct {
 // etc/network-overrides and written by Harden.
 func KitFiles() []KitFile {
 	var out []KitFile
-	for _, u := range hostnet.DefaultMaskedUnits() {
-		out = append(out, dropInFile(u, hostnet.MaskReason(u)))
+	for _, u := range policy.DefaultMaskedUnits() {
+		out = append(out, dropInFile(u, policy.MaskReason(u)))
 	}
 	return append(out, KitFile{Path: udevOverride, Content: udevOverrideContent()})
 }
@@ -107,8 +107,8 @@ func readmeTable() string {
 	var b strings.Builder
 	b.WriteString("| unit | drop-in | what it would do on the host network |\n")
 	b.WriteString("|---|---|---|\n")
-	for _, u := range hostnet.DefaultMaskedUnits() {
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", u, strings.TrimPrefix(dropInPath(u), "/"), hostnet.MaskReason(u))
+	for _, u := range policy.DefaultMaskedUnits() {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", u, strings.TrimPrefix(dropInPath(u), "/"), policy.MaskReason(u))
 	}
 	return b.String()
 }

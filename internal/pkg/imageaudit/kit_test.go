@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 )
 
 // kitDir is the kit in the source tree, relative to this package.
@@ -20,18 +20,18 @@ func TestKitDirMatchesTheUnitList(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(diffs) != 0 {
-		t.Fatalf("etc/network-overrides disagrees with hostnet.DefaultMaskedUnits; run `go generate ./internal/pkg/imageaudit`:\n%s", strings.Join(diffs, "\n"))
+		t.Fatalf("etc/network-overrides disagrees with policy.DefaultMaskedUnits; run `go generate ./internal/pkg/imageaudit`:\n%s", strings.Join(diffs, "\n"))
 	}
 }
 
-// maskedUnits is hostnet.DefaultMaskedUnits(), which the tests below loop
+// maskedUnits is policy.DefaultMaskedUnits(), which the tests below loop
 // over; an empty list would let them pass without checking anything (the
 // list itself is pinned in hostnet's TestDefaultMaskedUnitsPinned).
 func maskedUnits(t *testing.T) []string {
 	t.Helper()
-	units := hostnet.DefaultMaskedUnits()
+	units := policy.DefaultMaskedUnits()
 	if !slices.Contains(units, "systemd-networkd.service") {
-		t.Fatalf("hostnet.DefaultMaskedUnits() = %q, want systemd-networkd.service among them", units)
+		t.Fatalf("policy.DefaultMaskedUnits() = %q, want systemd-networkd.service among them", units)
 	}
 	return units
 }
@@ -57,7 +57,7 @@ func TestKitCoversEveryUnit(t *testing.T) {
 			t.Errorf("drop-in for %s does not carry the marker condition:\n%s", u, content)
 		}
 		// An empty reason would be "contained" in any drop-in.
-		if why := hostnet.MaskReason(u); why == "" || !strings.Contains(content, why) {
+		if why := policy.MaskReason(u); why == "" || !strings.Contains(content, why) {
 			t.Errorf("drop-in for %s does not say why (%q)", u, why)
 		}
 		if strings.HasSuffix(u, ".socket") && !strings.Contains(content, "listening on") {

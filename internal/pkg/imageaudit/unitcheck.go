@@ -5,13 +5,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 )
 
 // curatedSet holds the built-in list for lookups.
 func curatedSet() map[string]bool {
 	set := map[string]bool{}
-	for _, u := range hostnet.DefaultMaskedUnits() {
+	for _, u := range policy.DefaultMaskedUnits() {
 		set[u] = true
 	}
 	return set
@@ -78,7 +78,7 @@ func (a *auditor) consumerSeverity(consumers []string) (Severity, string) {
 // that network targets enable and for DHCP clients.
 func (a *auditor) unitFindings(rep *Report) error {
 	curated := curatedSet()
-	for _, u := range hostnet.DefaultMaskedUnits() {
+	for _, u := range policy.DefaultMaskedUnits() {
 		st, err := a.ix.status(u)
 		if err != nil {
 			return err
@@ -87,7 +87,7 @@ func (a *auditor) unitFindings(rep *Report) error {
 			continue
 		}
 		sev, active := a.unitSeverity(u)
-		why := hostnet.MaskReason(u)
+		why := policy.MaskReason(u)
 		if canon := a.ix.canonical(u); canon != u {
 			why += fmt.Sprintf(" (here an alias of %s)", canon)
 		}

@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 )
 
 // bootDroppedCaps are dropped from booted instances unless --keep-privs:
@@ -73,7 +73,7 @@ func decideCaps(o Options, h Host, rootDefault string) (capSet, []Message, error
 	}
 	var hostnetDropped []string
 	if o.BootHostnet && !o.KeepPrivs {
-		for _, c := range hostnet.DroppedCapabilities() {
+		for _, c := range policy.DroppedCapabilities() {
 			if !slices.Contains(add, c) {
 				hostnetDropped = append(hostnetDropped, c)
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
 	"github.com/apptainer/apptainer/internal/pkg/bind"
-	"github.com/apptainer/apptainer/internal/pkg/hostnet"
+	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
 	"github.com/apptainer/apptainer/internal/pkg/network"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/signal"
@@ -99,7 +99,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 			return nil, nil, err
 		}
 		c.HostNet = hn
-		c.Spec.Process.Args = append(c.Spec.Process.Args, hostnet.InitArgs(hn.MaskedUnits)...)
+		c.Spec.Process.Args = append(c.Spec.Process.Args, policy.InitArgs(hn.MaskedUnits)...)
 		if nd.userns {
 			// Root without a user namespace can still write most of the
 			// host's net.* sysctls; mapped root cannot.
@@ -322,7 +322,7 @@ func checkNetworkPermission(o Options, conf *apptainerconf.File, h Host, nsList 
 // /sys and /proc/sys and the private read-only resolv.conf come from
 // planMounts; the missing network namespace from setNamespaces.
 func hostNetConfig(o Options, conf *apptainerconf.File, h Host, caps capSet) (*config.HostNet, error) {
-	masks, err := hostnet.EffectiveMasks(conf.BootHostnetMaskUnits, o.BootHostnetUnmask)
+	masks, err := policy.EffectiveMasks(conf.BootHostnetMaskUnits, o.BootHostnetUnmask)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

@@ -1,8 +1,9 @@
-// Package hostnet holds the safeguards for booted instances that share the
-// host's network namespace (--boot-hostnet): which systemd units are kept
-// from starting, which capabilities are dropped, and the guard that proves the
-// host's network state was not changed.
-package hostnet
+// Package policy is the pure part of the --boot-hostnet safeguards: which
+// systemd units are kept from starting (and why), how a site and a user
+// change that list, and which capabilities are dropped. It makes no system
+// call, so the launcher's decisions build and are tested anywhere; the
+// guard that proves the host's network was not changed is package hostnet.
+package policy
 
 // maskedUnits are the units masked (systemd.mask= on init's command line) when
 // an instance boots on the host network. Each one configures links,
