@@ -29,11 +29,11 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 	if err != nil {
 		return err
 	}
-	if !instance.InitAlive(f) {
-		return fmt.Errorf("instance %s: its PID 1 (%d) has exited", name, f.Pid)
-	}
 	if f.Pid <= 0 {
 		return fmt.Errorf("instance %s is still starting: its container does not exist yet", name)
+	}
+	if !instance.InitAlive(f) {
+		return fmt.Errorf("instance %s: its PID 1 (%d) has exited", name, f.Pid)
 	}
 	cfg, err := instanceConfig(f)
 	if err != nil {
