@@ -49,16 +49,7 @@ func TestAttackCallerDescriptors(t *testing.T) {
 		cmd := exec.Command(a[0], a[1:]...)
 		cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 		cmd.ExtraFiles = []*os.File{dirFile, logFile} // descriptors 3 and 4
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{Stdout: out.String(), Stderr: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.Code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return runResult(t, cmd)
 	}
 	// Positive control: a program started the same way does get them, and
 	// reads the secret through the directory.

@@ -221,6 +221,14 @@ func apptainerCmd(t *testing.T, extra []string, name string, args ...string) res
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append([]string{"HOME=" + env.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, extra...)
+	return runResult(t, cmd)
+}
+
+// runResult runs cmd, whose environment and other descriptors the caller
+// set, and returns its output and exit status; a command that cannot run
+// at all fails the test.
+func runResult(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -39,19 +39,12 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 	if err != nil {
 		return err
 	}
-	jc := engine.JoinConfig{Cwd: cfg.Spec.Process.Cwd, Env: cfg.Spec.Process.Env}
-	if c := cfg.Spec.Process.Capabilities; c != nil {
-		jc.Caps = c.Bounding
-		if jc.Caps == nil {
-			jc.Caps = []string{}
-		}
-	}
-	jc.NoNewPrivs = cfg.NoNewPrivileges
-	jc.Cgroup = f.Cgroup
-	// A joined process gets the instance's seccomp filter, as PID 1 did.
-	if jc.Seccomp, err = engine.SeccompOf(cfg); err != nil {
+	// A joined process gets PID 1's capabilities and seccomp filter.
+	jc, err := engine.JoinConfigOf(cfg)
+	if err != nil {
 		return err
 	}
+	jc.Cgroup = f.Cgroup
 	if cfg.Boot != nil {
 		// init's environment is systemd's; a login-like one suits a shell.
 		jc.Env = []string{"PATH=" + config.DefaultPath, "HOME=/root", "TERM=" + os.Getenv("TERM"),

@@ -36,7 +36,7 @@ type userDir struct {
 // openUserDir opens p's user directory; with create, it is made first.
 // An error wraps fs.ErrNotExist when the directory is missing.
 func (p Paths) openUserDir(create bool) (*userDir, error) {
-	path := filepath.Join(p.ConfigDir, instancesDir, appSubDir, p.Hostname, p.User)
+	path := p.userDir()
 	if create {
 		if err := os.MkdirAll(path, 0o700); err != nil {
 			return nil, fmt.Errorf("failed to create instance directory %q: %w", path, err)

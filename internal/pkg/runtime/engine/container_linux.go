@@ -207,7 +207,7 @@ func execProcess(cfg *config.Config) error {
 		return err
 	}
 	if sc != nil {
-		return execFiltered(cfg, sc)
+		return execFiltered(cfg)
 	}
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
@@ -228,7 +228,7 @@ func execProcess(cfg *config.Config) error {
 // apptainer-nsenter, received as stageNsenterFD, compiles and loads the
 // filter with libseccomp, sets the capabilities and no_new_privs, and
 // executes the process, keeping this PID.
-func execFiltered(cfg *config.Config, sc *nsenter.Seccomp) error {
+func execFiltered(cfg *config.Config) error {
 	p := cfg.Spec.Process
 	// Failures nsenter could only print on the console are found here,
 	// where they reach instance start: a missing or non-executable
@@ -240,22 +240,16 @@ func execFiltered(cfg *config.Config, sc *nsenter.Seccomp) error {
 	if err := unix.Access(path, unix.X_OK); err != nil {
 		return fmt.Errorf("exec %s failed: %w", path, err)
 	}
-	jc := JoinConfig{Args: p.Args, Env: p.Env, Cwd: p.Cwd, NoNewPrivs: cfg.NoNewPrivileges, Seccomp: sc}
-	if c := p.Capabilities; c != nil {
-		jc.Caps = c.Bounding
-		if jc.Caps == nil {
-			jc.Caps = []string{}
-		}
+	jc, err := JoinConfigOf(cfg)
+	if err != nil {
+		return err
 	}
-	spec, err := joinSpec(jc)
+	jc.Args = p.Args
+	spec, err := inheritedJoinSpec(jc)
 	if err != nil {
 		return err
 	}
 	defer spec.Close()
-	// Inherited by nsenter, which closes it once read.
-	if _, err := unix.FcntlInt(spec.Fd(), unix.F_SETFD, 0); err != nil {
-		return err
-	}
 	env := []string{nsenter.Env(nsenter.Request{ExecFD: int(spec.Fd())})}
 	announceExec()
 	err = unix.Exec("/proc/self/fd/"+strconv.Itoa(stageNsenterFD), []string{"apptainer-exec"}, env)

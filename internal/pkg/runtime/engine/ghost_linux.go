@@ -71,23 +71,15 @@ func ReleaseGhost(paths instance.Paths, f *instance.File) error {
 }
 
 // writeBeneath writes data into file name of directory dir without
-// following a symbolic link at name: the cgroup of an instance in a user
+// following a symbolic link: the cgroup of an instance in a user
 // namespace is delegated to the instance's root.
 func writeBeneath(dir, name, data string) error {
-	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fh, err := openBeneath(dir, name, unix.O_WRONLY)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(dfd)
-	fd, err := unix.Openat2(dfd, name, &unix.OpenHow{
-		Flags:   unix.O_WRONLY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte(data))
+	defer fh.Close()
+	_, err = fh.WriteString(data)
 	return err
 }
 

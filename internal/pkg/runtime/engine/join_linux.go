@@ -29,6 +29,24 @@ type JoinConfig struct {
 	Cgroup bool
 }
 
+// JoinConfigOf is the process a container config describes, as a join
+// starts it: its directory, environment, capabilities (the bounding set
+// becomes the process's; none when the config lists none), no_new_privs
+// and seccomp filter. Args, and Cgroup for a join, are the caller's to set.
+func JoinConfigOf(cfg *config.Config) (JoinConfig, error) {
+	p := cfg.Spec.Process
+	jc := JoinConfig{Env: p.Env, Cwd: p.Cwd, NoNewPrivs: cfg.NoNewPrivileges}
+	if c := p.Capabilities; c != nil {
+		jc.Caps = c.Bounding
+		if jc.Caps == nil {
+			jc.Caps = []string{}
+		}
+	}
+	var err error
+	jc.Seccomp, err = SeccompOf(cfg)
+	return jc, err
+}
+
 // JoinCommand prepares a command that enters every namespace of the
 // instance whose PID 1 has host PID pid and runs jc there: apptainer-nsenter
 // joins, forks into the PID namespace and execs jc, so no Go code runs in
@@ -64,15 +82,11 @@ func ExecInInstance(pid int, jc JoinConfig) error {
 	if err != nil {
 		return err
 	}
-	spec, err := joinSpec(jc)
+	spec, err := inheritedJoinSpec(jc)
 	if err != nil {
 		return err
 	}
 	defer spec.Close()
-	// Inherited across exec, at whatever number it has.
-	if _, err := unix.FcntlInt(spec.Fd(), unix.F_SETFD, 0); err != nil {
-		return err
-	}
 	req, err := joinRequest(pid, jc.Cgroup)
 	if err != nil {
 		return err
@@ -139,6 +153,21 @@ func joinSpec(jc JoinConfig) (*os.File, error) {
 		return nil, err
 	}
 	return memFile("apptainer-join", blob)
+}
+
+// inheritedJoinSpec is joinSpec for apptainer-nsenter to find across an
+// exec of this process, at whatever number the descriptor has: nsenter
+// closes it once read.
+func inheritedJoinSpec(jc JoinConfig) (*os.File, error) {
+	spec, err := joinSpec(jc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := unix.FcntlInt(spec.Fd(), unix.F_SETFD, 0); err != nil {
+		spec.Close()
+		return nil, err
+	}
+	return spec, nil
 }
 
 // memFile returns a close-on-exec memory file holding blob, positioned at

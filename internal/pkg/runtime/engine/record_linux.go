@@ -81,23 +81,13 @@ func readRecord(user, name string) (*record, error) {
 	if user == "" || user == "." || user == ".." || filepath.Base(user) != user {
 		return nil, fmt.Errorf("invalid user name %q", user)
 	}
-	rootFD, err := unix.Open(RunRoot(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fh, err := openBeneath(RunRoot(), filepath.Join("instances", user, name, recordFile), unix.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", RunRoot(), err)
+		return nil, fmt.Errorf("failed to open the record of instance %s: %w", name, err)
 	}
-	defer unix.Close(rootFD)
-	rel := filepath.Join("instances", user, name, recordFile)
-	fd, err := unix.Openat2(rootFD, rel, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("failed to open the record of instance %s: %w", name, &fs.PathError{Op: "openat2", Path: filepath.Join(RunRoot(), rel), Err: err})
-	}
-	fh := os.NewFile(uintptr(fd), filepath.Join(RunRoot(), rel))
 	defer fh.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
 		return nil, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Mode&0o022 != 0 {
@@ -115,6 +105,28 @@ func readRecord(user, name string) (*record, error) {
 		return nil, fmt.Errorf("the record in %s describes instance %q", fh.Name(), r.File.Name)
 	}
 	return &r, nil
+}
+
+// openBeneath opens rel below dir following no symbolic link and never
+// leaving dir or its mount (openat2 with RESOLVE_BENEATH,
+// RESOLVE_NO_SYMLINKS and RESOLVE_NO_XDEV): what is
+// below dir may have been made by a container's root. flags are open(2)'s.
+// An error wraps the cause (fs.ErrNotExist for a missing file).
+func openBeneath(dir, rel string, flags int) (*os.File, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(dfd)
+	path := filepath.Join(dir, rel)
+	fd, err := unix.Openat2(dfd, rel, &unix.OpenHow{
+		Flags:   uint64(flags) | unix.O_CLOEXEC | unix.O_NOCTTY,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "openat2", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // ErrUntrusted is wrapped by Trusted's errors: root does not act on the
