@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/hostnet"
@@ -188,12 +187,6 @@ func (g *hostGuard) load(path string) error {
 	}
 	g.resolv, g.baseline, g.saved = saved.ResolvConf, saved.Snapshot, path
 	return nil
-}
-
-// GuardReportPath is where the after-stop guard report of an instance whose
-// error log is errLog is written.
-func GuardReportPath(errLog string) string {
-	return strings.TrimSuffix(errLog, ".err") + ".hostnet.json"
 }
 
 // HostnetDiff compares the host's network state now with the baseline the

@@ -14,21 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// JoinConfig is the process started inside a running instance.
-type JoinConfig struct {
-	Args []string
-	Env  []string
-	Cwd  string
-	// Caps, when not nil, become the process's capabilities.
-	Caps       []string
-	NoNewPrivs bool
-	// Seccomp, when set, is the instance's seccomp filter (SeccompOf).
-	Seccomp *nsenter.Seccomp
-	// Cgroup joins the cgroup of the instance's PID 1 too (an instance
-	// with a cgroup of its own, --boot).
-	Cgroup bool
-}
-
 // JoinConfigOf is the process a container config describes, as a join
 // starts it: its directory, environment, capabilities (the bounding set
 // becomes the process's; none when the config lists none), no_new_privs

@@ -22,30 +22,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// StartResult is what `instance start` reports once the instance runs.
-type StartResult struct {
-	Pid         int      `json:"pid"`
-	IP          string   `json:"ip,omitempty"`
-	State       string   `json:"state,omitempty"`
-	FailedUnits []string `json:"failedUnits,omitempty"`
-	// HostnetChanges is the guard's report after READY ("" when unchanged).
-	HostnetChanges string   `json:"hostnetChanges,omitempty"`
-	Warnings       []string `json:"warnings,omitempty"`
-	// IDMapHost is the first host id of the instance's user namespace.
-	IDMapHost uint32 `json:"idMapHost,omitempty"`
-	// RuntimeTime is the time from the CLI's start to the exec of the
-	// instance's PID 1 (when config.TraceStart was set).
-	RuntimeTime time.Duration `json:"runtimeTime,omitempty"`
-	// Trace lists the steps of that time, in order.
-	Trace []TracePoint `json:"trace,omitempty"`
-}
-
-// TracePoint is a step of an instance start, as time since the CLI began.
-type TracePoint struct {
-	Step  string        `json:"step"`
-	After time.Duration `json:"after"`
-}
-
 // StartInstance starts the instance's monitor and waits until the instance
 // runs (for --boot: until systemd is ready) or failed. Progress lines go to
 // progress as they arrive. Nothing of a failed start is left behind: the

@@ -3,10 +3,11 @@ package engine
 import (
 	"errors"
 	"fmt"
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"os"
 	"path/filepath"
 	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
 
 	"golang.org/x/sys/unix"
 )

@@ -47,6 +47,11 @@ func instanceRunDir(user, name string) string {
 // writeRecord stores the monitor's record of f in f's runtime directory,
 // replacing the previous one atomically.
 func writeRecord(runDir, configDir string, f *instance.File) error {
+	if !filepath.IsAbs(runDir) {
+		// A monitor without its runtime directory would write the record
+		// wherever it happens to run.
+		return fmt.Errorf("failed to record instance %s: runtime directory %q is not an absolute path", f.Name, runDir)
+	}
 	data, err := json.Marshal(record{ConfigDir: configDir, File: f})
 	if err != nil {
 		return err
@@ -128,15 +133,6 @@ func openBeneath(dir, rel string, flags int) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
-
-// ErrUntrusted is wrapped by Trusted's errors: root does not act on the
-// instance file it was given.
-var ErrUntrusted = errors.New("refusing to act on an instance file that does not match the runtime's record")
-
-// ErrNoRecord is wrapped too when there is no record at all: the file was
-// not written by a monitor of this runtime, or its instance has just gone
-// (a monitor removes its file, then its record).
-var ErrNoRecord = errors.New("has no record")
 
 // Trusted returns the monitor's record of the instance that f, read from
 // the store paths, names: the file to act on. It fails, wrapping

@@ -59,6 +59,3 @@ func RunWith(cfg *config.Config, stdin, stdout, stderr *os.File) (int, error) {
 	}
 	return exitCode(ws), nil
 }
-
-// RunRoot holds the runtime directories of containers and instances.
-func RunRoot() string { return "/run/apptainer" }

@@ -141,7 +141,7 @@ func TestMonitorStopRequests(t *testing.T) {
 			pid1 := startHelper(t, "pid1", []string{"READY=" + ready, "RESULT=" + result, "INSTANCE_FILE=" + paths.FilePath("stopme")})
 			waitFile(t, ready)
 			file.Pid = pid1.Process.Pid
-			m := &monitor{cfg: cfg, paths: paths, file: file, c: &container{cfg: cfg, pid: pid1.Process.Pid}, stopping: stopRequests()}
+			m := &monitor{cfg: cfg, paths: paths, runDir: t.TempDir(), file: file, c: &container{cfg: cfg, pid: pid1.Process.Pid}, stopping: stopRequests()}
 			defer signal.Stop(m.stopping)
 
 			done := make(chan int, 1)

@@ -2,12 +2,13 @@ package engine
 
 import (
 	"fmt"
-	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apptainer/apptainer/internal/pkg/nsenter"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
