@@ -129,12 +129,6 @@ func TestBadInput(t *testing.T) {
 	}
 	fill := strings.NewReplacer("{bb}", env.Busybox, "{img}", img, "{file}", file, "{dir}", dir, "{sif}", sif,
 		"{long65}", strings.Repeat("a", 65), "{long70}", strings.Repeat("a", 70))
-	conf := filepath.Join(env.ConfDir, "apptainer.conf")
-	orig, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(conf, orig, 0o644) })
 	// The first use of the bridge network creates the bridge and CNI's
 	// firewall chains in the fake host, which CNI keeps by design (as
 	// upstream does): make them part of the baseline.
@@ -151,10 +145,7 @@ func TestBadInput(t *testing.T) {
 			}
 			args := strings.Fields(fill.Replace(c.args))
 			if c.conf != "" {
-				if err := os.WriteFile(conf, append(append([]byte{}, orig...), "\n"+c.conf+"\n"...), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				defer func() { _ = os.WriteFile(conf, orig, 0o644) }()
+				withConf(t, c.conf)
 			}
 			var r result
 			if c.as == "nobody" {

@@ -162,13 +162,7 @@ func TestBootNetworkNoneAndNetnsPath(t *testing.T) {
 	mustSucceed(t, h.apptainer(t, "instance", "stop", "none1"), "stop")
 
 	// --netns-path joins the given namespace.
-	holder := exec.Command("unshare", "--net", "sleep", "infinity")
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
-	waitNS(t, holder.Process.Pid)
-	nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	nsPath := netnsHolder(t)
 	h.stopOnCleanup(t, "path1")
 	mustSucceed(t, h.apptainer(t, "instance", "start", "--boot", "--netns-path", nsPath, img, "path1"), "start --netns-path")
 	inst := getInstanceIn(t, h, "path1")

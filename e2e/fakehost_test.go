@@ -152,6 +152,19 @@ func waitNS(t *testing.T, pid int) {
 	})
 }
 
+// netnsHolder starts a process in a new, empty network namespace, kept
+// until the test ends, and returns the namespace's path (for --netns-path).
+func netnsHolder(t *testing.T) string {
+	t.Helper()
+	holder := exec.Command("unshare", "--net", "sleep", "infinity")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	waitNS(t, holder.Process.Pid)
+	return fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+}
+
 // nsenterArgs prefixes a command so it runs in the fake host.
 func (h *fakeHost) nsenterArgs(args ...string) []string {
 	return append([]string{"nsenter", "-t", strconv.Itoa(h.pid), "--net", "--mount", "--"}, args...)

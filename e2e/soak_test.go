@@ -6,9 +6,7 @@ package e2e
 // before/after record of everything they could leak.
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -33,13 +31,7 @@ func TestSoak(t *testing.T) {
 	img := bootImage(t)
 	h := newFakeHost(t)
 	privateNet(t, "relsoak", "rbr9", "10.95.0.0/16", "")
-	holder := exec.Command("unshare", "--net", "sleep", "infinity")
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
-	waitNS(t, holder.Process.Pid)
-	nsPath := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	nsPath := netnsHolder(t)
 	// The bridge and CNI's chains are made at first use and kept by design.
 	mustSucceed(t, h.apptainer(t, "exec", "--network", "relsoak", env.Busybox, "true"), "exec (warm-up)")
 	waitNoTentative(t, h, "the warm-up made the bridge rbr9")

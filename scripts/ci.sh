@@ -11,9 +11,9 @@
 #   7. the same under load    make e2e-loaded: the fault, race, soak and
 #                             hostnet tests while stress-ng keeps every core
 #                             busy (scripts/under-load.sh)
+#   8. a clean tree           nothing of the above wrote into the checkout
 #
-# It stops at the first failing step. The last lines are the loaded e2e run's
-# go test summary.
+# It stops at the first failing step.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +22,10 @@ step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 
 [ "$(id -u)" -eq 0 ] || { echo "ci: must run as root (dependencies, e2e boots)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
+
+# What git sees before anything runs; step 8 wants the same after.
+tree_state() { git status --porcelain=v1 --untracked-files=all 2>/dev/null || true; }
+before=$(tree_state)
 
 step "install dependencies"
 scripts/install-deps.sh
@@ -44,3 +48,11 @@ make -s e2e
 
 step "end-to-end tests under load (stress-ng on every core)"
 make -s e2e-loaded
+
+step "the checkout is as it was (no test wrote into the source tree)"
+after=$(tree_state)
+if [ "$after" != "$before" ]; then
+	echo "ci: the run changed the checkout:" >&2
+	diff <(echo "$before") <(echo "$after") >&2 || true
+	exit 1
+fi

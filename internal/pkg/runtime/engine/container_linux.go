@@ -49,9 +49,9 @@ func containerMain() error {
 	if err != nil {
 		return err
 	}
-	sync := fdWriter(syncFD)
+	sync := fdConn(syncFD)
 	unix.CloseOnExec(syncFD)
-	if err := receiveGo(); err != nil {
+	if err := receiveGo(sync); err != nil {
 		return err
 	}
 	setup := setupContainer
@@ -59,19 +59,18 @@ func containerMain() error {
 		setup = enterAssembled
 	}
 	if err := setup(cfg); err != nil {
-		_ = writeMessage(sync, stageMessage{Error: err.Error()})
+		_ = writeSync(sync, errorMsg(err))
 		return err
 	}
 	err = execProcess(cfg)
-	_ = writeMessage(sync, stageMessage{Error: err.Error()})
+	_ = writeSync(sync, errorMsg(err))
 	return err
 }
 
-// receiveGo waits for the runtime's "go".
-func receiveGo() error {
-	buf := make([]byte, 16)
-	n, err := unix.Read(syncFD, buf)
-	if err != nil || strings.TrimSpace(string(buf[:n])) != "go" {
+// receiveGo waits for the monitor's syncGo. Anything else, the socket
+// closed included, means the monitor gave up on this start.
+func receiveGo(sync fdConn) error {
+	if m, err := newSyncReader(sync).next(); err != nil || m.Type != syncGo {
 		return fmt.Errorf("container setup aborted by the runtime")
 	}
 	return nil
@@ -262,13 +261,8 @@ func execFiltered(cfg *config.Config) error {
 func announceExec() {
 	// Written to the descriptor itself: an *os.File for it would close it
 	// when collected.
-	_ = writeMessage(fdWriter(syncFD), stageMessage{Exec: true, ExecAt: time.Now().UnixNano(), StageAt: processStart.UnixNano()})
+	_ = writeSync(fdConn(syncFD), execMsg(time.Now().UnixNano(), processStart.UnixNano()))
 }
-
-// fdWriter writes to a descriptor it does not own.
-type fdWriter int
-
-func (fd fdWriter) Write(b []byte) (int, error) { return unix.Write(int(fd), b) }
 
 // applyCredentials sets capabilities and no_new_privs, last before exec.
 func applyCredentials(cfg *config.Config) error {

@@ -6,7 +6,7 @@
 // apptainer-nsenter (NsenterBinaryName), which enters it first.
 //
 //	CLI (apptainer instance start)
-//	 │  config on fd 3, status pipe on fd 4
+//	 │  config on fd 3, status pipe on fd 4 (progress, error, result)
 //	 ▼
 //	monitor  "Apptainer instance: <user> [<name>]"  (host namespaces,
 //	 │        its own session)
@@ -18,18 +18,20 @@
 //	 │  map]) into the cgroup, config on fd 3, sync socket on fd 4
 //	 ▼
 //	container  (PID 1 of the new PID namespace)
-//	    waits on fd 4 for "go" (sent once CNI has configured its network
+//	    waits on fd 4 for the go message (sent once CNI has configured its network
 //	    namespace and the guard has its baseline). With a user namespace,
 //	    the container is cloned into the monitor's own mount namespace, in
-//	    which the monitor then builds the root file system; after "go" the
+//	    which the monitor then builds the root file system; after go the
 //	    container copies that namespace (unshare) from inside its user
 //	    namespace, which locks every mount's flags (rootfs_linux.go).
 //	    Without one, it builds its root itself. It unshares its cgroup
 //	    namespace, pivots, drops capabilities and execs /sbin/init (or the
 //	    shim, or the command) through apptainer-nsenter, which closes every
 //	    descriptor above 2, joins a new session keyring and loads the
-//	    seccomp filter. The sync socket is close-on-exec: the monitor reads
-//	    EOF on a successful exec, or an error message.
+//	    seccomp filter. The stage announces the exec with an exec message;
+//	    the sync socket is close-on-exec, so the monitor then reads EOF on
+//	    a successful exec, or an error message. Both channels carry the
+//	    typed messages of sync_linux.go.
 //
 // Once the instance runs and the CLI has its result, the monitor
 // re-executes itself as the resident monitor (same PID, so PID 1 stays its

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,18 +78,45 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 		}
 	}
 
-	messages := make(chan stageMessage)
+	// The reader stops at the first message it cannot read: what follows
+	// a broken line is not to be trusted either.
+	type received struct {
+		m   syncMsg
+		err error
+	}
+	messages := make(chan received)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		defer close(messages)
-		sc := bufio.NewScanner(statusR)
-		sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-		for sc.Scan() {
-			var m stageMessage
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				messages <- m
+		r := newSyncReader(statusR)
+		for {
+			m, err := r.next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			select {
+			case messages <- received{m, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
 			}
 		}
 	}()
+	// stop asks the monitor to stop what it started and clean up, and
+	// kills it if it does not, which leaves a ghost for the caller's
+	// cleanup. It says which it was.
+	stop := func() string {
+		_ = cmd.Process.Signal(unix.SIGTERM)
+		if waitExit(30 * time.Second) {
+			return "it was stopped"
+		}
+		_ = cmd.Process.Kill()
+		waitExit(10 * time.Second)
+		return "it was killed"
+	}
 	// Each step of the monitor has a bound of its own; this is the
 	// backstop, should one of them not hold.
 	limit := startTimeout(cfg)
@@ -99,7 +124,7 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 	defer deadline.Stop()
 	for {
 		select {
-		case m, ok := <-messages:
+		case in, ok := <-messages:
 			switch {
 			case !ok:
 				waitExit(30 * time.Second)
@@ -108,33 +133,28 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 					msg += "; the end of " + errLog.Name() + ":\n" + tail
 				}
 				return nil, errors.New(msg)
-			case m.Progress != "":
+			case in.err != nil:
+				return nil, fmt.Errorf("cannot read the instance monitor's status: %v; %s", in.err, stop())
+			case in.m.Type == syncProgress:
 				if progress != nil {
-					progress(m.Progress)
+					progress(in.m.Progress)
 				}
-			case m.Error != "":
+			case in.m.Type == syncError:
 				waitExit(30 * time.Second)
-				return nil, errors.New(m.Error)
-			case m.Result != nil:
-				if len(m.Result.Trace) > 0 {
+				return nil, errors.New(in.m.Error)
+			case in.m.Type == syncResult:
+				res := in.m.Result
+				if len(res.Trace) > 0 {
 					// The CLI's own steps come first.
 					at := time.Duration(spawnAt.UnixNano() - cfg.TraceStart)
-					m.Result.Trace = append([]TracePoint{{"monitor spawned", at}}, m.Result.Trace...)
+					res.Trace = append([]TracePoint{{"monitor spawned", at}}, res.Trace...)
 				}
-				return m.Result, nil
+				return res, nil
+			default:
+				return nil, fmt.Errorf("the instance monitor sent a %q message on its status pipe; %s", in.m.Type, stop())
 			}
 		case <-deadline.C:
-			// Asked to stop, the monitor stops what it started and
-			// cleans up; killed, it leaves a ghost for the caller's
-			// cleanup.
-			_ = cmd.Process.Signal(unix.SIGTERM)
-			how := "it was stopped"
-			if !waitExit(30 * time.Second) {
-				_ = cmd.Process.Kill()
-				waitExit(10 * time.Second)
-				how = "it was killed"
-			}
-			return nil, fmt.Errorf("the instance did not start within %s; %s", limit, how)
+			return nil, fmt.Errorf("the instance did not start within %s; %s", limit, stop())
 		}
 	}
 }
@@ -158,10 +178,13 @@ func startTimeout(cfg *config.Config) time.Duration {
 type monitor struct {
 	cfg    *config.Config
 	status *os.File
-	paths  instance.Paths
-	file   *instance.File
-	runDir string
-	cgPath string
+	// onMainThread: the monitor's goroutine is locked to the process's
+	// main thread, the one that cloned PID 1 (see becomeResident).
+	onMainThread bool
+	paths        instance.Paths
+	file         *instance.File
+	runDir       string
+	cgPath       string
 	// v1Cgroups are the instance's cgroups in the v1 hierarchies of a
 	// hybrid host (see cgroup.V1Paths).
 	v1Cgroups []string
@@ -178,10 +201,10 @@ type monitor struct {
 	releaseIDs func()
 }
 
-func (m *monitor) progress(s string) { _ = writeMessage(m.status, stageMessage{Progress: s}) }
+func (m *monitor) progress(s string) { _ = writeSync(m.status, progressMsg(s)) }
 
 // monitorMain is the monitor process.
-func monitorMain() (int, error) {
+func monitorMain(onMainThread bool) (int, error) {
 	f := os.NewFile(configFD, "config")
 	blob, err := io.ReadAll(f)
 	f.Close()
@@ -192,14 +215,14 @@ func monitorMain() (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	m := &monitor{cfg: cfg, status: os.NewFile(syncFD, "status")}
+	m := &monitor{cfg: cfg, status: os.NewFile(syncFD, "status"), onMainThread: onMainThread}
 	unix.CloseOnExec(syncFD)
 	closeInheritedOnExec()
 	if cfg.UserNS != nil {
 		// Host mounts still reach this namespace; nothing goes back.
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 			err = fmt.Errorf("failed to make the monitor's mount namespace a slave of the host's: %w", err)
-			_ = writeMessage(m.status, stageMessage{Error: err.Error()})
+			_ = writeSync(m.status, errorMsg(err))
 			return 1, err
 		}
 	}
@@ -209,11 +232,11 @@ func monitorMain() (int, error) {
 	res, err := m.start()
 	if err != nil {
 		m.cleanup()
-		_ = writeMessage(m.status, stageMessage{Error: err.Error()})
+		_ = writeSync(m.status, errorMsg(err))
 		m.status.Close()
 		return 1, err
 	}
-	_ = writeMessage(m.status, stageMessage{Result: res})
+	_ = writeSync(m.status, resultMsg(res))
 	m.status.Close()
 	if err := m.becomeResident(); err != nil {
 		fmt.Fprintf(os.Stderr, "instance %s: the monitor stays as it is (%v)\n", m.cfg.Instance.Name, err)

@@ -30,12 +30,12 @@ func TestMain(m *testing.M) {
 		fakePID1()
 	case "stage-exec":
 		// A stage that announces its exec, then execs.
-		_ = writeMessage(fdWriter(3), stageMessage{Exec: true})
+		_ = writeSync(fdConn(3), execMsg(0, 0))
 		err := unix.Exec("/bin/true", []string{"true"}, nil)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	case "stage-error":
-		_ = writeMessage(fdWriter(3), stageMessage{Error: "failed to mount the image: no such device"})
+		_ = writeSync(fdConn(3), errorMsg(errors.New("failed to mount the image: no such device")))
 		os.Exit(1)
 	case "stage-killed":
 		// Dies during setup without a word.

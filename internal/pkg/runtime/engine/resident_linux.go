@@ -53,7 +53,7 @@ type residentState struct {
 // and an exec ends every thread but the caller's: the exec must run on
 // the thread that cloned, which is the main thread the stage is locked to.
 func (m *monitor) becomeResident() error {
-	if !mainThreadLocked || unix.Gettid() != unix.Getpid() {
+	if !m.onMainThread || unix.Gettid() != unix.Getpid() {
 		return errors.New("not on the main thread")
 	}
 	st := residentState{ConfigDir: m.paths.ConfigDir, Hostname: m.paths.Hostname, User: m.paths.User, File: m.file}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -258,7 +257,7 @@ func (c *container) letGo(o spawnOptions) error {
 		defer releaseAssembly()
 	}
 	c.goAt = time.Now().UnixNano()
-	if _, err := c.sync.Write([]byte("go\n")); err != nil {
+	if err := writeSync(c.sync, goMsg()); err != nil {
 		return fmt.Errorf("container process died during setup: %w", err)
 	}
 	return c.waitExec(stageTimeout)
@@ -411,25 +410,19 @@ func (c *container) containerID() string { return strconv.Itoa(c.pid) }
 // End-of-file without that message means the stage died during setup.
 func (c *container) waitExec(timeout time.Duration) error {
 	_ = c.sync.SetReadDeadline(time.Now().Add(timeout))
-	rd := bufio.NewReader(c.sync)
+	r := newSyncReader(c.sync)
 	executing := false
 	for {
-		line, err := rd.ReadString('\n')
-		if line != "" {
-			var m stageMessage
-			if jerr := json.Unmarshal([]byte(line), &m); jerr != nil {
-				return fmt.Errorf("container process failed during setup: %s", strings.TrimSpace(line))
-			}
-			switch {
-			case m.Error != "":
-				return errors.New(m.Error)
-			case m.Exec:
-				executing = true
-				c.execAt, c.stageAt = m.ExecAt, m.StageAt
-			}
-			continue
-		}
+		m, err := r.next()
 		switch {
+		case err == nil && m.Type == syncError:
+			return errors.New(m.Error)
+		case err == nil && m.Type == syncExec:
+			executing = true
+			c.execAt, c.stageAt = m.ExecAt, m.StageAt
+			continue
+		case err == nil:
+			return fmt.Errorf("container process failed during setup: it sent a %q message", m.Type)
 		case errors.Is(err, io.EOF) && executing:
 			return nil
 		case errors.Is(err, io.EOF):

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"time"
@@ -24,10 +22,6 @@ const (
 	stageMonitor   = "monitor"
 	stageResident  = "monitor-resident"
 )
-
-// mainThreadLocked is set when the stage's goroutine is locked to the
-// process's main thread (see becomeResident).
-var mainThreadLocked bool
 
 // File descriptors handed to a stage.
 const (
@@ -62,7 +56,9 @@ func Stage() bool {
 	// Keep the stage on one thread: children it clones are tied to the
 	// thread that cloned them (Pdeathsig).
 	runtime.LockOSThread()
-	mainThreadLocked = unix.Gettid() == unix.Getpid()
+	// Whether that is the process's main thread, which a monitor must
+	// be on to re-execute itself (see becomeResident).
+	onMainThread := unix.Gettid() == unix.Getpid()
 	os.Unsetenv(StageEnv)
 	var err error
 	code := 1
@@ -70,7 +66,7 @@ func Stage() bool {
 	case stageContainer:
 		err = containerMain()
 	case stageMonitor:
-		code, err = monitorMain()
+		code, err = monitorMain(onMainThread)
 	case stageResident:
 		code, err = residentMain()
 	default:
@@ -84,32 +80,6 @@ func Stage() bool {
 	}
 	os.Exit(code)
 	return true
-}
-
-// stageMessage travels on the sync socket and the status pipe.
-type stageMessage struct {
-	// Progress is a line for the user while an instance starts.
-	Progress string `json:"progress,omitempty"`
-	// Error ends a failed start.
-	Error string `json:"error,omitempty"`
-	// Result ends a successful start.
-	Result *StartResult `json:"result,omitempty"`
-	// Exec: the container stage is about to execute the container's
-	// process (or to become the shim); end-of-file after it is success.
-	Exec bool `json:"exec,omitempty"`
-	// ExecAt is when the container stage exec'ed its process (Unix ns).
-	ExecAt int64 `json:"execAt,omitempty"`
-	// StageAt is when the container stage's Go code began (Unix ns).
-	StageAt int64 `json:"stageAt,omitempty"`
-}
-
-func writeMessage(w io.Writer, m stageMessage) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
 }
 
 // configPipe encodes cfg for a stage. The stage gets r as its configFD;
