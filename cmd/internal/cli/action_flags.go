@@ -10,6 +10,8 @@ import (
 // actionOptions holds the values of the action flags of one command.
 type actionOptions struct {
 	launcher.Options
+	// conf is where apptainer.conf comes from (-c, see configSource).
+	conf        confSource
 	bootTimeout int
 	// bootHostnetUserns holds --boot-hostnet-userns and bootHostnetGuard
 	// --boot-hostnet-guard; each reaches Options only when given (see

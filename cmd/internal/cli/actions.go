@@ -45,6 +45,7 @@ func newActionCommand(k actionKind) *cobra.Command {
 			if err := applyEnv(cmd, actionFlags, os.Getenv, stderrLog); err != nil {
 				return err
 			}
+			o.conf = configSource(cmd, os.Getenv, stderrLog)
 			o.Action = k.action
 			o.Args = args[1:]
 			if name, ok := strings.CutPrefix(args[0], instanceURI); ok {
@@ -70,7 +71,7 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := loadConfig()
+	conf, err := loadConfig(o.conf)
 	if err != nil {
 		return nil, err
 	}

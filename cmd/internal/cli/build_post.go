@@ -12,6 +12,13 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 )
 
+// postRunner is runPost with apptainer.conf read from src.
+func postRunner(src confSource) func(ctx context.Context, rootfs, script string, out io.Writer) error {
+	return func(ctx context.Context, rootfs, script string, out io.Writer) error {
+		return runPost(ctx, src, rootfs, script, out)
+	}
+}
+
 // runPost runs a definition's %post as root in a container on the sandbox
 // rootfs, with the runtime's own exec: the root pivoted to the writable
 // sandbox, mount, PID, IPC and UTS namespaces and a /proc of its own, a
@@ -24,8 +31,8 @@ import (
 // the image, and no mount point of the runtime's is left in it. The host's
 // resolv.conf is bound, read-only, only where the image has a plain file
 // of its own.
-func runPost(ctx context.Context, rootfs, script string, out io.Writer) error {
-	loaded, err := loadConfig()
+func runPost(ctx context.Context, src confSource, rootfs, script string, out io.Writer) error {
+	loaded, err := loadConfig(src)
 	if err != nil {
 		return err
 	}
@@ -33,6 +40,10 @@ func runPost(ctx context.Context, rootfs, script string, out io.Writer) error {
 	conf.MountHome, conf.MountTmp = false, false
 	conf.BindPath = nil
 	conf.ConfigResolvConf = false
+	// The root is the build's own, not an image a user brings: the
+	// restrictions on which images may run do not apply to it.
+	conf.AllowContainerDir, conf.AllowContainerSIF = true, true
+	conf.LimitContainerPaths, conf.LimitContainerOwners, conf.LimitContainerGroups = nil, nil, nil
 	host, err := gatherHost(rootfs)
 	if err != nil {
 		return err

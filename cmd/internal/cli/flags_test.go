@@ -107,3 +107,59 @@ func TestEveryFlagHasAGroupAndBinding(t *testing.T) {
 	}
 	var _ launcher.Options = actionOptions{}.Options
 }
+
+// TestEveryCommandsFlagsMerge: cobra merges a command's inherited flags
+// into its own when it runs; a shorthand used twice on that path panics
+// then, not when the tree is built. Merge them all here.
+func TestEveryCommandsFlagsMerge(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s: %v", c.CommandPath(), r)
+				}
+			}()
+			_ = c.Flags()
+			_ = c.InheritedFlags()
+			_ = c.LocalFlags()
+		}()
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewRootCommand())
+}
+
+// TestConfigBeforeTheCommand: -c before the command names the
+// configuration file; after exec's name it is --contain.
+func TestConfigBeforeTheCommand(t *testing.T) {
+	root := NewRootCommand()
+	root.SetArgs([]string{"-c", "/etc/x.conf", "exec", "-c", "/img", "true"})
+	var src confSource
+	var contain bool
+	exec, _, err := root.Find([]string{"exec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec.RunE = func(cmd *cobra.Command, _ []string) error {
+		src = configSource(cmd, func(string) string { return "" }, stderrLog)
+		contain, _ = cmd.Flags().GetBool("contain")
+		return nil
+	}
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if src != (confSource{Path: "/etc/x.conf", Chosen: true}) || !contain {
+		t.Errorf("config %+v, contain %v; want /etc/x.conf chosen and --contain", src, contain)
+	}
+	src = configSource(exec, func(k string) string {
+		if k == "APPTAINER_CONFIG_FILE" {
+			return "/etc/env.conf"
+		}
+		return ""
+	}, stderrLog)
+	if src.Path != "/etc/x.conf" {
+		t.Errorf("-c given, APPTAINER_CONFIG_FILE set: %+v, want the flag's", src)
+	}
+}

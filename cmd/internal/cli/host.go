@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/apptainer/apptainer/internal/pkg/buildcfg"
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
@@ -66,7 +67,42 @@ func gatherHost(img string) (launcher.Host, error) {
 		h.HeldCaps = held
 	}
 	h.ImageHas = image.HasFunc(img)
+	if h.Image, err = imageFacts(img); err != nil {
+		return h, err
+	}
+	h.Realpath = func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
 	return h, nil
+}
+
+// imageFacts reads what apptainer.conf's image restrictions look at.
+func imageFacts(img string) (launcher.ImageFacts, error) {
+	var f launcher.ImageFacts
+	kind, err := image.Detect(img)
+	if err != nil {
+		return f, err
+	}
+	f.Kind = kind
+	if f.RealPath, err = filepath.EvalSymlinks(img); err != nil {
+		return f, fmt.Errorf("could not resolve image path %s: %w", img, err)
+	}
+	fi, err := os.Stat(f.RealPath)
+	if err != nil {
+		return f, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err == nil {
+			f.Owner = u.Username
+		}
+		if g, err := user.LookupGroupId(strconv.FormatUint(uint64(st.Gid), 10)); err == nil {
+			f.Group = g.Name
+		}
+	}
+	return f, nil
 }
 
 // resolveImage checks the image argument and returns its absolute path.

@@ -39,6 +39,7 @@ func newInstanceStartCommand(action launcher.Action) *cobra.Command {
 			if err := applyEnv(cmd, actionFlags, os.Getenv, stderrLog); err != nil {
 				return err
 			}
+			o.conf = configSource(cmd, os.Getenv, stderrLog)
 			o.Action = action
 			if cmd.Flags().Changed("boot-hostnet-userns") {
 				o.BootHostnetUserns = &o.bootHostnetUserns

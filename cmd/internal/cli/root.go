@@ -50,6 +50,12 @@ systemd images as instances (--boot), on their own network or, with
 	pf.BoolVarP(&quiet, "quiet", "q", false, "suppress normal output")
 	pf.BoolVar(&silent, "silent", false, "only print errors")
 	pf.Bool("nocolor", false, "print without color output (default False)")
+	// -c names the configuration file before the command ("apptainer -c
+	// FILE exec ..."), as upstream's does: after it, exec's -c is
+	// --contain. A flag of the root command alone, read by traversing.
+	root.TraverseChildren = true
+	root.Flags().StringP("config", "c", buildcfg.ConfFile(), "specify a configuration file (for root or unprivileged installation only)")
+	_ = root.Flags().SetAnnotation("config", "envkey", []string{"CONFIG_FILE"})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	hostnet := newHostnetCommand()
@@ -65,7 +71,24 @@ systemd images as instances (--boot), on their own network or, with
 		newSIFCommand(),
 		hostnet,
 	)
+	usageErrorsForArgs(root)
 	return root
+}
+
+// usageErrorsForArgs makes a wrong number of arguments a usage error, as
+// a wrong flag is: upstream prints the command's usage and exits 1.
+func usageErrorsForArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageErrorsForArgs(sub)
+	}
 }
 
 // Execute runs the CLI and returns the process exit code.
@@ -90,15 +113,38 @@ func Execute(args []string) int {
 	return ExitCode(err)
 }
 
-// loadConfig reads apptainer.conf. A build that was never installed has
-// no file; it runs with the built-in defaults, which equal the template.
-func loadConfig() (*apptainerconf.File, error) {
-	path := buildcfg.ConfFile()
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		stderrLog.Verbosef("%s not found, using built-in defaults", path)
+// confSource is where apptainer.conf is read from.
+type confSource struct {
+	Path string
+	// Chosen: the user named the file (-c, APPTAINER_CONFIG_FILE), so a
+	// missing file is an error, not a reason to use the built-in defaults.
+	Chosen bool
+}
+
+// configSource resolves -c/--config, then APPTAINER_CONFIG_FILE (or
+// SINGULARITY_CONFIG_FILE), then the installed file.
+func configSource(cmd *cobra.Command, getenv func(string) string, log *logger) confSource {
+	if fl := cmd.Root().Flags().Lookup("config"); fl != nil && fl.Changed {
+		return confSource{Path: fl.Value.String(), Chosen: true}
+	}
+	if v, ok := envLookup("CONFIG_FILE", getenv, log); ok {
+		return confSource{Path: v, Chosen: true}
+	}
+	return confSource{Path: buildcfg.ConfFile()}
+}
+
+// loadConfig reads apptainer.conf from src. A build that was never
+// installed has no file; it runs with the built-in defaults, which equal
+// the template. A file the user chose must exist.
+func loadConfig(src confSource) (*apptainerconf.File, error) {
+	if src.Path == "" {
+		return nil, usageError{errors.New("--config needs the path of a configuration file")}
+	}
+	if _, err := os.Stat(src.Path); !src.Chosen && errors.Is(err, os.ErrNotExist) {
+		stderrLog.Verbosef("%s not found, using built-in defaults", src.Path)
 		return apptainerconf.Default(), nil
 	}
-	conf, warnings, err := apptainerconf.Load(path)
+	conf, warnings, err := apptainerconf.Load(src.Path)
 	if err != nil {
 		return nil, err
 	}

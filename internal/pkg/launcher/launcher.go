@@ -35,6 +35,9 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err := checkBoot(o, h); err != nil {
 		return nil, nil, err
 	}
+	if err := checkMountConf(o, conf); err != nil {
+		return nil, nil, err
+	}
 	if o.Writable && o.WritableTmpfs {
 		msgs = append(msgs, Message{Warning, "Disabling --writable-tmpfs flag, mutually exclusive with --writable"})
 		o.WritableTmpfs = false
@@ -53,6 +56,9 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		// Checked after the root-only features so that each gets upstream's
 		// own message first.
 		return nil, nil, fmt.Errorf("%w: this build runs containers as root only (no setuid starter, no user namespace support yet)", ErrPermission)
+	}
+	if err := checkImageAllowed(conf, h); err != nil {
+		return nil, nil, err
 	}
 	dns, userBinds, err := parseUserMounts(o, conf, h)
 	if err != nil {
@@ -73,6 +79,10 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		BindPaths: conf.BindPath,
 		NoTmp:     !conf.MountTmp,
 		NoHome:    !conf.MountHome,
+		NoProc:    !conf.MountProc,
+		NoSys:     !conf.MountSys,
+		Dev:       conf.MountDev,
+		NoDevPts:  !conf.MountDevPts,
 	}, userBinds, dns, conf.ConfigResolvConf)
 	if err != nil {
 		return nil, nil, err

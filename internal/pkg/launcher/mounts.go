@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
 	"github.com/apptainer/apptainer/internal/pkg/bind"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -57,6 +58,12 @@ type mountInputs struct {
 	// home = no": /tmp and /var/tmp, and the home directory, are the
 	// image's own (an explicit --home still mounts).
 	NoTmp, NoHome bool
+	// NoProc, NoSys and NoDevPts are "mount proc/sys/devpts = no": no
+	// /proc, /sys or private devpts is mounted. Dev is "mount dev": "no"
+	// leaves the image's /dev, "minimal" gives every container the
+	// minimal /dev of a contained one.
+	NoProc, NoSys, NoDevPts bool
+	Dev                     string
 }
 
 // planMounts lays out the container's filesystem on top of the image, in
@@ -66,9 +73,11 @@ type mountInputs struct {
 func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []string, configResolv bool) (mountPlan, error) {
 	var p mountPlan
 	planKernelFS(&p, in)
-	if in.Contain {
+	switch {
+	case in.Dev == apptainerconf.MountDevNo:
+	case in.Contain || in.Dev == apptainerconf.MountDevMinimal:
 		planMinimalDev(&p, h, in)
-	} else {
+	default:
 		p.add(specs.Mount{Destination: "/dev", Type: "bind", Source: "/dev", Options: []string{"rbind", "nosuid"}})
 	}
 	if in.Boot {
@@ -98,9 +107,11 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 // and, for a booted instance, its cgroup.
 func planKernelFS(p *mountPlan, in mountInputs) {
 	nosuid := []string{"nosuid", "nodev", "noexec"}
-	if in.PIDNS {
+	switch {
+	case in.NoProc:
+	case in.PIDNS:
 		p.add(specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: nosuid})
-	} else {
+	default:
 		p.add(specs.Mount{Destination: "/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "nosuid", "nodev"}})
 	}
 	sysOpts := slices.Clone(nosuid)
@@ -109,7 +120,9 @@ func planKernelFS(p *mountPlan, in mountInputs) {
 		// away from host devices.
 		sysOpts = append(sysOpts, "ro")
 	}
-	p.add(specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts})
+	if !in.NoSys {
+		p.add(specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts})
+	}
 	if in.Cgroup {
 		p.add(specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: nosuid})
 	}
@@ -129,13 +142,15 @@ func planMinimalDev(p *mountPlan, h Host, in mountInputs) {
 		mode := os.FileMode(0o666)
 		p.Devices = append(p.Devices, specs.LinuxDevice{Path: "/dev/" + d.name, Type: "c", Major: d.major, Minor: d.minor, FileMode: &mode})
 	}
-	p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}})
+	if !in.NoDevPts {
+		p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}})
+		p.Symlinks = append(p.Symlinks, config.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"})
+	}
 	p.add(specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}})
 	if in.IPCNS {
 		p.add(specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: nosuid})
 	}
 	p.Symlinks = append(p.Symlinks,
-		config.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"},
 		config.Symlink{Path: "/dev/fd", Target: "/proc/self/fd"},
 		config.Symlink{Path: "/dev/stdin", Target: "/proc/self/fd/0"},
 		config.Symlink{Path: "/dev/stdout", Target: "/proc/self/fd/1"},

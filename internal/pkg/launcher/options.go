@@ -95,6 +95,11 @@ type Host struct {
 	InfinibandDevices []string
 	// ImageHas reports whether a path exists inside the image.
 	ImageHas func(path string) bool
+	// Image are the facts apptainer.conf's image restrictions look at.
+	Image ImageFacts
+	// Realpath resolves the links of a host path (the entries of "limit
+	// container paths"); nil leaves paths as they are.
+	Realpath func(path string) string
 	// HeldCaps are the capabilities the runtime itself holds; a container
 	// cannot get more (root here lacks CAP_SYS_RESOURCE, for instance).
 	// nil means no limit.

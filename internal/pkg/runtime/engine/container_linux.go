@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,12 +60,23 @@ func containerMain() error {
 		setup = enterAssembled
 	}
 	if err := setup(cfg); err != nil {
-		_ = writeSync(sync, errorMsg(err))
+		return report(sync, err)
+	}
+	return report(sync, execProcess(cfg))
+}
+
+// reportedError is an error the stage handed to its parent, which prints
+// it: the stage does not print it again.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
+
+// report sends err to the parent, and says whether it got there.
+func report(sync fdConn, err error) error {
+	if writeSync(sync, errorMsg(err)) != nil {
 		return err
 	}
-	err = execProcess(cfg)
-	_ = writeSync(sync, errorMsg(err))
-	return err
+	return reportedError{err}
 }
 
 // receiveGo waits for the monitor's syncGo. Anything else, the socket
@@ -284,6 +296,11 @@ func applyCredentials(cfg *config.Config) error {
 // lookPath finds a command in the container's PATH.
 func lookPath(cmd string, env []string) (string, error) {
 	if strings.Contains(cmd, "/") {
+		// ENOENT from the exec would mean the file or its interpreter
+		// (a shared library) is missing: tell them apart here.
+		if _, err := os.Stat(cmd); errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: no such file or directory", cmd)
+		}
 		return cmd, nil
 	}
 	for _, dir := range filepath.SplitList(searchPath(env)) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -72,7 +73,8 @@ func Stage() bool {
 	default:
 		err = fmt.Errorf("unknown runtime stage %q", stage)
 	}
-	if err != nil {
+	var reported reportedError
+	if err != nil && !errors.As(err, &reported) {
 		fmt.Fprintf(os.Stderr, "ERROR:   %v\n", err)
 		if code == 0 {
 			code = 1
