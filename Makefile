@@ -69,6 +69,7 @@ lint:
 	$(GO) tool gocyclo -over 25 -ignore '_test\.go$$' cmd internal bench
 	@echo " SHELLCHECK"
 	shellcheck $(SHELL_SCRIPTS)
+	shellcheck -s sh internal/pkg/launcher/action.sh
 
 image:
 	scripts/e2e-image.sh --prune

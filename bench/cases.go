@@ -35,6 +35,10 @@ const (
 	caseGuardBaseline = "guard: host-network snapshot, baseline (hostnet.Take)"
 	caseGuardCheck    = "guard: snapshot after READY/stop (firewall reused)"
 	caseGuardKernel   = "guard: baseline with kernel.*, vm.*, fs.*, binfmt_misc (no user namespace)"
+	caseEnvExec       = "exec IMAGE /bin/true (image environment: action script, 3 scripts)"
+	caseEnvExecPeer   = "exec IMAGE /bin/true (same image without /bin/sh: no action script)"
+	caseEnvJoin       = "exec instance://N /bin/true (plain instance, action script)"
+	caseEnvJoinPeer   = "exec instance://N /bin/true (plain instance without /bin/sh)"
 )
 
 // traceSteps are the steps `instance start -v` reports, in order; each is
@@ -91,6 +95,8 @@ func buildRowSpecs() []rowSpec {
 		{caseGuardBaseline, "", Reported, 0},
 		{caseGuardCheck, "", Reported, 0},
 		{caseGuardKernel, caseGuardBaseline, Reported, 0},
+		{caseEnvExec, caseEnvExecPeer, Reported, 0},
+		{caseEnvJoin, caseEnvJoinPeer, Reported, 0},
 	}...)
 }
 

@@ -264,6 +264,7 @@ func (r *runner) measure(ctx context.Context, c config) ([]Row, bool) {
 		{"list", r.listGroup},
 		{"iperf", r.iperfGroup},
 		{"guard", r.guardGroup},
+		{"env", r.envGroup},
 	}
 	failed := false
 	for _, g := range groups {

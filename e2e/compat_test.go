@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -79,4 +82,136 @@ func splitArgs(s string) []string {
 		s = rest
 	}
 	return out
+}
+
+// envDef is a definition whose environment comes from %environment and
+// from %post through $APPTAINER_ENVIRONMENT, as upstream's users write.
+const envDef = `Bootstrap: localimage
+From: %s
+
+%%environment
+    export IMGVAR=fromimage
+    export PATH=/opt/img/bin:$PATH
+    export FOO=image-foo
+    export EMPTIED=
+
+%%post
+    echo 'export POSTVAR=frompost' >> "$APPTAINER_ENVIRONMENT"
+    mkdir -p /opt/img/bin
+
+%%runscript
+    echo "runscript sees IMGVAR=$IMGVAR args=$*"
+
+%%startscript
+    exec sleep 3600
+`
+
+// envImage builds envDef from the busybox rootfs, as a sandbox.
+func envImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	def := filepath.Join(dir, "env.def")
+	if err := os.WriteFile(def, []byte(fmt.Sprintf(envDef, env.Busybox)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "env")
+	mustSucceed(t, apptainer(t, "build", "--sandbox", img, def), "build the environment image")
+	return img
+}
+
+// TestCompatEnvironment: `exec IMAGE env` shows what upstream's does for
+// an image built from envDef, for the variables scripts rely on.
+func TestCompatEnvironment(t *testing.T) {
+	img := envImage(t)
+	callerPath := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	imagePath := "/opt/img/bin:" + callerPath
+	run := func(t *testing.T, extra []string, args ...string) map[string]string {
+		t.Helper()
+		cmd := exec.Command(env.Bin, args...)
+		cmd.Dir = "/"
+		cmd.Env = append([]string{"HOME=" + env.Home, "PATH=" + callerPath, "LANG=C", "FOO=host-foo", "EMPTIED=host", "HOSTONLY=kept"}, extra...)
+		r := runResult(t, cmd)
+		mustSucceed(t, r, strings.Join(args, " "))
+		vars := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				vars[k] = v
+			}
+		}
+		return vars
+	}
+	check := func(t *testing.T, got map[string]string, want map[string]string, absent ...string) {
+		t.Helper()
+		for k, v := range want {
+			if g, ok := got[k]; !ok || g != v {
+				t.Errorf("%s=%q (set %v), want %q", k, g, ok, v)
+			}
+		}
+		for _, k := range absent {
+			if v, ok := got[k]; ok {
+				t.Errorf("%s=%q is set, want it unset", k, v)
+			}
+		}
+	}
+	t.Run("exec", func(t *testing.T) {
+		got := run(t, nil, "exec", img, "env")
+		check(t, got, map[string]string{
+			"IMGVAR":                  "fromimage",
+			"POSTVAR":                 "frompost",
+			"PATH":                    imagePath,
+			"FOO":                     "image-foo", // the image's value wins over the caller's
+			"HOSTONLY":                "kept",
+			"LANG":                    "C",
+			"LD_LIBRARY_PATH":         "/.singularity.d/libs",
+			"PS1":                     "Apptainer> ",
+			"PROMPT_COMMAND":          `PS1="Apptainer> "; unset PROMPT_COMMAND`,
+			"USER_PATH":               callerPath + ":/bin:/usr/bin:/sbin:/usr/sbin:/usr/local/bin:/usr/local/sbin",
+			"APPTAINER_COMMAND":       "exec",
+			"APPTAINER_APPNAME":       "",
+			"APPTAINER_CONTAINER":     img,
+			"APPTAINER_NAME":          filepath.Base(img),
+			"APPTAINER_ENVIRONMENT":   "/.singularity.d/env/91-environment.sh",
+			"SINGULARITY_ENVIRONMENT": "/.singularity.d/env/91-environment.sh",
+			"PWD":                     "/",
+			"HOME":                    "/root",
+		}, "EMPTIED")
+		for k := range got {
+			if strings.HasPrefix(strings.ToUpper(k), "__APPTAINER") {
+				t.Errorf("the runtime's helper %s reaches the command", k)
+			}
+		}
+	})
+	t.Run("forced", func(t *testing.T) {
+		got := run(t, []string{"APPTAINERENV_FOO=forced-$IMGVAR", "APPTAINERENV_PREPEND_PATH=/pre", "APPTAINERENV_APPEND_PATH=/post", "APPTAINERENV_LD_LIBRARY_PATH=/opt/lib"},
+			"exec", "--env", "X=from-flag", img, "env")
+		check(t, got, map[string]string{
+			"FOO":             "forced-fromimage", // evaluated once, after the image's scripts
+			"X":               "from-flag",
+			"PATH":            "/pre:" + imagePath + ":/post",
+			"LD_LIBRARY_PATH": "/opt/lib:/.singularity.d/libs",
+		})
+		got = run(t, []string{"APPTAINERENV_PATH=/only"}, "exec", img, "/bin/env")
+		check(t, got, map[string]string{"PATH": "/only"})
+	})
+	t.Run("control: an image without environment scripts", func(t *testing.T) {
+		got := run(t, nil, "exec", env.Busybox, "env")
+		check(t, got, map[string]string{"FOO": "host-foo", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, "IMGVAR", "POSTVAR")
+	})
+	t.Run("run", func(t *testing.T) {
+		cmd := exec.Command(env.Bin, "run", img, "a", "b")
+		cmd.Dir = "/"
+		cmd.Env = []string{"HOME=" + env.Home, "PATH=" + callerPath}
+		r := runResult(t, cmd)
+		mustSucceed(t, r, "run")
+		if strings.TrimSpace(r.Stdout) != "runscript sees IMGVAR=fromimage args=a b" {
+			t.Errorf("run: %q", r.Stdout)
+		}
+	})
+	t.Run("instance join", func(t *testing.T) {
+		stopOnCleanup(t, "envinst1")
+		mustSucceed(t, apptainer(t, "instance", "start", img, "envinst1"), "instance start")
+		got := run(t, nil, "exec", "instance://envinst1", "env")
+		check(t, got, map[string]string{"IMGVAR": "fromimage", "POSTVAR": "frompost", "PATH": imagePath, "APPTAINER_COMMAND": "exec"})
+		mustSucceed(t, apptainer(t, "instance", "stop", "envinst1"), "instance stop")
+	})
 }

@@ -50,7 +50,7 @@ func runPost(ctx context.Context, src confSource, rootfs, script string, out io.
 	}
 	o := launcher.Options{
 		Action: launcher.ActionExec, Image: rootfs, Writable: true,
-		Contain: true, PID: true, IPC: true, UTS: true, CleanEnv: true,
+		Contain: true, PID: true, IPC: true, UTS: true, CleanEnv: true, Plain: true,
 		Env:  map[string]string{"APPTAINER_ENVIRONMENT": build.EnvironmentPath, "HOME": "/root"},
 		Args: []string{"/bin/sh", "-e", "-c", script},
 	}

@@ -62,6 +62,7 @@ func joinInstance(action launcher.Action, name string, o *actionOptions) error {
 		}
 		jc.Args = o.Args
 	}
+	jc.Env, jc.Args = launcher.ForJoin(action, jc.Env, jc.Args)
 	// The caller's terminal never enters the instance: the joined process
 	// gets a pseudo-terminal of its own, which this process relays.
 	if engine.CallerHasTerminal() {

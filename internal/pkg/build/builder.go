@@ -150,6 +150,11 @@ func (b *builder) run() error {
 	if err := b.bootstrap(); err != nil {
 		return err
 	}
+	// %setup, %files and %post may write into /.singularity.d (%post's
+	// $APPTAINER_ENVIRONMENT is there), as upstream lets them.
+	if err := makeMetaDirs(b.rootfs); err != nil {
+		return err
+	}
 	if s, ok := b.def.Section("setup"); ok {
 		b.step("Running setup scriptlet")
 		if err := b.command("%setup", []string{"/bin/sh", "-e", "-c", s.Body},

@@ -21,11 +21,33 @@ const (
 	startscriptPath = metaDir + "/startscript"
 	helpPath        = metaDir + "/runscript.help"
 	environmentPath = metaDir + "/env/90-environment.sh"
+	baseEnvFirst    = metaDir + "/env/01-base.sh"
+	baseEnvLast     = metaDir + "/env/99-base.sh"
 )
 
-// EnvironmentPath is where an image keeps the environment of its
-// definition's %environment section; %post sees it as $APPTAINER_ENVIRONMENT.
-const EnvironmentPath = "/" + environmentPath
+// EnvironmentPath is $APPTAINER_ENVIRONMENT in %post: what %post appends
+// there is sourced in every container of the image, after the
+// definition's %environment (90-environment.sh), as upstream.
+const EnvironmentPath = "/" + metaDir + "/env/91-environment.sh"
+
+// baseEnvFirstScript and baseEnvLastScript are the environment scripts
+// every image gets, sourced first and last: the last puts the runtime's
+// library directory at the end of LD_LIBRARY_PATH and sets the prompt.
+const (
+	baseEnvFirstScript = "#!/bin/sh\n# Written by apptainer build: sourced first in every container of this image.\n"
+	baseEnvLastScript  = `#!/bin/sh
+# Written by apptainer build: sourced last in every container of this image.
+if [ -z "${LD_LIBRARY_PATH:-}" ]; then
+	LD_LIBRARY_PATH=/.singularity.d/libs
+else
+	LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/.singularity.d/libs"
+fi
+if [ -z "${PS1:-}" ]; then
+	PS1="Apptainer> "
+fi
+export LD_LIBRARY_PATH PS1
+`
+)
 
 // bootstrap fills the empty root file system.
 func (b *builder) bootstrap() error {
@@ -94,13 +116,21 @@ func (b *builder) squash(out string) error {
 	return b.command("mksquashfs", args)
 }
 
-// writeMetadata writes /.singularity.d: scripts, environment, labels, help
-// and the definition.
-func writeMetadata(rootfs string, d *Definition) error {
+// makeMetaDirs makes /.singularity.d and the directories below it.
+func makeMetaDirs(rootfs string) error {
 	for _, dir := range []string{metaDir, metaDir + "/env", metaDir + "/actions", metaDir + "/libs"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, dir), 0o755); err != nil {
 			return fmt.Errorf("failed to create /%s: %w", dir, err)
 		}
+	}
+	return nil
+}
+
+// writeMetadata writes /.singularity.d: scripts, environment, labels, help
+// and the definition.
+func writeMetadata(rootfs string, d *Definition) error {
+	if err := makeMetaDirs(rootfs); err != nil {
+		return err
 	}
 	files := []struct {
 		path    string
@@ -113,6 +143,9 @@ func writeMetadata(rootfs string, d *Definition) error {
 		{environmentPath, "#!/bin/sh\n# Custom environment shell code should follow\n\n" + d.Body("environment"), 0o644, has(d, "environment")},
 		{helpPath, d.Body("help"), 0o644, has(d, "help")},
 		{deffilePath, string(d.Raw), 0o644, true},
+		// An image's own base scripts (one copied with localimage) stay.
+		{baseEnvFirst, baseEnvFirstScript, 0o755, !exists(rootfs, baseEnvFirst)},
+		{baseEnvLast, baseEnvLastScript, 0o755, !exists(rootfs, baseEnvLast)},
 	}
 	for _, f := range files {
 		if !f.write {
@@ -127,6 +160,11 @@ func writeMetadata(rootfs string, d *Definition) error {
 		return err
 	}
 	return writeFile(rootfs, labelsPath, labels, 0o644)
+}
+
+func exists(rootfs, rel string) bool {
+	_, err := os.Lstat(filepath.Join(rootfs, rel))
+	return err == nil
 }
 
 func has(d *Definition, name string) bool { _, ok := d.Section(name); return ok }

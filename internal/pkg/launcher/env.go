@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -13,48 +14,143 @@ import (
 var alwaysForwarded = []string{"TERM", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "ftp_proxy",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY"}
 
-// processEnv builds the environment of an ordinary container process:
-// the host's environment (unless --cleanenv), never the runtime's own
-// APPTAINER_/SINGULARITY_ variables, then APPTAINERENV_ and --env values,
-// then the variables the runtime defines.
-func processEnv(o Options, h Host, cleanEnv bool, home string) []string {
-	env := map[string]string{}
-	injected := map[string]string{}
+// alwaysOmitted are never forwarded from the caller: the container gets
+// its own HOME and PATH, and the caller's libraries mean nothing inside.
+var alwaysOmitted = []string{"HOME", "PATH", "LD_LIBRARY_PATH"}
+
+// notOverridable cannot be set with APPTAINERENV_ or --env, as upstream.
+var notOverridable = []string{"HOME", "APPTAINER_SHELL", "SINGULARITY_SHELL", "APPTAINER_APPNAME", "SINGULARITY_APPNAME"}
+
+// pathOverrides are APPTAINERENV_PATH, _PREPEND_PATH and _APPEND_PATH,
+// applied to the container's PATH after the image's environment.
+var pathOverrides = []string{"PATH", "PREPEND_PATH", "APPEND_PATH"}
+
+// upstreamUserPathTail ends USER_PATH, as upstream's does.
+const upstreamUserPathTail = "/bin:/usr/bin:/sbin:/usr/sbin:/usr/local/bin:/usr/local/sbin"
+
+// envPlan is the environment of an ordinary container process, before it
+// is rendered for a process with or without the action script.
+type envPlan struct {
+	base map[string]string
+	// keep are the forwarded caller's variables the action script hides
+	// from the image's scripts.
+	keep []string
+	// forced are APPTAINERENV_* and --env values; paths the PATH overrides.
+	forced, paths map[string]string
+}
+
+// planEnv collects the caller's environment (unless --cleanenv), never the
+// runtime's own APPTAINER_/SINGULARITY_ variables, the caller's
+// APPTAINERENV_ and --env values, and the variables the runtime defines.
+func planEnv(o Options, h Host, cleanEnv bool, home, cwd string) (envPlan, []Message) {
+	p := envPlan{base: map[string]string{}, forced: map[string]string{}, paths: map[string]string{}}
+	var msgs []Message
+	var hostPath string
 	for _, kv := range h.Environ {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			continue
 		}
+		if k == "PATH" {
+			hostPath = v
+		}
 		for _, prefix := range []string{"APPTAINERENV_", "SINGULARITYENV_"} {
-			if name, found := strings.CutPrefix(k, prefix); found && name != "" {
-				if _, set := injected[name]; !set || prefix == "APPTAINERENV_" {
-					injected[name] = v
-				}
+			name, found := strings.CutPrefix(k, prefix)
+			if !found || name == "" {
+				continue
+			}
+			target := p.forced
+			switch {
+			case slices.Contains(pathOverrides, name):
+				target = p.paths
+			case slices.Contains(notOverridable, name):
+				msgs = append(msgs, Message{Warning, "Overriding " + name + " environment variable with " + k + " is not permitted"})
+				continue
+			}
+			if _, set := target[name]; !set || prefix == "APPTAINERENV_" {
+				target[name] = v
 			}
 		}
-		if strings.HasPrefix(k, "APPTAINER") || strings.HasPrefix(k, "SINGULARITY") {
-			continue
+		switch {
+		case strings.HasPrefix(k, "APPTAINER") || strings.HasPrefix(k, "SINGULARITY"):
+		case slices.Contains(alwaysOmitted, k):
+		case cleanEnv && !slices.Contains(alwaysForwarded, k):
+		default:
+			p.base[k] = v
 		}
-		if cleanEnv && !slices.Contains(alwaysForwarded, k) {
-			continue
-		}
-		env[k] = v
-	}
-	if cleanEnv {
-		env["LANG"] = "C"
-	}
-	for k, v := range injected {
-		env[k] = v
 	}
 	for k, v := range o.Env {
-		env[k] = v
+		if k == "PATH" {
+			p.paths[k] = v
+			continue
+		}
+		p.forced[k] = v
 	}
-	env["PATH"] = config.DefaultPath
-	env["HOME"] = home
-	setBoth(env, "CONTAINER", o.Image)
-	setBoth(env, "NAME", filepath.Base(o.Image))
+	if cleanEnv {
+		p.base["LANG"] = "C"
+	}
+	for k := range p.base {
+		if usableName(k) {
+			p.keep = append(p.keep, k)
+		}
+	}
+	sort.Strings(p.keep)
+	p.base["PATH"] = config.DefaultPath
+	p.base["HOME"] = home
+	p.base["PWD"] = cwd
+	p.base["USER_PATH"] = strings.TrimPrefix(hostPath+":"+upstreamUserPathTail, ":")
+	p.base["APPTAINER_COMMAND"] = o.Action.command()
+	setBoth(p.base, "APPNAME", "")
+	setBoth(p.base, "CONTAINER", o.Image)
+	setBoth(p.base, "NAME", filepath.Base(o.Image))
 	if o.InstanceName != "" {
-		setBoth(env, "INSTANCE", o.InstanceName)
+		setBoth(p.base, "INSTANCE", o.InstanceName)
+	}
+	if len(o.Binds) > 0 {
+		setBoth(p.base, "BIND", strings.Join(o.Binds, ","))
+	}
+	return p, msgs
+}
+
+// direct renders the plan for a process started without the action
+// script (an image without /bin/sh): the forced values and PATH
+// overrides are applied here, and nothing of the image's is read.
+func (p envPlan) direct() []string {
+	env := maps.Clone(p.base)
+	maps.Copy(env, p.forced)
+	if v := p.paths["PREPEND_PATH"]; v != "" {
+		env["PATH"] = v + ":" + env["PATH"]
+	}
+	if v := p.paths["APPEND_PATH"]; v != "" {
+		env["PATH"] += ":" + v
+	}
+	if v := p.paths["PATH"]; v != "" {
+		env["PATH"] = v
+	}
+	return sortedEnv(env)
+}
+
+// forAction renders the plan for the action script (action.sh), which
+// applies the forced values and PATH overrides after the image's scripts.
+// A forced variable whose name the script cannot carry is set directly.
+func (p envPlan) forAction() []string {
+	env := maps.Clone(p.base)
+	var forced []string
+	for k, v := range p.forced {
+		if !usableName(k) {
+			env[k] = v
+			continue
+		}
+		forced = append(forced, k)
+		env["__APPTAINER_FORCE_"+k] = escapeForEval(v)
+	}
+	sort.Strings(forced)
+	env["__APPTAINER_KEEP"] = strings.Join(p.keep, " ")
+	env["__APPTAINER_FORCE"] = strings.Join(forced, " ")
+	k, v, _ := strings.Cut(actionMarker, "=")
+	env[k] = v
+	for k, v := range p.paths {
+		env["__APPTAINER_"+k] = v
 	}
 	return sortedEnv(env)
 }

@@ -88,12 +88,11 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	c := newConfig(o, conf, h, nd, caps, mp, contain, home)
-	args, shim, err := processArgs(o, h)
+	procMsgs, err := decideProcess(c, o, h, home)
 	if err != nil {
 		return nil, nil, err
 	}
-	c.Spec.Process.Args = args
-	c.Shim = shim
+	msgs = append(msgs, procMsgs...)
 	if o.Action.IsInstance() {
 		c.Instance = &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
 	}
@@ -227,7 +226,6 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 		Process: &specs.Process{
 			User:            specs.User{UID: uint32(h.UID), GID: uint32(h.GID)},
 			Cwd:             cwd,
-			Env:             processEnv(o, h, o.CleanEnv || o.ContainAll, home),
 			Capabilities:    capSpec(caps.Caps),
 			NoNewPrivileges: caps.NoNewPrivs,
 		},
@@ -347,6 +345,28 @@ func hostNetConfig(o Options, conf *apptainerconf.File, h Host, caps capSet) (*c
 	return &config.HostNet{MaskedUnits: masks, DroppedCaps: caps.HostnetDropped, Guard: mode, ResolvConf: h.ResolvConf}, nil
 }
 
+// decideProcess sets what runs in c and with which environment: the
+// image's environment applies as upstream applies it, its scripts run in
+// the container by the image's shell (for an instance, in front of every
+// command joined to it too).
+func decideProcess(c *config.Config, o Options, h Host, home string) ([]Message, error) {
+	args, shim, err := processArgs(o, h)
+	if err != nil {
+		return nil, err
+	}
+	plan, msgs := planEnv(o, h, o.CleanEnv || o.ContainAll, home, c.Spec.Process.Cwd)
+	c.Spec.Process.Env = plan.direct()
+	if !o.Boot && !o.Plain && h.ImageHas != nil && h.ImageHas(actionShell) {
+		if len(args) > 0 {
+			args = withAction(args)
+		}
+		c.Spec.Process.Env = plan.forAction()
+	}
+	c.Spec.Process.Args = args
+	c.Shim = shim
+	return msgs, nil
+}
+
 // processArgs decides what runs: init for --boot, the runtime's shim for
 // other instances (with the start or run script as its child), the
 // runscript, a shell, or the user's command.
@@ -373,6 +393,10 @@ func processArgs(o Options, h Host) ([]string, bool, error) {
 			return append([]string{"/.singularity.d/runscript"}, o.Args...), false, nil
 		}
 		return nil, false, fmt.Errorf("%w: no runscript found in %s (/.singularity.d/runscript)", ErrInvalid, o.Image)
+	case o.Action == ActionShell && h.ImageHas != nil && h.ImageHas("/bin/bash"):
+		// bash without its rc files, as upstream, so that the prompt is
+		// the container's.
+		return append([]string{"/bin/bash", "--norc"}, o.Args...), false, nil
 	case o.Action == ActionShell:
 		return append([]string{"/bin/sh"}, o.Args...), false, nil
 	default:

@@ -22,6 +22,20 @@ const (
 // IsInstance reports whether the action starts an instance.
 func (a Action) IsInstance() bool { return a == ActionInstanceStart || a == ActionInstanceRun }
 
+// command is APPTAINER_COMMAND inside the container: the name of
+// upstream's action script for the action.
+func (a Action) command() string {
+	switch a {
+	case ActionInstanceStart:
+		return "start"
+	case ActionInstanceRun, ActionRun:
+		return "run"
+	case ActionShell:
+		return "shell"
+	}
+	return "exec"
+}
+
 // Options are the user's choices, one field per CLI flag (see
 // cmd/internal/cli/action_flags.go for names, env keys and defaults).
 type Options struct {
@@ -69,6 +83,10 @@ type Options struct {
 	DropCaps  string
 
 	Env map[string]string // --env
+
+	// Plain runs the process as it is, without the action script and the
+	// image's environment (a build's %post, which makes that environment).
+	Plain bool
 }
 
 // Host are the facts about the calling user and the host that decisions
