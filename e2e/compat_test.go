@@ -215,3 +215,49 @@ func TestCompatEnvironment(t *testing.T) {
 		mustSucceed(t, apptainer(t, "instance", "stop", "envinst1"), "instance stop")
 	})
 }
+
+// TestEverydayFlags: the flags a switching user types, against the same
+// command without them.
+func TestEverydayFlags(t *testing.T) {
+	img := envImage(t)
+	runIn := func(t *testing.T, umask int, extra []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{"-c", fmt.Sprintf("umask %03o; exec \"$@\"", umask), "sh", env.Bin}, args...)...)
+		cmd.Dir = "/"
+		cmd.Env = append([]string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, extra...)
+		r := runResult(t, cmd)
+		mustSucceed(t, r, strings.Join(args, " "))
+		return strings.TrimSpace(r.Stdout)
+	}
+	if got := runIn(t, 0o22, nil, "exec", "--cwd", "/etc", img, "pwd"); got != "/etc" {
+		t.Errorf("--cwd /etc: pwd %q", got)
+	}
+	if got := runIn(t, 0o77, nil, "exec", img, "sh", "-c", "umask"); got != "0077" {
+		t.Errorf("control: the caller's umask 077 is %q inside", got)
+	}
+	if got := runIn(t, 0o77, nil, "exec", "--no-umask", img, "sh", "-c", "umask"); got != "0022" {
+		t.Errorf("--no-umask: umask %q", got)
+	}
+	if got := runIn(t, 0o22, []string{"APPTAINERENV_LIT=$IMGVAR"}, "exec", img, "sh", "-c", "echo $LIT"); got != "fromimage" {
+		t.Errorf("control: APPTAINERENV_LIT=$IMGVAR gives %q, want it evaluated", got)
+	}
+	if got := runIn(t, 0o22, []string{"APPTAINERENV_LIT=$IMGVAR"}, "exec", "--no-eval", img, "sh", "-c", "echo $LIT"); got != "$IMGVAR" {
+		t.Errorf("--no-eval: %q", got)
+	}
+	envFile := filepath.Join(t.TempDir(), "vars")
+	if err := os.WriteFile(envFile, []byte("# site settings\nFROMFILE=yes\nexport FOO='file foo'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := runIn(t, 0o22, nil, "exec", "--env-file", envFile, img, "sh", "-c", `echo "$FROMFILE $FOO"`); got != "yes file foo" {
+		t.Errorf("--env-file: %q", got)
+	}
+	if got := runIn(t, 0o22, nil, "exec", "--scratch", "/scratch", img, "sh", "-c", "touch /scratch/x && ls /scratch"); got != "x" {
+		t.Errorf("--scratch: %q", got)
+	}
+	if got := runIn(t, 0o22, nil, "exec", img, "ls", "/sys"); got == "" {
+		t.Errorf("control: /sys is empty by default")
+	}
+	if got := runIn(t, 0o22, nil, "exec", "--no-mount", "sys", img, "ls", "/sys"); got != "" {
+		t.Errorf("--no-mount sys: /sys has %q", got)
+	}
+}

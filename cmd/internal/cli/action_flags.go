@@ -11,7 +11,9 @@ import (
 type actionOptions struct {
 	launcher.Options
 	// conf is where apptainer.conf comes from (-c, see configSource).
-	conf        confSource
+	conf confSource
+	// envFile is --env-file, read into Options.EnvFile.
+	envFile     string
 	bootTimeout int
 	// bootHostnetUserns holds --boot-hostnet-userns and bootHostnetGuard
 	// --boot-hostnet-guard; each reaches Options only when given (see
@@ -165,11 +167,21 @@ var actionFlags = []flagSpec{
 		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
 			fs.StringToStringVarP(&o.Env, name, short, nil, usage)
 		}},
-	{Name: "env-file", Usage: "pass environment variables from file", EnvKeys: []string{"ENV_FILE"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedString},
+	{Name: "env-file", Usage: "pass environment variables from file to contained process", EnvKeys: []string{"ENV_FILE"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.envFile })},
+	{Name: "no-eval", Usage: "do not shell evaluate env vars or OCI container CMD/ENTRYPOINT/ARGS", EnvKeys: []string{"NO_EVAL"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.NoEval })},
+	{Name: "no-umask", Usage: "do not propagate umask to the container, set default 0022 umask", EnvKeys: []string{"NO_UMASK"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.NoUmask })},
+	{Name: "cwd", Usage: "initial working directory for payload process inside the container (synonym for --pwd)", EnvKeys: []string{"CWD", "TARGET_CWD"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Cwd })},
+	{Name: "pwd", Usage: "initial working directory for payload process inside the container (synonym for --cwd)", EnvKeys: []string{"PWD", "TARGET_PWD"}, Groups: groupAll, Hidden: true,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Cwd })},
 	{Name: "compat", Usage: "apply settings for increased OCI/Docker compatibility", EnvKeys: []string{"COMPAT"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedBool},
-	{Name: "no-init", Usage: "do NOT start shim process with --pid", EnvKeys: []string{"NOSHIMINIT"}, Groups: groupAll, Unsupported: true,
+	// This build never starts a shim in front of exec/run/shell with
+	// --pid: --no-init asks for what it does anyway.
+	{Name: "no-init", Usage: "do NOT start shim process with --pid", EnvKeys: []string{"NOSHIMINIT"}, Groups: groupAll,
 		Var: unsupportedBool},
 
 	// Filesystems.
@@ -187,12 +199,14 @@ var actionFlags = []flagSpec{
 		Var: stringFlag(func(o *actionOptions) *string { return &o.Home })},
 	{Name: "workdir", Short: "W", Usage: "working directory to be used for /tmp, /var/tmp and $HOME (if -c/--contain was also used)", EnvKeys: []string{"WORKDIR"}, Groups: groupAll,
 		Var: stringFlag(func(o *actionOptions) *string { return &o.Workdir })},
-	{Name: "no-mount", Usage: "disable one or more 'mount xxx' options set in apptainer.conf", EnvKeys: []string{"NO_MOUNT"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedArray},
+	{Name: "no-mount", Usage: "disable one or more 'mount xxx' options set in apptainer.conf and/or specify absolute destination path to disable a bind path entry, or 'bind-paths' to disable all bind path entries.", EnvKeys: []string{"NO_MOUNT"}, Groups: groupAll,
+		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.NoMount })},
+	{Name: "no-home", Usage: "do NOT mount users home directory if /home is not the current working directory", EnvKeys: []string{"NO_HOME"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.NoHome })},
 	{Name: "overlay", Short: "o", Usage: "use an overlayFS image for persistent data storage or as read-only layer of container", EnvKeys: []string{"OVERLAY", "OVERLAYIMAGE"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedArray},
-	{Name: "scratch", Short: "S", Usage: "include a scratch directory within the container that is linked to a temporary dir", EnvKeys: []string{"SCRATCH", "SCRATCHDIR"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedArray},
+	{Name: "scratch", Short: "S", Usage: "include a scratch directory within the container that is linked to a temporary dir (use -W to force location)", EnvKeys: []string{"SCRATCH", "SCRATCHDIR"}, Groups: groupAll,
+		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.Scratch })},
 	{Name: "nv", Usage: "enable Nvidia support", EnvKeys: []string{"NV"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedBool},
 	{Name: "rocm", Usage: "enable experimental Rocm support", EnvKeys: []string{"ROCM"}, Groups: groupAll, Unsupported: true,

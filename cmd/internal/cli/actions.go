@@ -79,7 +79,16 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 		return nil, usageError{errors.New("--boot-timeout must be a positive number of seconds")}
 	}
 	o.BootTimeout = secondsDuration(o.bootTimeout)
-	if err := prepareWorkdir(o.Workdir); err != nil {
+	if o.envFile != "" {
+		b, err := os.ReadFile(o.envFile)
+		if err != nil {
+			return nil, fmt.Errorf("could not read --env-file: %w", err)
+		}
+		if o.EnvFile, err = launcher.ParseEnvFile(o.envFile, string(b)); err != nil {
+			return nil, launcherError(err)
+		}
+	}
+	if err := prepareWorkdir(o.Workdir, launcher.ScratchPaths(o.Options)); err != nil {
 		return nil, err
 	}
 	cfg, msgs, err := launcher.Build(o.Options, conf, host)
@@ -98,14 +107,19 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 }
 
 // prepareWorkdir creates the directories a --workdir provides for /tmp,
-// /var/tmp and a contained home.
-func prepareWorkdir(dir string) error {
+// /var/tmp, a contained home and the --scratch paths.
+func prepareWorkdir(dir string, scratch []string) error {
 	if dir == "" {
 		return nil
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
+	}
+	for _, d := range scratch {
+		if err := os.MkdirAll(launcher.ScratchSource(abs, d), 0o755); err != nil {
+			return fmt.Errorf("failed to prepare --scratch %s in --workdir %s: %w", d, abs, err)
+		}
 	}
 	for _, d := range []struct {
 		name string

@@ -18,7 +18,7 @@ var actionScript string
 const actionShell = "/bin/sh"
 
 // actionMarker is in the environment rendered for the action script.
-const actionMarker = "__APPTAINER_EVAL=1"
+const actionMarker = "__APPTAINER_ACTION=1"
 
 // actionArgv0 names the action script's shell in ps.
 const actionArgv0 = "apptainer-action"

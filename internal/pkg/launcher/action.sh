@@ -4,6 +4,7 @@
 # COMMAND. It is POSIX sh, for busybox and dash as much as bash.
 #
 # The launcher passes, besides the container's environment:
+#   __APPTAINER_ACTION    1: the environment is made for this script
 #   __APPTAINER_KEEP      names of the variables forwarded from the caller:
 #                         hidden from the image's scripts, restored after
 #                         them where the image did not set them
@@ -11,7 +12,8 @@
 #                         variables, each value in __APPTAINER_FORCE_<name>:
 #                         set after the image's scripts, over them
 #   __APPTAINER_EVAL      1: a forced value is evaluated by the shell once,
-#                         as upstream does ("$HOME/x" expands); empty: as is
+#                         as upstream does ("$HOME/x" expands); empty
+#                         (--no-eval): as it is
 #   __APPTAINER_PATH, __APPTAINER_PREPEND_PATH, __APPTAINER_APPEND_PATH
 #                         APPTAINERENV_PATH, _PREPEND_PATH, _APPEND_PATH
 # Every name in the lists is a shell identifier, checked by the launcher.
@@ -77,7 +79,7 @@ fi
 export APPTAINER_ENVIRONMENT="${APPTAINER_ENVIRONMENT:-/.singularity.d/env/91-environment.sh}"
 export SINGULARITY_ENVIRONMENT="$APPTAINER_ENVIRONMENT"
 
-unset __APPTAINER_KEEP __APPTAINER_FORCE __APPTAINER_EVAL __APPTAINER_PATH \
+unset __APPTAINER_ACTION __APPTAINER_KEEP __APPTAINER_FORCE __APPTAINER_EVAL __APPTAINER_PATH \
 	__APPTAINER_PREPEND_PATH __APPTAINER_APPEND_PATH \
 	__apptainer_k __apptainer_f __apptainer_v __apptainer_set
 

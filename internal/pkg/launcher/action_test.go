@@ -39,7 +39,7 @@ func TestActionScriptWrapsWhenTheImageHasAShell(t *testing.T) {
 		t.Fatalf("args %q, want the action script in front of env", args)
 	}
 	env := c.Spec.Process.Env
-	for k, want := range map[string]string{"__APPTAINER_FORCE_X": "1", "__APPTAINER_FORCE_INJECTED": "yes", "__APPTAINER_FORCE": "INJECTED X", "__APPTAINER_EVAL": "1"} {
+	for k, want := range map[string]string{"__APPTAINER_FORCE_X": "1", "__APPTAINER_FORCE_INJECTED": "yes", "__APPTAINER_FORCE": "INJECTED X", "__APPTAINER_EVAL": "1", "__APPTAINER_ACTION": "1"} {
 		if v, _ := envValue(env, k); v != want {
 			t.Errorf("%s=%q, want %q", k, v, want)
 		}
@@ -144,7 +144,7 @@ func TestActionScriptSemantics(t *testing.T) {
 	for _, sh := range shells {
 		run := func(args ...string) (string, string, error) {
 			cmd := exec.Command(sh[0], append(append(sh[1:], "-c", actionScript, actionArgv0), args...)...)
-			cmd.Env = p.forAction()
+			cmd.Env = p.forAction(true)
 			var out, errb strings.Builder
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			err := cmd.Run()

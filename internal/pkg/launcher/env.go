@@ -79,6 +79,9 @@ func planEnv(o Options, h Host, cleanEnv bool, home, cwd string) (envPlan, []Mes
 			p.base[k] = v
 		}
 	}
+	for k, v := range o.EnvFile {
+		p.forced[k] = v
+	}
 	for k, v := range o.Env {
 		if k == "PATH" {
 			p.paths[k] = v
@@ -133,7 +136,7 @@ func (p envPlan) direct() []string {
 // forAction renders the plan for the action script (action.sh), which
 // applies the forced values and PATH overrides after the image's scripts.
 // A forced variable whose name the script cannot carry is set directly.
-func (p envPlan) forAction() []string {
+func (p envPlan) forAction(eval bool) []string {
 	env := maps.Clone(p.base)
 	var forced []string
 	for k, v := range p.forced {
@@ -142,13 +145,20 @@ func (p envPlan) forAction() []string {
 			continue
 		}
 		forced = append(forced, k)
-		env["__APPTAINER_FORCE_"+k] = escapeForEval(v)
+		if eval {
+			v = escapeForEval(v)
+		}
+		env["__APPTAINER_FORCE_"+k] = v
 	}
 	sort.Strings(forced)
 	env["__APPTAINER_KEEP"] = strings.Join(p.keep, " ")
 	env["__APPTAINER_FORCE"] = strings.Join(forced, " ")
 	k, v, _ := strings.Cut(actionMarker, "=")
 	env[k] = v
+	env["__APPTAINER_EVAL"] = ""
+	if eval {
+		env["__APPTAINER_EVAL"] = "1"
+	}
 	for k, v := range p.paths {
 		env["__APPTAINER_"+k] = v
 	}

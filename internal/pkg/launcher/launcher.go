@@ -29,6 +29,10 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err := checkBasics(o, h); err != nil {
 		return nil, nil, err
 	}
+	conf, err := applyNoMount(conf, o.NoMount)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := checkBootHostnet(o, h, conf.AllowBootHostnet); err != nil {
 		return nil, nil, err
 	}
@@ -78,7 +82,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		Cgroup:    o.Boot,
 		BindPaths: conf.BindPath,
 		NoTmp:     !conf.MountTmp,
-		NoHome:    !conf.MountHome,
+		NoHome:    !conf.MountHome || o.NoHome,
 		NoProc:    !conf.MountProc,
 		NoSys:     !conf.MountSys,
 		Dev:       conf.MountDev,
@@ -218,6 +222,9 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 	cwd := h.Cwd
 	if contain {
 		cwd = home
+	}
+	if o.Cwd != "" {
+		cwd = o.Cwd
 	}
 	c.Spec = specs.Spec{
 		Version:  specs.Version,
@@ -360,10 +367,14 @@ func decideProcess(c *config.Config, o Options, h Host, home string) ([]Message,
 		if len(args) > 0 {
 			args = withAction(args)
 		}
-		c.Spec.Process.Env = plan.forAction()
+		c.Spec.Process.Env = plan.forAction(!o.NoEval)
 	}
 	c.Spec.Process.Args = args
 	c.Shim = shim
+	if o.NoUmask {
+		umask := uint32(0o022)
+		c.Spec.Process.User.Umask = &umask
+	}
 	return msgs, nil
 }
 

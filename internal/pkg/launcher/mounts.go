@@ -85,6 +85,9 @@ func planMounts(o Options, h Host, in mountInputs, userBinds []bind.Spec, dns []
 		p.add(specs.Mount{Destination: "/run/host", Type: "bind", Source: config.RunDirSource + "host", Options: []string{"bind", "ro"}})
 	}
 	planTmp(&p, o, h, in)
+	if err := planScratch(&p, o, h); err != nil {
+		return mountPlan{}, err
+	}
 	if err := planHome(&p, o, h, in); err != nil {
 		return mountPlan{}, err
 	}
@@ -183,6 +186,42 @@ func planTmp(p *mountPlan, o Options, h Host, in mountInputs) {
 		p.add(specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "nosuid", "nodev"}})
 		p.add(specs.Mount{Destination: "/var/tmp", Type: "bind", Source: "/var/tmp", Options: []string{"rbind", "nosuid", "nodev"}})
 	}
+}
+
+// planScratch mounts an empty directory at each --scratch path: a tmpfs
+// that goes with the container, or with --workdir the directory
+// WORKDIR/scratch/PATH, which the CLI makes and which stays.
+func planScratch(p *mountPlan, o Options, h Host) error {
+	for _, dest := range ScratchPaths(o) {
+		if !filepath.IsAbs(dest) {
+			return fmt.Errorf("%w: --scratch %q: want an absolute path in the container", ErrInvalid, dest)
+		}
+		if o.Workdir == "" {
+			p.add(specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}})
+			continue
+		}
+		p.add(specs.Mount{Destination: dest, Type: "bind", Source: ScratchSource(absPath(o.Workdir, h.Cwd), dest), Options: []string{"bind", "nosuid", "nodev"}})
+	}
+	return nil
+}
+
+// ScratchPaths are the --scratch paths, comma-separated lists split.
+func ScratchPaths(o Options) []string {
+	var out []string
+	for _, s := range o.Scratch {
+		for _, d := range strings.Split(s, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				out = append(out, filepath.Clean(d))
+			}
+		}
+	}
+	return out
+}
+
+// ScratchSource is the directory below workdir that backs the scratch
+// path dest.
+func ScratchSource(workdir, dest string) string {
+	return filepath.Join(workdir, "scratch", strings.TrimPrefix(dest, "/"))
 }
 
 // planEtc writes /etc/hostname for a UTS namespace and binds the "bind

@@ -83,6 +83,16 @@ type Options struct {
 	DropCaps  string
 
 	Env map[string]string // --env
+	// EnvFile are the variables of --env-file (see ParseEnvFile); --env
+	// wins over them, and they over APPTAINERENV_*.
+	EnvFile map[string]string
+
+	Cwd     string   // --cwd/--pwd: the process's working directory
+	NoHome  bool     // --no-home
+	NoEval  bool     // --no-eval: forced variables are set as they are
+	NoUmask bool     // --no-umask: 0022 instead of the caller's umask
+	NoMount []string // --no-mount: "mount xxx" directives and bind paths to leave out
+	Scratch []string // --scratch: empty directories at these paths
 
 	// Plain runs the process as it is, without the action script and the
 	// image's environment (a build's %post, which makes that environment).

@@ -276,8 +276,12 @@ func announceExec() {
 	_ = writeSync(fdConn(syncFD), execMsg(time.Now().UnixNano(), processStart.UnixNano()))
 }
 
-// applyCredentials sets capabilities and no_new_privs, last before exec.
+// applyCredentials sets capabilities, no_new_privs and the umask (the
+// caller's, inherited, unless the config names one), last before exec.
 func applyCredentials(cfg *config.Config) error {
+	if u := cfg.Spec.Process.User.Umask; u != nil {
+		unix.Umask(int(*u))
+	}
 	var caps []string
 	if c := cfg.Spec.Process.Capabilities; c != nil {
 		caps = c.Bounding
