@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,6 +23,8 @@ type compatCase struct {
 	// exactly once (a failure is printed once, not as ERROR then FATAL).
 	stderr string
 	once   string
+	// stdout, when set, must match standard output.
+	stdout string
 }
 
 var compatCases = []compatCase{
@@ -30,11 +33,16 @@ var compatCases = []compatCase{
 	{args: "run", code: 1, stderr: `(?s)^Error for command "run": requires at least 1 arg\(s\), only received 0\n\nUsage:`},
 	{args: "instance start {bb}", code: 1, stderr: `(?s)^Error for command "start": requires at least 2 arg\(s\), only received 1\n\nUsage:`},
 	{args: "exec --no-such-flag {bb} true", code: 1, stderr: `(?s)^Error for command "exec": unknown flag: --no-such-flag\n\nUsage:`},
+	{args: "instance stop nosuch", code: 1, stderr: `(?s)^Error for command "stop": no instance found\n\nUsage:.*Run 'apptainer --help' for more detailed usage information\.\n$`},
 	// Failures of the container: one FATAL line, exit 255.
 	{args: "exec {bb} /nonexistent", code: 255, stderr: `^FATAL: +/nonexistent: no such file or directory\n$`, once: "/nonexistent: no such file or directory"},
 	{args: "exec {bb} nonexistent", code: 255, stderr: `^FATAL: +nonexistent: executable file not found in \$PATH\n$`, once: "executable file not found"},
 	{args: "exec /nonexistent/image true", code: 255, stderr: `^FATAL: +could not open image /nonexistent/image: no such file or directory\n$`},
 	{args: "-c /nonexistent/apptainer.conf exec {bb} true", code: 255, stderr: `^FATAL: +failed to open configuration file "/nonexistent/apptainer.conf"`},
+	// -d says what was decided.
+	{args: "-d exec {bb} true", code: 0, stderr: `(?s)DEBUG: +Namespaces: mount.*DEBUG: +Mount: .* on /proc type .*DEBUG: +Process: the action script \(image environment\), then true\n`},
+	// JSON for scripts, indented with tabs as upstream's.
+	{args: "inspect --json {bb}", code: 0, stderr: `^$`, stdout: "^\\{\n\t\"data\": \\{\n\t\t\"attributes\": \\{"},
 	// The container's own exit code passes through.
 	{args: "exec {bb} sh -c 'exit 3'", code: 3, stderr: `^$`},
 }
@@ -54,6 +62,9 @@ func TestCompat(t *testing.T) {
 			}
 			if !regexp.MustCompile(c.stderr).MatchString(r.Stderr) {
 				t.Errorf("stderr does not match %q:\n%s", c.stderr, r.Stderr)
+			}
+			if c.stdout != "" && !regexp.MustCompile(c.stdout).MatchString(r.Stdout) {
+				t.Errorf("stdout does not match %q:\n%s", c.stdout, r.Stdout)
 			}
 			if c.once != "" && strings.Count(r.Stderr, c.once) != 1 {
 				t.Errorf("%q printed %d times, want once:\n%s", c.once, strings.Count(r.Stderr, c.once), r.Stderr)
@@ -104,6 +115,9 @@ From: %s
 
 %%startscript
     exec sleep 3600
+
+%%test
+    test "$IMGVAR" = fromimage
 `
 
 // envImage builds envDef from the busybox rootfs, as a sandbox.
@@ -260,4 +274,49 @@ func TestEverydayFlags(t *testing.T) {
 	if got := runIn(t, 0o22, nil, "exec", "--no-mount", "sys", img, "ls", "/sys"); got != "" {
 		t.Errorf("--no-mount sys: /sys has %q", got)
 	}
+}
+
+// TestCompatInspect: inspect's short forms, --test and --all, and the
+// global -s.
+func TestCompatInspect(t *testing.T) {
+	img := envImage(t)
+	r := apptainer(t, "inspect", "-d", img)
+	mustSucceed(t, r, "inspect -d")
+	if !strings.HasPrefix(r.Stdout, "Bootstrap: localimage") {
+		t.Errorf("inspect -d: %q", r.Stdout)
+	}
+	r = apptainer(t, "inspect", "-s", img)
+	if !strings.Contains(r.Stdout, "exec sleep 3600") {
+		t.Errorf("inspect -s: %q", r.Stdout)
+	}
+	r = apptainer(t, "inspect", "--test", img)
+	if !strings.Contains(r.Stdout, `test "$IMGVAR" = fromimage`) {
+		t.Errorf("inspect --test: %q", r.Stdout)
+	}
+	r = apptainer(t, "inspect", "--all", img)
+	mustSucceed(t, r, "inspect --all")
+	var doc struct {
+		Data struct {
+			Attributes map[string]any `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("inspect --all is not JSON: %v\n%s", err, r.Stdout)
+	}
+	for _, k := range []string{"deffile", "runscript", "startscript", "environment", "test", "labels"} {
+		if _, ok := doc.Data.Attributes[k]; !ok {
+			t.Errorf("inspect --all lacks %s: %v", k, doc.Data.Attributes)
+		}
+	}
+	// -s before the command is --silent: the warning of a repeated
+	// directive goes, the error stays.
+	withConf(t, "mount tmp = yes")
+	if r := apptainer(t, "exec", img, "true"); !strings.Contains(r.Stderr, "WARNING") {
+		t.Fatalf("control: no warning without -s:\n%s", r)
+	}
+	if r := apptainer(t, "-s", "exec", img, "true"); r.Code != 0 || strings.Contains(r.Stderr, "WARNING") {
+		t.Errorf("-s exec: %s", r)
+	}
+	// The image's test script runs with the image's environment.
+	mustSucceed(t, apptainer(t, "exec", img, "/.singularity.d/test"), "the test script")
 }

@@ -103,6 +103,8 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 		return nil, launcherError(err)
 	}
 	cfg.TraceStart = processStart.UnixNano()
+	cfg.Quiet = stderrLog.level < levelWarning
+	debugDecisions(cfg)
 	return cfg, nil
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 type inspectOptions struct {
-	labels, deffile, runscript, startscript, helpfile, environment, json bool
+	labels, deffile, runscript, startscript, helpfile, environment, test, all, json bool
 }
 
 // inspectItem is one thing inspect can show: its JSON key and where it
@@ -42,11 +42,13 @@ or environment of a sandbox directory or a SIF image.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&o.labels, "labels", "l", false, "show the labels associated with the image (default)")
-	f.BoolVar(&o.deffile, "deffile", false, "show the definition file that was used to generate the image")
+	f.BoolVarP(&o.deffile, "deffile", "d", false, "show the definition file that was used to generate the image")
 	f.BoolVarP(&o.runscript, "runscript", "r", false, "show the runscript for the image")
-	f.BoolVar(&o.startscript, "startscript", false, "show the startscript for the image")
+	f.BoolVarP(&o.startscript, "startscript", "s", false, "show the startscript for the image")
 	f.BoolVarP(&o.helpfile, "helpfile", "H", false, "inspect the runscript helpfile, if it exists")
 	f.BoolVarP(&o.environment, "environment", "e", false, "show the environment settings for the image")
+	f.BoolVarP(&o.test, "test", "t", false, "show the test script for the image")
+	f.BoolVar(&o.all, "all", false, "show all available data (imply --json option)")
 	f.BoolVarP(&o.json, "json", "j", false, "print structured json instead of sections")
 	return cmd
 }
@@ -67,8 +69,16 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 		{"startscript", "/.singularity.d/startscript", &o.startscript},
 		{"helpfile", "/.singularity.d/runscript.help", &o.helpfile},
 		{"environment", "/.singularity.d/env/90-environment.sh", &o.environment},
+		{"test", "/.singularity.d/test", &o.test},
 	}
-	if !o.deffile && !o.runscript && !o.startscript && !o.helpfile && !o.environment {
+	if o.all {
+		// Everything, as JSON, as upstream's --all.
+		for _, it := range items {
+			*it.on = true
+		}
+		o.json = true
+	}
+	if !o.deffile && !o.runscript && !o.startscript && !o.helpfile && !o.environment && !o.test {
 		o.labels = true
 	}
 	// A SIF carries the definition and labels as descriptors: reading them
@@ -95,7 +105,7 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 	if o.json {
 		doc := map[string]any{"data": map[string]any{"attributes": attrs}, "type": "container"}
 		enc := json.NewEncoder(w)
-		enc.SetIndent("", "    ")
+		enc.SetIndent("", "\t") // upstream indents with tabs
 		return enc.Encode(doc)
 	}
 	for _, it := range items {

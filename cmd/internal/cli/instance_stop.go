@@ -88,7 +88,9 @@ func stopInstances(o *stopOptions, args []string) error {
 		if damaged != nil {
 			return damaged
 		}
-		return errors.New("no instance found")
+		// Upstream returns this from the command, so it comes with the
+		// usage and exit code 1, as a usage error does.
+		return usageError{errors.New("no instance found")}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(files))

@@ -44,18 +44,19 @@ systemd images as instances (--boot), on their own network or, with
 		},
 	}
 	root.SetVersionTemplate("apptainer version {{.Version}}\n")
-	pf := root.PersistentFlags()
-	pf.BoolVarP(&debug, "debug", "d", false, "print debugging information (highest verbosity)")
-	pf.BoolVarP(&verbose, "verbose", "v", false, "print additional information")
-	pf.BoolVarP(&quiet, "quiet", "q", false, "suppress normal output")
-	pf.BoolVar(&silent, "silent", false, "only print errors")
-	pf.Bool("nocolor", false, "print without color output (default False)")
-	// -c names the configuration file before the command ("apptainer -c
-	// FILE exec ..."), as upstream's does: after it, exec's -c is
-	// --contain. A flag of the root command alone, read by traversing.
+	// The global flags go before the command, as upstream's: "apptainer
+	// -d exec ...". Flags of the root command alone (read by traversing),
+	// so that a command may use the same letters (inspect -d, exec -c).
 	root.TraverseChildren = true
-	root.Flags().StringP("config", "c", buildcfg.ConfFile(), "specify a configuration file (for root or unprivileged installation only)")
-	_ = root.Flags().SetAnnotation("config", "envkey", []string{"CONFIG_FILE"})
+	gf := root.Flags()
+	gf.BoolVarP(&debug, "debug", "d", false, "print debugging information (highest verbosity)")
+	gf.BoolVarP(&verbose, "verbose", "v", false, "print additional information")
+	gf.BoolVarP(&quiet, "quiet", "q", false, "suppress normal output")
+	gf.BoolVarP(&silent, "silent", "s", false, "only print errors")
+	gf.Bool("nocolor", false, "print without color output (default False)")
+	// After the command, -c is exec's --contain.
+	gf.StringP("config", "c", buildcfg.ConfFile(), "specify a configuration file (for root or unprivileged installation only)")
+	_ = gf.SetAnnotation("config", "envkey", []string{"CONFIG_FILE"})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	hostnet := newHostnetCommand()
@@ -107,6 +108,7 @@ func Execute(args []string) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(os.Stderr, "Error for command %q: %s\n\n", cmd.Name(), termtext.Lines(ue.Error()))
 		fmt.Fprint(os.Stderr, cmd.UsageString())
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for more detailed usage information.\n", cmd.Root().CommandPath())
 		return 1
 	}
 	stderrLog.printf(levelError, "FATAL:   ", "%v", err)

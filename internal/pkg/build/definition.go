@@ -27,7 +27,7 @@ const (
 var headerKeys = []string{"bootstrap", "from", "osversion", "mirrorurl", "include"}
 
 // SectionNames are the sections a definition may have, in build order.
-var SectionNames = []string{"setup", "files", "post", "environment", "runscript", "startscript", "labels", "help"}
+var SectionNames = []string{"setup", "files", "post", "environment", "runscript", "startscript", "test", "labels", "help"}
 
 // Section is one %name block of a definition.
 type Section struct {

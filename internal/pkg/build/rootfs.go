@@ -19,6 +19,7 @@ const (
 	deffilePath     = metaDir + "/Singularity"
 	runscriptPath   = metaDir + "/runscript"
 	startscriptPath = metaDir + "/startscript"
+	testPath        = metaDir + "/test"
 	helpPath        = metaDir + "/runscript.help"
 	environmentPath = metaDir + "/env/90-environment.sh"
 	baseEnvFirst    = metaDir + "/env/01-base.sh"
@@ -140,6 +141,7 @@ func writeMetadata(rootfs string, d *Definition) error {
 	}{
 		{runscriptPath, script(d, "runscript"), 0o755, has(d, "runscript")},
 		{startscriptPath, script(d, "startscript"), 0o755, true},
+		{testPath, script(d, "test"), 0o755, has(d, "test")},
 		{environmentPath, "#!/bin/sh\n# Custom environment shell code should follow\n\n" + d.Body("environment"), 0o644, has(d, "environment")},
 		{helpPath, d.Body("help"), 0o644, has(d, "help")},
 		{deffilePath, string(d.Raw), 0o644, true},

@@ -76,6 +76,10 @@ type Config struct {
 	// namespace (--boot-hostnet).
 	HostNet *HostNet `json:"hostNet,omitempty"`
 
+	// Quiet is -q/-s: the container stage prints no warning of its own
+	// to the caller (errors still go to the CLI).
+	Quiet bool `json:"quiet,omitempty"`
+
 	// Shim runs the runtime's own minimal init as PID 1 (upstream's
 	// appinit): it starts Spec.Process.Args, if any, as its child, reaps
 	// orphans and keeps the instance alive until it is signalled.

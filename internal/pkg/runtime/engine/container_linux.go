@@ -202,7 +202,9 @@ func pivot(root string) error {
 func execProcess(cfg *config.Config) error {
 	p := cfg.Spec.Process
 	if err := os.Chdir(p.Cwd); err != nil {
-		fmt.Fprintf(os.Stderr, "WARNING: could not chdir to %s: %v, using /\n", p.Cwd, err)
+		if !cfg.Quiet {
+			fmt.Fprintf(os.Stderr, "WARNING: could not chdir to %s: %v, using /\n", p.Cwd, err)
+		}
 		_ = os.Chdir("/")
 	}
 	// Before the seccomp filter of execFiltered, which refuses keyctl;
