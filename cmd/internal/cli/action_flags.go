@@ -35,6 +35,12 @@ func boolFlag(field func(*actionOptions) *bool) func(*pflag.FlagSet, *actionOpti
 	}
 }
 
+func int64Flag(field func(*actionOptions) *int64) func(*pflag.FlagSet, *actionOptions, string, string, string) {
+	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+		fs.Int64VarP(field(o), name, short, 0, usage)
+	}
+}
+
 func stringFlag(field func(*actionOptions) *string) func(*pflag.FlagSet, *actionOptions, string, string, string) {
 	return func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
 		fs.StringVarP(field(o), name, short, "", usage)
@@ -207,6 +213,31 @@ var actionFlags = []flagSpec{
 		Var: unsupportedArray},
 	{Name: "scratch", Short: "S", Usage: "include a scratch directory within the container that is linked to a temporary dir (use -W to force location)", EnvKeys: []string{"SCRATCH", "SCRATCHDIR"}, Groups: groupAll,
 		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.Scratch })},
+	// Resource limits: booted instances (see launcher/resources.go).
+	{Name: "memory", Usage: "Memory limit in bytes", EnvKeys: []string{"MEMORY"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Limits.Memory })},
+	{Name: "memory-reservation", Usage: "Memory soft limit in bytes", EnvKeys: []string{"MEMORY_RESERVATION"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Limits.MemoryReservation })},
+	{Name: "memory-swap", Usage: "Swap limit, use -1 for unlimited swap", EnvKeys: []string{"MEMORY_SWAP"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Limits.MemorySwap })},
+	// Upstream reads --cpus from APPTAINER_CPU_SHARES too, which also sets
+	// --cpu-shares: here it is APPTAINER_CPUS.
+	{Name: "cpus", Usage: "Number of CPUs available to container", EnvKeys: []string{"CPUS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Limits.CPUs })},
+	{Name: "cpu-shares", Usage: "CPU shares for container", EnvKeys: []string{"CPU_SHARES"}, Groups: groupAll,
+		Var: int64Flag(func(o *actionOptions) *int64 { return &o.Limits.CPUShares })},
+	{Name: "cpuset-cpus", Usage: "List of host CPUs available to container", EnvKeys: []string{"CPUSET_CPUS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Limits.CPUSetCPUs })},
+	{Name: "cpuset-mems", Usage: "List of host memory nodes available to container", EnvKeys: []string{"CPUSET_MEMS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.Limits.CPUSetMems })},
+	{Name: "pids-limit", Usage: "Limit number of container PIDs, use -1 for unlimited", EnvKeys: []string{"PIDS_LIMIT"}, Groups: groupAll,
+		Var: int64Flag(func(o *actionOptions) *int64 { return &o.Limits.PidsLimit })},
+	{Name: "blkio-weight", Usage: "Block IO relative weight in range 10-1000, 0 to disable", EnvKeys: []string{"BLKIO_WEIGHT"}, Groups: groupAll,
+		Var: int64Flag(func(o *actionOptions) *int64 { return &o.Limits.BlkioWeight })},
+	{Name: "oom-kill-disable", Usage: "Disable OOM killer", EnvKeys: []string{"OOM_KILL_DISABLE"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.Limits.OOMKillDisable })},
+	{Name: "apply-cgroups", Usage: "apply cgroups from file for container processes (root only)", EnvKeys: []string{"APPLY_CGROUPS"}, Groups: groupAll, Unsupported: true,
+		Var: unsupportedString},
 	{Name: "nv", Usage: "enable Nvidia support", EnvKeys: []string{"NV"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedBool},
 	{Name: "rocm", Usage: "enable experimental Rocm support", EnvKeys: []string{"ROCM"}, Groups: groupAll, Unsupported: true,

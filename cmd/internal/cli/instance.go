@@ -29,6 +29,7 @@ func newInstanceCommand() *cobra.Command {
 		newInstanceStartCommand(launcher.ActionInstanceRun),
 		newInstanceStopCommand(),
 		newInstanceListCommand(),
+		newInstanceStatsCommand(),
 	)
 	return cmd
 }
@@ -72,6 +73,26 @@ func instancePaths(username string) (instance.Paths, error) {
 // errInstanceGone is trustedInstance's answer for an instance that ended
 // between the listing and the look at its record.
 var errInstanceGone = errors.New("the instance has just exited")
+
+// errNoInstance: no live instance of that name (callers word it).
+var errNoInstance = errors.New("no instance found")
+
+// liveInstance is the trusted file of user's live instance name.
+func liveInstance(user, name string) (*instance.File, error) {
+	paths, err := instancePaths(user)
+	if err != nil {
+		return nil, err
+	}
+	listed, err := paths.Get(name)
+	if err != nil || !instance.Alive(listed) {
+		return nil, errNoInstance
+	}
+	f, err := trustedInstance(paths, listed)
+	if errors.Is(err, errInstanceGone) {
+		return nil, errNoInstance
+	}
+	return f, err
+}
 
 // trustedInstance returns what the runtime recorded of the instance f
 // names, for the CLI to act on: f comes from a directory that a user may

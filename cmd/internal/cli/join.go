@@ -14,16 +14,8 @@ import (
 // joinInstance runs exec, run or shell inside every namespace of a running
 // instance.
 func joinInstance(action launcher.Action, name string, o *actionOptions) error {
-	paths, err := instancePaths("")
-	if err != nil {
-		return err
-	}
-	listed, err := paths.Get(name)
-	if err != nil || !instance.Alive(listed) {
-		return fmt.Errorf("no instance found with name %s", name)
-	}
-	f, err := trustedInstance(paths, listed)
-	if errors.Is(err, errInstanceGone) {
+	f, err := liveInstance("", name)
+	if errors.Is(err, errNoInstance) {
 		return fmt.Errorf("no instance found with name %s", name)
 	}
 	if err != nil {

@@ -42,6 +42,10 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err := checkMountConf(o, conf); err != nil {
 		return nil, nil, err
 	}
+	limits, err := limitResources(o)
+	if err != nil {
+		return nil, nil, err
+	}
 	if o.Writable && o.WritableTmpfs {
 		msgs = append(msgs, Message{Warning, "Disabling --writable-tmpfs flag, mutually exclusive with --writable"})
 		o.WritableTmpfs = false
@@ -106,6 +110,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if o.Boot {
 		addBoot(c, o, conf, h)
 	}
+	mergeLimits(&c.Spec, limits)
 	if o.BootHostnet {
 		hn, err := hostNetConfig(o, conf, h, caps)
 		if err != nil {

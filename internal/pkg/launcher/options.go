@@ -94,6 +94,10 @@ type Options struct {
 	NoMount []string // --no-mount: "mount xxx" directives and bind paths to leave out
 	Scratch []string // --scratch: empty directories at these paths
 
+	// Limits are the resource flags (--memory, --cpus, --pids-limit, ...)
+	// as the user typed them; see resources.go.
+	Limits Limits
+
 	// Plain runs the process as it is, without the action script and the
 	// image's environment (a build's %post, which makes that environment).
 	Plain bool

@@ -5,6 +5,7 @@ package engine
 // (the _linux.go files); unsupported.go stands in for it elsewhere.
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -64,6 +65,20 @@ var ErrNoRecord = errors.New("has no record")
 // error log is errLog is written.
 func GuardReportPath(errLog string) string {
 	return strings.TrimSuffix(errLog, ".err") + ".hostnet.json"
+}
+
+// InstanceUsage is what `instance stats` shows of an instance. Raw is
+// the cgroups library's whole statistics as JSON, which upstream prints
+// for --json.
+type InstanceUsage struct {
+	// CPUTotal is the CPU time used so far, in nanoseconds.
+	CPUTotal uint64
+	// MemUsage and MemLimit are in bytes; MemLimit is 0 without a limit.
+	MemUsage, MemLimit uint64
+	// BlockRead and BlockWrite are bytes read and written.
+	BlockRead, BlockWrite uint64
+	Pids                  uint64
+	Raw                   json.RawMessage
 }
 
 // RunRoot holds the runtime directories of containers and instances.

@@ -245,11 +245,33 @@ func monitorMain(onMainThread bool) (int, error) {
 	return m.run(), nil
 }
 
+// applyLimits sets the instance's resource limits (--memory, --cpus, ...)
+// before anything runs in its cgroups.
+func (m *monitor) applyLimits() error {
+	r := m.cfg.Spec.Linux.Resources
+	if !cgroup.HasLimits(r) {
+		return nil
+	}
+	v1, err := cgroup.InstanceV1(m.cfg.Instance.User, m.cfg.Instance.Name, m.v1Cgroups)
+	if err != nil {
+		return err
+	}
+	where, err := cgroup.ApplyLimits(r, m.cgPath, v1)
+	if err != nil {
+		return err
+	}
+	m.progress("resource limits set in " + where)
+	return nil
+}
+
 // prepareBoot makes what a booted init needs on the host side: its cgroup,
 // the notify socket, /run/host and the console.
 func (m *monitor) prepareBoot() error {
 	var err error
 	if m.cgFD, err = cgroup.Create(m.cgPath); err != nil {
+		return err
+	}
+	if err := m.applyLimits(); err != nil {
 		return err
 	}
 	// In a user namespace the monitor builds the container's root, and the

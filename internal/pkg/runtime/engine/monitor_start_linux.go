@@ -123,7 +123,10 @@ func (m *monitor) describeInstance() error {
 		return err
 	}
 	if m.cfg.Boot != nil {
-		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, m.cfg.UserNS == nil); err != nil {
+		// Limits on a hybrid host live in the v1 hierarchies, which the
+		// instance then joins even in a user namespace.
+		v1 := m.cfg.UserNS == nil || cgroup.HasLimits(m.cfg.Spec.Linux.Resources)
+		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1); err != nil {
 			return err
 		}
 		f.Cgroup = true
