@@ -268,6 +268,16 @@ func TestEverydayFlags(t *testing.T) {
 	if got := runIn(t, 0o22, nil, "exec", "--scratch", "/scratch", img, "sh", "-c", "touch /scratch/x && ls /scratch"); got != "x" {
 		t.Errorf("--scratch: %q", got)
 	}
+	share := t.TempDir()
+	if err := os.WriteFile(filepath.Join(share, "f"), []byte("shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := runIn(t, 0o22, nil, "exec", "--mount", "type=bind,src="+share+",dst=/mnt/m,readonly", img, "sh", "-c", "cat /mnt/m/f; touch /mnt/m/g 2>/dev/null || echo read-only"); got != "shared\nread-only" {
+		t.Errorf("--mount ...,readonly: %q", got)
+	}
+	if got := runIn(t, 0o22, nil, "exec", "--mount", "type=bind,src="+share+",dst=/mnt/m", img, "sh", "-c", "touch /mnt/m/g && echo written"); got != "written" {
+		t.Errorf("control: --mount without readonly: %q", got)
+	}
 	if got := runIn(t, 0o22, nil, "exec", img, "ls", "/sys"); got == "" {
 		t.Errorf("control: /sys is empty by default")
 	}

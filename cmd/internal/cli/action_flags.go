@@ -198,8 +198,11 @@ var actionFlags = []flagSpec{
 	{Name: "bind", Short: "B", Usage: "a user-bind path specification. spec has the format src[:dest[:opts]], where src and dest are outside and inside paths. If dest is not given, it is set equal to src. Mount options ('opts') may be specified as 'ro' (read-only) or 'rw' (read/write, which is the default). Multiple bind paths can be given by a comma separated list.",
 		EnvKeys: []string{"BIND", "BINDPATH"}, Groups: groupAll, EnvAppend: true,
 		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.Binds })},
-	{Name: "mount", Usage: "a mount specification e.g. 'type=bind,source=/opt,destination=/hostopt'", EnvKeys: []string{"MOUNT"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedArray},
+	// Each value is one mount: its commas are its fields'.
+	{Name: "mount", Usage: "a mount specification e.g. 'type=bind,src=/opt,dst=/hostopt'.", EnvKeys: []string{"MOUNT"}, Groups: groupAll,
+		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
+			fs.StringArrayVarP(&o.Mounts, name, short, nil, usage)
+		}},
 	{Name: "home", Short: "H", Usage: "a home directory specification. spec can either be a src path or src:dest pair. src is the source path of the home directory outside the container and dest overrides the home directory within the container.",
 		EnvKeys: []string{"HOME"}, Groups: groupAll,
 		Var: stringFlag(func(o *actionOptions) *string { return &o.Home })},

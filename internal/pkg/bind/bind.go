@@ -4,6 +4,7 @@
 package bind
 
 import (
+	"encoding/csv"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -100,4 +101,57 @@ func parseOne(item, cwd string) (Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// ParseMount parses one --mount value, docker's syntax as upstream takes
+// it: comma-separated key=value fields, CSV-quoted where a value holds a
+// comma: "type=bind,source=/opt,destination=/hostopt,readonly". Only bind
+// mounts exist here; bind-propagation may be given as rprivate or private,
+// which is what every bind of the container is.
+func ParseMount(value, cwd string) (Spec, error) {
+	fields, err := csv.NewReader(strings.NewReader(value)).Read()
+	if err != nil {
+		return Spec{}, fmt.Errorf("invalid mount spec %q: %w", value, err)
+	}
+	var typ, src, dst string
+	ro := false
+	for _, f := range fields {
+		k, v, hasValue := strings.Cut(strings.TrimSpace(f), "=")
+		switch strings.ToLower(k) {
+		case "type":
+			typ = v
+		case "source", "src":
+			src = v
+		case "destination", "dst", "target":
+			dst = v
+		case "readonly", "ro":
+			switch {
+			case !hasValue || v == "true" || v == "1":
+				ro = true
+			case v == "false" || v == "0":
+				ro = false
+			default:
+				return Spec{}, fmt.Errorf("invalid mount spec %q: %s=%q: want true or false", value, k, v)
+			}
+		case "bind-propagation":
+			if v != "rprivate" && v != "private" {
+				return Spec{}, fmt.Errorf("invalid mount spec %q: bind-propagation %q is not supported (binds are private)", value, v)
+			}
+		default:
+			return Spec{}, fmt.Errorf("invalid mount spec %q: unknown field %q", value, k)
+		}
+	}
+	switch {
+	case typ != "bind":
+		return Spec{}, fmt.Errorf("invalid mount spec %q: type %q is not supported (want type=bind)", value, typ)
+	case src == "" || dst == "":
+		return Spec{}, fmt.Errorf("invalid mount spec %q: want a source and a destination", value)
+	case strings.Contains(src, ":") || strings.Contains(dst, ":"):
+		return Spec{}, fmt.Errorf("invalid mount spec %q: a path with a colon is not supported", value)
+	}
+	item := src + ":" + dst
+	if ro {
+		item += ":ro"
+	}
+	return parseOne(item, cwd)
 }

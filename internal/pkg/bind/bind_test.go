@@ -2,6 +2,7 @@ package bind
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -97,5 +98,37 @@ func TestParseAll(t *testing.T) {
 	_, err = ParseAll([]string{"/a", "/b:/c:bogus"}, "/w")
 	if want := `bind option "bogus" in "/b:/c:bogus" is not supported (want ro or rw)`; err == nil || err.Error() != want {
 		t.Errorf("ParseAll with a bad value: error = %v, want %q", err, want)
+	}
+}
+
+func TestParseMount(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Spec
+		err  string
+	}{
+		{"type=bind,source=/opt,destination=/hostopt", Spec{"/opt", "/hostopt", false}, ""},
+		{"type=bind,src=/opt,dst=/hostopt,readonly", Spec{"/opt", "/hostopt", true}, ""},
+		{"type=bind,src=data,target=/d,ro=true", Spec{"/work/data", "/d", true}, ""},
+		{"type=bind,src=/a,dst=/b,readonly=false,bind-propagation=rprivate", Spec{"/a", "/b", false}, ""},
+		{`type=bind,"src=/a,b",dst=/c`, Spec{"/a,b", "/c", false}, ""},
+		{"type=volume,src=v,dst=/v", Spec{}, `type "volume" is not supported`},
+		{"src=/a,dst=/b", Spec{}, `type "" is not supported`},
+		{"type=bind,src=/a", Spec{}, "want a source and a destination"},
+		{"type=bind,src=/a,dst=/b,size=1", Spec{}, `unknown field "size"`},
+		{"type=bind,src=/a,dst=/b,bind-propagation=shared", Spec{}, "bind-propagation"},
+		{"type=bind,src=/a:x,dst=/b", Spec{}, "colon"},
+		{"type=bind,src=/a,dst=/", Spec{}, "container root"},
+		{"type=bind,src=/a,dst=rel", Spec{}, "not an absolute path"},
+	} {
+		got, err := ParseMount(tc.in, "/work")
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+		case tc.err == "" && got != tc.want:
+			t.Errorf("%q: %+v, want %+v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -200,7 +200,7 @@ func parseUserMounts(o Options, conf *apptainerconf.File, h Host) ([]string, []b
 	if err := checkDNS(dns, func(s string) bool { return net.ParseIP(s) != nil }); err != nil {
 		return nil, nil, err
 	}
-	if len(o.Binds) == 0 {
+	if len(o.Binds) == 0 && len(o.Mounts) == 0 {
 		return dns, nil, nil
 	}
 	if !conf.UserBindControl && h.UID != 0 {
@@ -209,6 +209,13 @@ func parseUserMounts(o Options, conf *apptainerconf.File, h Host) ([]string, []b
 	userBinds, err := bind.ParseAll(o.Binds, h.Cwd)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	for _, m := range o.Mounts {
+		b, err := bind.ParseMount(m, h.Cwd)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		userBinds = append(userBinds, b)
 	}
 	return dns, userBinds, nil
 }

@@ -74,6 +74,7 @@ type Options struct {
 	Writable      bool
 	WritableTmpfs bool
 	Binds         []string
+	Mounts        []string // --mount: docker's syntax, bind mounts
 	Home          string
 	Workdir       string
 
