@@ -146,4 +146,7 @@ func TestConfigFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustFail(t, apptainer(t, "-c", notRoot, "exec", env.Busybox, "true"), "must be owned by root")
+	// Commands that do not read the file still check the one named.
+	mustFail(t, apptainer(t, "-c", "/nonexistent/apptainer.conf", "instance", "list"), `failed to open configuration file "/nonexistent/apptainer.conf"`)
+	mustSucceed(t, apptainer(t, "-c", strict, "instance", "list"), "instance list with a valid -c file")
 }

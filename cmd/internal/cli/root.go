@@ -30,7 +30,7 @@ systemd images as instances (--boot), on their own network or, with
 		Version:       buildcfg.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case debug:
 				stderrLog.level = levelDebug
@@ -41,6 +41,17 @@ systemd images as instances (--boot), on their own network or, with
 			case quiet:
 				stderrLog.level = levelWarning
 			}
+			// A configuration file the user named is checked by every
+			// command, including those that do not read it.
+			if src := configSource(cmd, os.Getenv, stderrLog); src.Chosen {
+				if src.Path == "" {
+					return usageError{errors.New("--config needs the path of a configuration file")}
+				}
+				if _, _, err := apptainerconf.Load(src.Path); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	root.SetVersionTemplate("apptainer version {{.Version}}\n")
