@@ -330,3 +330,35 @@ func TestCompatInspect(t *testing.T) {
 	// The image's test script runs with the image's environment.
 	mustSucceed(t, apptainer(t, "exec", img, "/.singularity.d/test"), "the test script")
 }
+
+// TestOverlayDirectory: a writable --overlay directory keeps what the
+// container writes, outside the image; a :ro one adds its files.
+func TestOverlayDirectory(t *testing.T) {
+	ov, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(ro, "rofile"), []byte("from ro layer\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, apptainer(t, "exec", "--overlay", ov, env.Busybox, "sh", "-c", "echo kept > /newfile"), "write through the overlay")
+	r := apptainer(t, "exec", "--overlay", ov, env.Busybox, "cat", "/newfile")
+	if strings.TrimSpace(r.Stdout) != "kept" {
+		t.Errorf("a second container with the overlay: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(ov, "upper", "newfile")); err != nil {
+		t.Errorf("the write is not in the overlay's upper directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(env.Busybox, "newfile")); err == nil {
+		t.Errorf("the write reached the image")
+	}
+	if r := apptainer(t, "exec", env.Busybox, "cat", "/newfile"); r.Code == 0 {
+		t.Errorf("control: /newfile exists without the overlay")
+	}
+	r = apptainer(t, "exec", "--overlay", ro+":ro", env.Busybox, "sh", "-c", "cat /rofile; touch /x 2>/dev/null || echo read-only")
+	if got := strings.TrimSpace(r.Stdout); got != "from ro layer\nread-only" {
+		t.Errorf("--overlay DIR:ro: %q", got)
+	}
+	f := filepath.Join(t.TempDir(), "overlay.img")
+	if err := os.WriteFile(f, make([]byte, 1024), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, apptainer(t, "exec", "--overlay", f, env.Busybox, "true"), "only a directory can be an overlay in this build")
+}

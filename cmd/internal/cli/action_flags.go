@@ -212,8 +212,8 @@ var actionFlags = []flagSpec{
 		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.NoMount })},
 	{Name: "no-home", Usage: "do NOT mount users home directory if /home is not the current working directory", EnvKeys: []string{"NO_HOME"}, Groups: groupAll,
 		Var: boolFlag(func(o *actionOptions) *bool { return &o.NoHome })},
-	{Name: "overlay", Short: "o", Usage: "use an overlayFS image for persistent data storage or as read-only layer of container", EnvKeys: []string{"OVERLAY", "OVERLAYIMAGE"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedArray},
+	{Name: "overlay", Short: "o", Usage: "use an overlayFS image for persistent data storage or as read-only layer of container", EnvKeys: []string{"OVERLAY", "OVERLAYIMAGE"}, Groups: groupAll,
+		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.Overlay })},
 	{Name: "scratch", Short: "S", Usage: "include a scratch directory within the container that is linked to a temporary dir (use -W to force location)", EnvKeys: []string{"SCRATCH", "SCRATCHDIR"}, Groups: groupAll,
 		Var: arrayFlag(func(o *actionOptions) *[]string { return &o.Scratch })},
 	// Resource limits: booted instances (see launcher/resources.go).

@@ -88,6 +88,9 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 			return nil, launcherError(err)
 		}
 	}
+	if o.Overlay, err = resolveOverlays(o.Overlay); err != nil {
+		return nil, err
+	}
 	if err := prepareWorkdir(o.Workdir, launcher.ScratchPaths(o.Options)); err != nil {
 		return nil, err
 	}
@@ -106,6 +109,33 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 	cfg.Quiet = stderrLog.level < levelWarning
 	debugDecisions(cfg)
 	return cfg, nil
+}
+
+// resolveOverlays makes each --overlay path absolute and checks that it is
+// a directory: overlay image files are not supported yet.
+func resolveOverlays(items []string) ([]string, error) {
+	var out []string
+	for _, item := range items {
+		p, suffix := item, ""
+		for _, s := range []string{":ro", ":rw"} {
+			if cut, ok := strings.CutSuffix(item, s); ok {
+				p, suffix = cut, s
+			}
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("--overlay %s: %w", item, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("--overlay %s: only a directory can be an overlay in this build (an ext3 or SIF overlay image is not supported yet)", item)
+		}
+		out = append(out, abs+suffix)
+	}
+	return out, nil
 }
 
 // prepareWorkdir creates the directories a --workdir provides for /tmp,

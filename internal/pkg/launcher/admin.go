@@ -78,6 +78,9 @@ func underAny(path string, dirs []string, realpath func(string) string) bool {
 // and every root but a --writable one is an overlay on the image (the
 // runtime makes its mount points in the overlay's upper layer).
 func checkMountConf(o Options, conf *apptainerconf.File) error {
+	if err := checkOverlay(o); err != nil {
+		return err
+	}
 	if !conf.MountProc {
 		// The container's setup reads its own /proc after the pivot (the
 		// capability sets, the shim of an instance).

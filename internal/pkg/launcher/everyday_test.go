@@ -138,3 +138,37 @@ func TestEnvFileAndNoEval(t *testing.T) {
 		t.Errorf("--no-eval: a value is escaped for an evaluation that does not happen: %q", v)
 	}
 }
+
+func TestOverlay(t *testing.T) {
+	c, _, err := Build(execOpts(func(o *Options) { o.Overlay = []string{"/ov/rw", "/ov/a:ro", "/ov/b:ro"} }), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov := c.Overlay; ov == nil || ov.Upper != "/ov/rw" || strings.Join(ov.Lower, " ") != "/ov/a /ov/b" {
+		t.Errorf("overlay %+v", c.Overlay)
+	}
+	if c.Rootfs != "tmpfs-overlay" {
+		t.Errorf("a writable overlay leaves the root %s", c.Rootfs)
+	}
+	c, _, _ = Build(execOpts(func(o *Options) { o.Overlay = []string{"/ov/a:ro"} }), apptainerconf.Default(), rootHost())
+	if c.Rootfs != "readonly" || c.Overlay.Upper != "" {
+		t.Errorf("read-only overlays only: root %s, overlay %+v", c.Rootfs, c.Overlay)
+	}
+	if c, _, _ = Build(execOpts(func(*Options) {}), apptainerconf.Default(), rootHost()); c.Overlay != nil {
+		t.Errorf("control: overlay %+v without --overlay", c.Overlay)
+	}
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{execOpts(func(o *Options) { o.Overlay = []string{"/a", "/b"} }), "only one writable overlay"},
+		{execOpts(func(o *Options) { o.Overlay = []string{"rel"} }), "absolute"},
+		{execOpts(func(o *Options) { o.Overlay = []string{"/a,b"} }), "comma or colon"},
+		{execOpts(func(o *Options) { o.Overlay = []string{"/a"}; o.Writable = true }), "use one"},
+		{instanceOpts(func(o *Options) { o.Boot, o.BootHostnet, o.Overlay = true, true, []string{"/a"} }), "cannot be used in a user namespace"},
+	} {
+		if _, _, err := Build(tc.o, apptainerconf.Default(), rootHost()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.o.Overlay, err, tc.want)
+		}
+	}
+}

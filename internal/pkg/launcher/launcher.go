@@ -165,6 +165,9 @@ func decideNamespaces(o Options, conf *apptainerconf.File, h Host) (nsDecision, 
 	if userns && o.Writable {
 		return nsDecision{}, nil, fmt.Errorf("%w: --writable cannot be used in a user namespace: the image is presented read-only through an idmapped mount (use --writable-tmpfs, or --boot-hostnet-userns=false where allowed)", ErrInvalid)
 	}
+	if userns && len(o.Overlay) > 0 {
+		return nsDecision{}, nil, fmt.Errorf("%w: --overlay cannot be used in a user namespace: its directories are the host's, written by host root (use --boot-hostnet-userns=false where allowed)", ErrInvalid)
+	}
 	if o.BootHostnet {
 		// A system booted on the host's network must not share its System
 		// V IPC and POSIX message queues either (without a user namespace
@@ -225,6 +228,7 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 	c := &config.Config{
 		Image:           o.Image,
 		Rootfs:          rootfsMode(o),
+		Overlay:         overlayOf(o),
 		Files:           mp.Files,
 		Symlinks:        mp.Symlinks,
 		Cgroup:          o.Boot,
@@ -473,7 +477,7 @@ func rootfsMode(o Options) config.RootfsMode {
 	switch {
 	case o.Writable:
 		return config.RootfsWritable
-	case o.WritableTmpfs || o.Boot:
+	case o.WritableTmpfs || o.Boot || overlayOf(o) != nil && overlayOf(o).Upper != "":
 		// systemd needs a writable /var and /etc to reach "running".
 		return config.RootfsTmpfsOverlay
 	}

@@ -347,3 +347,44 @@ func checkDNS(list []string, valid func(string) bool) error {
 	}
 	return nil
 }
+
+// overlayOf is the --overlay layers: nil without any. checkOverlay has
+// checked them.
+func overlayOf(o Options) *config.Overlay {
+	if len(o.Overlay) == 0 {
+		return nil
+	}
+	ov := &config.Overlay{}
+	for _, item := range o.Overlay {
+		if p, ro := strings.CutSuffix(item, ":ro"); ro {
+			ov.Lower = append(ov.Lower, filepath.Clean(p))
+		} else {
+			ov.Upper = filepath.Clean(strings.TrimSuffix(item, ":rw"))
+		}
+	}
+	return ov
+}
+
+// checkOverlay refuses --overlay values the engine cannot stack.
+func checkOverlay(o Options) error {
+	writable := 0
+	for _, item := range o.Overlay {
+		p, ro := strings.CutSuffix(item, ":ro")
+		p = strings.TrimSuffix(p, ":rw")
+		switch {
+		case !filepath.IsAbs(p):
+			return fmt.Errorf("%w: --overlay %q: want an absolute directory path", ErrInvalid, item)
+		case strings.ContainsAny(p, ",:"):
+			return fmt.Errorf("%w: --overlay %q: a path with a comma or colon cannot be an overlay layer", ErrInvalid, item)
+		case !ro:
+			writable++
+		}
+	}
+	if writable > 1 {
+		return fmt.Errorf("%w: --overlay: only one writable overlay can be given (add :ro to the others)", ErrInvalid)
+	}
+	if writable == 1 && o.Writable {
+		return fmt.Errorf("%w: --overlay with a writable directory and --writable both make the root writable: use one", ErrInvalid)
+	}
+	return nil
+}

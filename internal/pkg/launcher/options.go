@@ -75,8 +75,12 @@ type Options struct {
 	WritableTmpfs bool
 	Binds         []string
 	Mounts        []string // --mount: docker's syntax, bind mounts
-	Home          string
-	Workdir       string
+	// Overlay are the --overlay directories, absolute, each "path" (the
+	// writable layer, one at most) or "path:ro"; the CLI checked that each
+	// is a directory.
+	Overlay []string
+	Home    string
+	Workdir string
 
 	KeepPrivs bool
 	NoPrivs   bool

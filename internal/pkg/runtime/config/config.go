@@ -28,6 +28,12 @@ const (
 	RootfsTmpfsOverlay RootfsMode = "tmpfs-overlay"
 )
 
+// Overlay is the --overlay layers of a container.
+type Overlay struct {
+	Lower []string `json:"lower,omitempty"`
+	Upper string   `json:"upper,omitempty"`
+}
+
 // SessionSource prefixes a mount source that names a file the engine writes
 // into the container's session directory before mounting it (see File).
 const SessionSource = "session:"
@@ -75,6 +81,12 @@ type Config struct {
 	// HostNet is set when a booted instance shares the host's network
 	// namespace (--boot-hostnet).
 	HostNet *HostNet `json:"hostNet,omitempty"`
+
+	// Overlay are the --overlay directories: read-only ones stacked on the
+	// image (first is topmost), and at most one writable one whose
+	// "upper" and "work" subdirectories replace the tmpfs upper layer, so
+	// that what the container writes stays.
+	Overlay *Overlay `json:"overlay,omitempty"`
 
 	// Quiet is -q/-s: the container stage prints no warning of its own
 	// to the caller (errors still go to the CLI).

@@ -223,13 +223,27 @@ func (a *assembler) idmappedImage(kind image.Kind) (int, error) {
 // root directory the container sees, so its root owns it.
 func (a *assembler) overlayRoot(lower string) error {
 	upper, work := filepath.Join(a.session, "upper"), filepath.Join(a.session, "work")
+	lowers := []string{lower}
+	if ov := a.cfg.Overlay; ov != nil {
+		// --overlay: read-only directories above the image, and a
+		// writable one in place of the tmpfs upper layer.
+		lowers = append(slices.Clone(ov.Lower), lower)
+		if ov.Upper != "" {
+			upper, work = filepath.Join(ov.Upper, "upper"), filepath.Join(ov.Upper, "work")
+		}
+	}
 	for _, d := range []string{upper, work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("failed to prepare overlay directory %s: %w", d, err)
 		}
 		a.own(d)
 	}
-	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	for _, l := range lowers {
+		if strings.ContainsAny(l, ",:") {
+			return fmt.Errorf("overlay layer %s: a path with a comma or colon cannot be an overlay layer", l)
+		}
+	}
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
 	return mount("overlay", a.root(), "overlay", 0, data)
 }
 
