@@ -245,6 +245,6 @@ var actionFlags = []flagSpec{
 		Var: unsupportedBool},
 	{Name: "rocm", Usage: "enable experimental Rocm support", EnvKeys: []string{"ROCM"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedBool},
-	{Name: "app", Usage: "set an application to run inside a container", EnvKeys: []string{"APP", "APPNAME"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedString},
+	{Name: "app", Usage: "set an application to run inside a container", EnvKeys: []string{"APP", "APPNAME"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.App })},
 }

@@ -8,13 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 )
 
 type inspectOptions struct {
 	labels, deffile, runscript, startscript, helpfile, environment, test, all, json bool
+	listApps                                                                        bool
+	app                                                                             string
 }
 
 // inspectItem is one thing inspect can show: its JSON key and where it
@@ -49,6 +53,8 @@ or environment of a sandbox directory or a SIF image.`,
 	f.BoolVarP(&o.environment, "environment", "e", false, "show the environment settings for the image")
 	f.BoolVarP(&o.test, "test", "t", false, "show the test script for the image")
 	f.BoolVar(&o.all, "all", false, "show all available data (imply --json option)")
+	f.BoolVar(&o.listApps, "list-apps", false, "list all apps in a container")
+	f.StringVar(&o.app, "app", "", "inspect a specific app")
 	f.BoolVarP(&o.json, "json", "j", false, "print structured json instead of sections")
 	return cmd
 }
@@ -62,24 +68,12 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 	if err != nil {
 		return err
 	}
-	items := []inspectItem{
-		{"labels", "/.singularity.d/labels.json", &o.labels},
-		{"deffile", "/.singularity.d/Singularity", &o.deffile},
-		{"runscript", "/.singularity.d/runscript", &o.runscript},
-		{"startscript", "/.singularity.d/startscript", &o.startscript},
-		{"helpfile", "/.singularity.d/runscript.help", &o.helpfile},
-		{"environment", "/.singularity.d/env/90-environment.sh", &o.environment},
-		{"test", "/.singularity.d/test", &o.test},
+	if o.listApps {
+		return listApps(w, files)
 	}
-	if o.all {
-		// Everything, as JSON, as upstream's --all.
-		for _, it := range items {
-			*it.on = true
-		}
-		o.json = true
-	}
-	if !o.deffile && !o.runscript && !o.startscript && !o.helpfile && !o.environment && !o.test {
-		o.labels = true
+	items, err := inspectItems(o, files, abs)
+	if err != nil {
+		return err
 	}
 	// A SIF carries the definition and labels as descriptors: reading them
 	// there avoids unpacking the file system.
@@ -116,6 +110,51 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 	return nil
 }
 
+// listApps prints the image's SCIF apps, one a line.
+func listApps(w io.Writer, files *image.Files) error {
+	apps, err := files.ReadDir("/scif/apps")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, a := range apps {
+		fmt.Fprintln(w, termtext.Line(a))
+	}
+	return nil
+}
+
+// inspectItems are the things inspect shows, those asked for switched on:
+// the image's, or with --app the app's (its metadata is in its own scif/
+// directory; the definition stays the image's).
+func inspectItems(o *inspectOptions, files *image.Files, abs string) ([]inspectItem, error) {
+	meta := "/.singularity.d"
+	if o.app != "" {
+		meta = "/scif/apps/" + o.app + "/scif"
+		if ok, err := files.Has(meta); err != nil || !ok || strings.Contains(o.app, "/") {
+			return nil, fmt.Errorf("no app %q in %s (see inspect --list-apps)", o.app, abs)
+		}
+	}
+	items := []inspectItem{
+		{"labels", meta + "/labels.json", &o.labels},
+		{"deffile", "/.singularity.d/Singularity", &o.deffile},
+		{"runscript", meta + "/runscript", &o.runscript},
+		{"startscript", meta + "/startscript", &o.startscript},
+		{"helpfile", meta + "/runscript.help", &o.helpfile},
+		{"environment", meta + "/env/90-environment.sh", &o.environment},
+		{"test", meta + "/test", &o.test},
+	}
+	if o.all {
+		// Everything, as JSON, as upstream's --all.
+		for _, it := range items {
+			*it.on = true
+		}
+		o.json = true
+	}
+	if !o.deffile && !o.runscript && !o.startscript && !o.helpfile && !o.environment && !o.test {
+		o.labels = true
+	}
+	return items, nil
+}
+
 // inspectAttr reads one item of an image: from the SIF's descriptors when
 // it has them, else from the image's files; labels are decoded. A missing
 // file is not an error: ok is false.
@@ -124,7 +163,7 @@ func inspectAttr(it inspectItem, files *image.Files, sifMeta *image.SIF, abs str
 	switch {
 	case sifMeta != nil && it.key == "deffile" && sifMeta.Deffile != nil:
 		b = sifMeta.Deffile
-	case sifMeta != nil && it.key == "labels" && sifMeta.Labels != nil:
+	case sifMeta != nil && it.key == "labels" && sifMeta.Labels != nil && it.path == "/.singularity.d/labels.json":
 		b = sifMeta.Labels
 	default:
 		var err error

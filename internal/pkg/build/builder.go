@@ -155,6 +155,9 @@ func (b *builder) run() error {
 	if err := makeMetaDirs(b.rootfs); err != nil {
 		return err
 	}
+	if err := makeApps(b.rootfs, b.def.Apps); err != nil {
+		return err
+	}
 	if s, ok := b.def.Section("setup"); ok {
 		b.step("Running setup scriptlet")
 		if err := b.command("%setup", []string{"/bin/sh", "-e", "-c", s.Body},
@@ -165,22 +168,76 @@ func (b *builder) run() error {
 	if err := b.copyFiles(); err != nil {
 		return err
 	}
+	if err := b.copyAppFiles(); err != nil {
+		return err
+	}
 	if s, ok := b.def.Section("post"); ok {
 		b.step("Running post scriptlet")
 		if b.runPost == nil {
 			return errors.New("%post needs a container runtime, and none was given")
 		}
-		var keep bytes.Buffer
-		out := b.progress
-		if out == nil {
-			out = &keep
-		}
-		if err := b.runPost(b.ctx, b.rootfs, s.Body, out); err != nil {
-			return fmt.Errorf("%%post failed: %w%s", err, quoteTail(keep.String()))
+		if err := b.scriptlet(s.Body); err != nil {
+			return fmt.Errorf("%%post failed: %w", err)
 		}
 	}
+	if err := b.installApps(); err != nil {
+		return err
+	}
 	b.step("Adding metadata (runscript, startscript, environment, labels, definition)")
-	return writeMetadata(b.rootfs, b.def)
+	if err := writeMetadata(b.rootfs, b.def); err != nil {
+		return err
+	}
+	return writeAppMetadata(b.rootfs, b.def.Apps)
+}
+
+// copyAppFiles copies each app's %appfiles into its root.
+func (b *builder) copyAppFiles() error {
+	for _, a := range b.def.Apps {
+		files, err := a.Files()
+		if err != nil || len(files) == 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		b.step("Copying files for app " + a.Name)
+		if err := b.copyInto("%appfiles "+a.Name, appRoot(a.Name), files); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// installApps runs each app's %appinstall as %post runs, from the app's
+// root, in app order.
+func (b *builder) installApps() error {
+	for _, a := range b.def.Apps {
+		if !a.Has("appinstall") {
+			continue
+		}
+		b.step("Running appinstall for " + a.Name)
+		if b.runPost == nil {
+			return errors.New("%appinstall needs a container runtime, and none was given")
+		}
+		if err := b.scriptlet(appInstallScript(a)); err != nil {
+			return fmt.Errorf("%%appinstall %s failed: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// scriptlet runs a script in a container on the new root (runPost), its
+// output streamed to Progress or kept for the error.
+func (b *builder) scriptlet(script string) error {
+	var keep bytes.Buffer
+	out := b.progress
+	if out == nil {
+		out = &keep
+	}
+	if err := b.runPost(b.ctx, b.rootfs, script, out); err != nil {
+		return fmt.Errorf("%w%s", err, quoteTail(keep.String()))
+	}
+	return nil
 }
 
 // command runs one tool, streaming to Progress or keeping its output for

@@ -48,6 +48,8 @@ type Definition struct {
 	Sections []Section
 	// Raw is the file as read, stored in the image.
 	Raw []byte
+	// Apps are the SCIF apps, in the order they first appear.
+	Apps []App
 }
 
 // ParseError names the line and section of a definition problem.
@@ -78,7 +80,11 @@ func Parse(r io.Reader) (*Definition, error) {
 	flush := func() {
 		if cur != nil {
 			cur.Body = body.String()
-			d.Sections = append(d.Sections, *cur)
+			if slices.Contains(AppSectionNames, cur.Name) {
+				d.addAppSection(*cur)
+			} else {
+				d.Sections = append(d.Sections, *cur)
+			}
 		}
 		body.Reset()
 	}
@@ -92,14 +98,23 @@ func Parse(r io.Reader) (*Definition, error) {
 			if cur != nil {
 				where = "%" + cur.Name
 			}
+			args := strings.TrimSpace(m[2])
+			if slices.Contains(AppSectionNames, name) {
+				if err := d.checkAppSection(name, args, n, cur); err != nil {
+					return nil, err
+				}
+				flush()
+				cur = &Section{Name: name, Args: args, Line: n}
+				continue
+			}
 			if !slices.Contains(SectionNames, name) {
-				return nil, &ParseError{n, where, fmt.Sprintf("unknown section %%%s (want one of %%%s)", m[1], strings.Join(SectionNames, ", %"))}
+				return nil, &ParseError{n, where, fmt.Sprintf("unknown section %%%s (want one of %%%s, or an app section %%%s NAME)", m[1], strings.Join(SectionNames, ", %"), strings.Join(AppSectionNames, ", %"))}
 			}
 			if _, dup := d.Section(name); dup || (cur != nil && cur.Name == name) {
 				return nil, &ParseError{n, "%" + name, fmt.Sprintf("section %%%s appears twice", name)}
 			}
 			flush()
-			cur = &Section{Name: name, Args: strings.TrimSpace(m[2]), Line: n}
+			cur = &Section{Name: name, Args: args, Line: n}
 			continue
 		}
 		if cur != nil {
@@ -201,10 +216,16 @@ type FileCopy struct{ Src, Dst string }
 
 // Files parses %files: "src [dst]" per line, comments and blanks skipped.
 func (d *Definition) Files() ([]FileCopy, error) {
+	s, _ := d.Section("files")
+	return filesOf(s)
+}
+
+// filesOf parses a %files or %appfiles section.
+func filesOf(s Section) ([]FileCopy, error) {
 	var out []FileCopy
-	err := d.eachLine("files", func(n int, f []string) error {
+	err := eachLineOf(s, func(n int, f []string) error {
 		if len(f) > 2 {
-			return &ParseError{n, "%files", fmt.Sprintf("want \"source [destination]\", got %d fields", len(f))}
+			return &ParseError{n, "%" + s.Name, fmt.Sprintf("want \"source [destination]\", got %d fields", len(f))}
 		}
 		c := FileCopy{Src: f[0], Dst: f[0]}
 		if len(f) == 2 {
@@ -221,8 +242,14 @@ type Label struct{ Key, Value string }
 
 // Labels parses %labels: "KEY value..." per line, in order.
 func (d *Definition) Labels() ([]Label, error) {
+	s, _ := d.Section("labels")
+	return labelsOf(s)
+}
+
+// labelsOf parses a %labels or %applabels section.
+func labelsOf(s Section) ([]Label, error) {
 	var out []Label
-	err := d.eachLine("labels", func(n int, f []string) error {
+	err := eachLineOf(s, func(n int, f []string) error {
 		l := Label{Key: f[0]}
 		if len(f) > 1 {
 			l.Value = strings.Join(f[1:], " ")
@@ -240,6 +267,11 @@ func (d *Definition) eachLine(name string, fn func(line int, fields []string) er
 	if !ok {
 		return nil
 	}
+	return eachLineOf(s, fn)
+}
+
+// eachLineOf is eachLine for a section in hand.
+func eachLineOf(s Section, fn func(line int, fields []string) error) error {
 	for i, line := range strings.Split(s.Body, "\n") {
 		t := strings.TrimSpace(line)
 		if t == "" || strings.HasPrefix(t, "#") {

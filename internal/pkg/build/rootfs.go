@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
+
 	"github.com/apptainer/apptainer/internal/pkg/image"
 )
 
@@ -95,12 +97,27 @@ func (b *builder) copyFiles() error {
 		return err
 	}
 	b.step("Copying files from host")
+	return b.copyInto("%files", "/", files)
+}
+
+// copyInto copies files to their destinations below dir of the new root.
+// A destination is resolved inside the root (filepath-securejoin): a link
+// of the source image on the way (/opt -> /etc) stays in the image, and
+// nothing of the image runs meanwhile to change it.
+func (b *builder) copyInto(what, dir string, files []FileCopy) error {
 	for _, f := range files {
-		dst := filepath.Join(b.rootfs, filepath.Clean("/"+f.Dst))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fmt.Errorf("%%files: failed to create the parent of %q: %w", f.Dst, err)
+		dst, err := securejoin.SecureJoin(b.rootfs, filepath.Join(dir, filepath.Clean("/"+f.Dst)))
+		if err != nil {
+			return fmt.Errorf("%s: %q: %w", what, f.Dst, err)
 		}
-		if err := b.command("%files "+f.Src, []string{"cp", "-a", "--", f.Src, dst}); err != nil {
+		parent, err := securejoin.SecureJoin(b.rootfs, filepath.Dir(strings.TrimPrefix(dst, b.rootfs)))
+		if err != nil {
+			return fmt.Errorf("%s: %q: %w", what, f.Dst, err)
+		}
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return fmt.Errorf("%s: failed to create the parent of %q: %w", what, f.Dst, err)
+		}
+		if err := b.command(what+" "+f.Src, []string{"cp", "-a", "--", f.Src, dst}); err != nil {
 			return err
 		}
 	}
@@ -177,16 +194,26 @@ func script(d *Definition, name string) string {
 }
 
 func writeFile(rootfs, rel string, b []byte, mode os.FileMode) error {
-	p := filepath.Join(rootfs, rel)
+	// Resolved inside the new root: a directory on the way may be a link
+	// the source image planted (/scif -> /etc), which must not lead out.
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel = strings.TrimPrefix(filepath.Clean("/"+rel), "/")
+	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		return fmt.Errorf("failed to create the parent of /%s: %w", rel, err)
+	}
 	// Remove first: a file from the source image may be read-only or a
-	// symlink pointing out of the image.
-	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+	// symlink.
+	if err := root.Remove(rel); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("failed to replace /%s: %w", rel, err)
 	}
-	if err := os.WriteFile(p, b, mode); err != nil {
+	if err := root.WriteFile(rel, b, mode); err != nil {
 		return fmt.Errorf("failed to write /%s: %w", rel, err)
 	}
-	return os.Chmod(p, mode)
+	return root.Chmod(rel, mode)
 }
 
 // labelsJSON merges the source image's labels with %labels (which win)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,4 +212,36 @@ func HasFunc(image string) func(string) bool {
 		ok, err := f.Has(p)
 		return err == nil && ok
 	}
+}
+
+// ReadDir returns the names in directory p of the image, sorted,
+// following symlinks inside the image.
+func (f *Files) ReadDir(p string) ([]string, error) {
+	lookup, err := f.lookup()
+	if err != nil {
+		return nil, err
+	}
+	real, ok := resolve(lookup, p, true)
+	if n, _ := lookup(real); !ok || !n.dir {
+		return nil, fmt.Errorf("failed to list %s in %s: %w", p, f.image, os.ErrNotExist)
+	}
+	var names []string
+	if f.kind == KindSandbox {
+		entries, err := os.ReadDir(f.image + real)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names, nil
+	}
+	prefix := strings.TrimSuffix(real, "/") + "/"
+	for k := range f.tree {
+		if rest, ok := strings.CutPrefix(k, prefix); ok && rest != "" && !strings.Contains(rest, "/") {
+			names = append(names, rest)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }

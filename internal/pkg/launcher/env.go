@@ -103,7 +103,7 @@ func planEnv(o Options, h Host, cleanEnv bool, home, cwd string) (envPlan, []Mes
 	p.base["PWD"] = cwd
 	p.base["USER_PATH"] = strings.TrimPrefix(hostPath+":"+upstreamUserPathTail, ":")
 	p.base["APPTAINER_COMMAND"] = o.Action.command()
-	setBoth(p.base, "APPNAME", "")
+	setBoth(p.base, "APPNAME", o.App)
 	setBoth(p.base, "CONTAINER", o.Image)
 	setBoth(p.base, "NAME", filepath.Base(o.Image))
 	if o.InstanceName != "" {

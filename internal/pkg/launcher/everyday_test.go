@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
 func execOpts(mod func(*Options)) Options {
@@ -169,6 +170,45 @@ func TestOverlay(t *testing.T) {
 	} {
 		if _, _, err := Build(tc.o, apptainerconf.Default(), rootHost()); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.o.Overlay, err, tc.want)
+		}
+	}
+}
+
+func TestApp(t *testing.T) {
+	h := hostWithShell("/bin/sh", "/scif/apps/foo", "/scif/apps/foo/scif/runscript", "/scif/apps/bar")
+	run := func(o Options) (*config.Config, error) {
+		c, _, err := Build(o, apptainerconf.Default(), h)
+		return c, err
+	}
+	c, err := run(Options{Action: ActionRun, Image: "/img", App: "foo", Args: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args := c.Spec.Process.Args; args[len(args)-2] != "/scif/apps/foo/scif/runscript" || args[len(args)-1] != "a" {
+		t.Errorf("run --app foo: %q", args)
+	}
+	if v, _ := envValue(c.Spec.Process.Env, "SINGULARITY_APPNAME"); v != "foo" {
+		t.Errorf("run --app foo: SINGULARITY_APPNAME=%q", v)
+	}
+	c, _ = run(Options{Action: ActionExec, Image: "/img", App: "bar", Args: []string{"env"}})
+	if args := c.Spec.Process.Args; args[len(args)-1] != "env" {
+		t.Errorf("exec --app bar: %q", args)
+	}
+	c, _ = run(Options{Action: ActionExec, Image: "/img", Args: []string{"env"}})
+	if v, ok := envValue(c.Spec.Process.Env, "APPTAINER_APPNAME"); !ok || v != "" {
+		t.Errorf("control: without --app, APPTAINER_APPNAME=%q (set %v)", v, ok)
+	}
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Action: ActionExec, Image: "/img", App: "nosuch", Args: []string{"env"}}, `no app "nosuch"`},
+		{Options{Action: ActionExec, Image: "/img", App: "../foo", Args: []string{"env"}}, `no app "../foo"`},
+		{Options{Action: ActionRun, Image: "/img", App: "bar"}, "no runscript for contained app: bar"},
+		{instanceOpts(func(o *Options) { o.Boot, o.App = true, "foo" }), "--app cannot be used with --boot"},
+	} {
+		if _, err := run(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.o.App, err, tc.want)
 		}
 	}
 }

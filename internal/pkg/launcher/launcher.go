@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
@@ -399,6 +400,9 @@ func decideProcess(c *config.Config, o Options, h Host, home string) ([]Message,
 // runscript, a shell, or the user's command.
 func processArgs(o Options, h Host) ([]string, bool, error) {
 	has := func(p string) bool { return h.ImageHas == nil || h.ImageHas(p) }
+	if o.App != "" {
+		return appArgs(o, h, has)
+	}
 	switch {
 	case o.Boot:
 		if !has("/sbin/init") {
@@ -432,6 +436,31 @@ func processArgs(o Options, h Host) ([]string, bool, error) {
 		}
 		return o.Args, false, nil
 	}
+}
+
+// appArgs is processArgs with --app: the app's runscript or startscript
+// (upstream's /scif layout), or the command; its environment comes from
+// the image's 95-apps.sh, which reads APPTAINER_APPNAME.
+func appArgs(o Options, h Host, has func(string) bool) ([]string, bool, error) {
+	root := "/scif/apps/" + o.App
+	switch {
+	case o.Boot:
+		return nil, false, fmt.Errorf("%w: --app cannot be used with --boot: a booted instance runs /sbin/init", ErrInvalid)
+	case strings.Contains(o.App, "/") || !has(root):
+		return nil, false, fmt.Errorf("%w: no app %q in %s (see apptainer inspect --list-apps)", ErrInvalid, o.App, o.Image)
+	case o.Action == ActionRun || o.Action == ActionInstanceRun:
+		if !has(root + "/scif/runscript") {
+			return nil, false, fmt.Errorf("%w: no runscript for contained app: %s", ErrInvalid, o.App)
+		}
+		return append([]string{root + "/scif/runscript"}, o.Args...), o.Action == ActionInstanceRun, nil
+	case o.Action == ActionInstanceStart:
+		if !has(root + "/scif/startscript") {
+			return nil, true, nil
+		}
+		return append([]string{root + "/scif/startscript"}, o.Args...), true, nil
+	}
+	o.App = ""
+	return processArgs(o, h)
 }
 
 // applyConfNamespaces removes namespaces the administrator disallowed, with

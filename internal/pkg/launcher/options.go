@@ -75,6 +75,7 @@ type Options struct {
 	WritableTmpfs bool
 	Binds         []string
 	Mounts        []string // --mount: docker's syntax, bind mounts
+	App           string   // --app: a SCIF app of the image
 	// Overlay are the --overlay directories, absolute, each "path" (the
 	// writable layer, one at most) or "path:ro"; the CLI checked that each
 	// is a directory.
