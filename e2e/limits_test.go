@@ -127,6 +127,26 @@ func TestLimitsBootedInstance(t *testing.T) {
 	}
 }
 
+// TestLimitsFromFile: --apply-cgroups takes upstream's TOML file.
+func TestLimitsFromFile(t *testing.T) {
+	img := bootImage(t)
+	h := newFakeHost(t)
+	h.stopOnCleanup(t, "lim4")
+	file := filepath.Join(t.TempDir(), "cgroups.toml")
+	if err := os.WriteFile(file, []byte("[pids]\nlimit = 321\n[memory]\nlimit = 402653184\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", "--apply-cgroups", file, img, "lim4"), "start --apply-cgroups")
+	pid := getInstanceIn(t, h, "lim4").Pid
+	if got := readLimit(t, pid, "pids", "pids.max", "pids.max"); got != "321" {
+		t.Errorf("pids limit %s, want 321", got)
+	}
+	if got := readLimit(t, pid, "memory", "memory.limit_in_bytes", "memory.max"); got != "402653184" {
+		t.Errorf("memory limit %s, want 402653184", got)
+	}
+	mustSucceed(t, h.apptainer(t, "instance", "stop", "lim4"), "stop")
+}
+
 // TestLimitsRefused: limits outside a booted instance, and a limit the
 // host has no controller file for, are clear errors that leave nothing.
 func TestLimitsRefused(t *testing.T) {

@@ -13,7 +13,9 @@ type actionOptions struct {
 	// conf is where apptainer.conf comes from (-c, see configSource).
 	conf confSource
 	// envFile is --env-file, read into Options.EnvFile.
-	envFile     string
+	envFile string
+	// cgroupsFile is --apply-cgroups, read into Options.Limits.File.
+	cgroupsFile string
 	bootTimeout int
 	// bootHostnetUserns holds --boot-hostnet-userns and bootHostnetGuard
 	// --boot-hostnet-guard; each reaches Options only when given (see
@@ -239,8 +241,8 @@ var actionFlags = []flagSpec{
 		Var: int64Flag(func(o *actionOptions) *int64 { return &o.Limits.BlkioWeight })},
 	{Name: "oom-kill-disable", Usage: "Disable OOM killer", EnvKeys: []string{"OOM_KILL_DISABLE"}, Groups: groupAll,
 		Var: boolFlag(func(o *actionOptions) *bool { return &o.Limits.OOMKillDisable })},
-	{Name: "apply-cgroups", Usage: "apply cgroups from file for container processes (root only)", EnvKeys: []string{"APPLY_CGROUPS"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedString},
+	{Name: "apply-cgroups", Usage: "apply cgroups from file for container processes (root only)", EnvKeys: []string{"APPLY_CGROUPS"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.cgroupsFile })},
 	{Name: "nv", Usage: "enable Nvidia support", EnvKeys: []string{"NV"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedBool},
 	{Name: "rocm", Usage: "enable experimental Rocm support", EnvKeys: []string{"ROCM"}, Groups: groupAll, Unsupported: true,

@@ -88,6 +88,15 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 			return nil, launcherError(err)
 		}
 	}
+	if o.cgroupsFile != "" {
+		b, err := os.ReadFile(o.cgroupsFile)
+		if err != nil {
+			return nil, fmt.Errorf("could not read --apply-cgroups: %w", err)
+		}
+		if o.Limits.File, err = launcher.ParseCgroupsFile(o.cgroupsFile, b); err != nil {
+			return nil, launcherError(err)
+		}
+	}
 	if o.Overlay, err = resolveOverlays(o.Overlay); err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func TestFlagGroups(t *testing.T) {
 }
 
 func TestUnsupportedFlags(t *testing.T) {
-	for _, args := range [][]string{{"--fakeroot"}, {"--userns"}, {"--apply-cgroups", "c.toml"}, {"--nv"}} {
+	for _, args := range [][]string{{"--fakeroot"}, {"--userns"}, {"--compat"}, {"--nv"}} {
 		_, _, err := parseAction(t, groupAll, args, nil)
 		if err == nil || !strings.Contains(err.Error(), "is not supported by this build") {
 			t.Errorf("%v: error %v, want not supported", args, err)

@@ -1,12 +1,17 @@
 package launcher
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	units "github.com/docker/go-units"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // Limits are the resource flags, as typed: sizes take upstream's (and
@@ -22,10 +27,16 @@ type Limits struct {
 	PidsLimit         int64  // --pids-limit
 	BlkioWeight       int64  // --blkio-weight: 10 to 1000
 	OOMKillDisable    bool   // --oom-kill-disable
+	// File is --apply-cgroups, parsed (ParseCgroupsFile); it cannot be
+	// combined with the flags above.
+	File *specs.LinuxResources
 }
 
 // set reports whether any limit was asked for.
 func (l Limits) set() bool { return l != Limits{} }
+
+// flagsSet reports whether any limit flag (not the file) was given.
+func (l Limits) flagsSet() bool { l.File = nil; return l.set() }
 
 // cpuPeriod is the CFS period --cpus divides, in microseconds (upstream's
 // and docker's).
@@ -126,6 +137,12 @@ func limitResources(o Options) (*specs.LinuxResources, error) {
 	if !o.Boot {
 		return nil, fmt.Errorf("%w: resource limits (--memory, --cpus, --pids-limit, ...) need an instance started with --boot in this build: only it has a cgroup of its own", ErrInvalid)
 	}
+	if f := o.Limits.File; f != nil {
+		if o.Limits.flagsSet() {
+			return nil, fmt.Errorf("%w: --apply-cgroups cannot be combined with the limit flags (--memory, --cpus, ...): put every limit in the file", ErrInvalid)
+		}
+		return f, nil
+	}
 	return o.Limits.resources()
 }
 
@@ -140,4 +157,48 @@ func mergeLimits(spec *specs.Spec, r *specs.LinuxResources) {
 	}
 	res := spec.Linux.Resources
 	res.Memory, res.CPU, res.Pids, res.BlockIO = r.Memory, r.CPU, r.Pids, r.BlockIO
+}
+
+// cgroupsFileKeys are the keys of an --apply-cgroups file this build
+// applies, by section: what the limit flags set. Any other key is refused,
+// never ignored.
+var cgroupsFileKeys = map[string][]string{
+	"memory":  {"limit", "reservation", "swap", "disableOOMKiller"},
+	"cpu":     {"shares", "quota", "period", "cpus", "mems"},
+	"pids":    {"limit"},
+	"blockIO": {"weight"},
+}
+
+// ParseCgroupsFile reads an --apply-cgroups file: upstream's TOML, whose
+// keys are the runtime-spec's resource names ("[memory] limit =
+// 1073741824"). name is for messages.
+func ParseCgroupsFile(name string, content []byte) (*specs.LinuxResources, error) {
+	var doc map[string]any
+	if err := toml.Unmarshal(content, &doc); err != nil {
+		return nil, fmt.Errorf("%w: --apply-cgroups %s: %w", ErrInvalid, name, err)
+	}
+	for section, v := range doc {
+		allowed, ok := cgroupsFileKeys[section]
+		table, isTable := v.(map[string]any)
+		if !ok || !isTable {
+			return nil, fmt.Errorf("%w: --apply-cgroups %s: [%s] is not supported by this build (want memory, cpu, pids or blockIO)", ErrInvalid, name, section)
+		}
+		for k := range table {
+			if !slices.Contains(allowed, k) {
+				return nil, fmt.Errorf("%w: --apply-cgroups %s: %s.%s is not supported by this build (want one of %s)", ErrInvalid, name, section, k, strings.Join(allowed, ", "))
+			}
+		}
+	}
+	// The TOML keys are the spec's JSON names: JSON carries them over.
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	r := &specs.LinuxResources{}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(r); err != nil {
+		return nil, fmt.Errorf("%w: --apply-cgroups %s: %w", ErrInvalid, name, err)
+	}
+	return r, nil
 }

@@ -55,3 +55,36 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCgroupsFile(t *testing.T) {
+	r, err := ParseCgroupsFile("c.toml", []byte("[memory]\nlimit = 536870912\n[pids]\nlimit = 321\n[cpu]\nshares = 512\ncpus = \"0\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Memory == nil || *r.Memory.Limit != 536870912 || r.Pids == nil || *r.Pids.Limit != 321 || r.CPU == nil || *r.CPU.Shares != 512 || r.CPU.Cpus != "0" {
+		t.Errorf("parsed %+v", r)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"[memory]\nlimit = 1\nswappiness = 10\n", "memory.swappiness is not supported"},
+		{"[devices]\nallow = false\n", "[devices] is not supported"},
+		{"[hugepageLimits]\n", "is not supported"},
+		{"[memory\n", "c.toml"},
+		{"[pids]\nlimit = \"many\"\n", "c.toml"},
+	} {
+		if _, err := ParseCgroupsFile("c.toml", []byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	o := instanceOpts(func(o *Options) { o.Boot = true; o.Limits.File = r })
+	c, _, err := Build(o, apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.Spec.Linux.Resources.Pids.Limit != 321 || len(c.Spec.Linux.Resources.Devices) == 0 {
+		t.Errorf("--apply-cgroups: resources %+v", c.Spec.Linux.Resources)
+	}
+	o.Limits.Memory = "1G"
+	if _, _, err := Build(o, apptainerconf.Default(), rootHost()); err == nil || !strings.Contains(err.Error(), "cannot be combined") {
+		t.Errorf("--apply-cgroups with --memory: %v", err)
+	}
+}
