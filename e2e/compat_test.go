@@ -362,3 +362,23 @@ func TestOverlayDirectory(t *testing.T) {
 	}
 	mustFail(t, apptainer(t, "exec", "--overlay", f, env.Busybox, "true"), "only a directory can be an overlay in this build")
 }
+
+// TestCompatEnvironmentSIF: a SIF built from envDef carries its
+// environment too.
+func TestCompatEnvironmentSIF(t *testing.T) {
+	dir := t.TempDir()
+	def := filepath.Join(dir, "env.def")
+	if err := os.WriteFile(def, []byte(fmt.Sprintf(envDef, env.Busybox)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sif := filepath.Join(dir, "env.sif")
+	mustSucceed(t, apptainer(t, "build", sif, def), "build the environment SIF")
+	cmd := exec.Command(env.Bin, "exec", sif, "sh", "-c", `echo "$IMGVAR $POSTVAR $PATH"`)
+	cmd.Dir = "/"
+	cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/bin:/bin"}
+	r := runResult(t, cmd)
+	mustSucceed(t, r, "exec the SIF")
+	if got := strings.TrimSpace(r.Stdout); got != "fromimage frompost /opt/img/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" {
+		t.Errorf("SIF environment: %q", got)
+	}
+}
