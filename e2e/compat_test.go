@@ -357,10 +357,35 @@ func TestOverlayDirectory(t *testing.T) {
 		t.Errorf("--overlay DIR:ro: %q", got)
 	}
 	f := filepath.Join(t.TempDir(), "overlay.img")
-	if err := os.WriteFile(f, make([]byte, 1024), 0o644); err != nil {
+	if err := os.WriteFile(f, make([]byte, 4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustFail(t, apptainer(t, "exec", "--overlay", f, env.Busybox, "true"), "only a directory can be an overlay in this build")
+	mustFail(t, apptainer(t, "exec", "--overlay", f, env.Busybox, "true"), "want a directory or an ext3 overlay image")
+}
+
+// TestOverlayImage: an ext3 overlay image keeps what the container writes
+// in the image file; :ro shows it; no loop device stays attached.
+func TestOverlayImage(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "overlay.img")
+	if out, err := exec.Command("mkfs.ext3", "-q", "-F", img, "32M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext3: %v: %s", err, out)
+	}
+	mustSucceed(t, apptainer(t, "exec", "--overlay", img, env.Busybox, "sh", "-c", "echo in-image > /kept"), "write through the overlay image")
+	if r := apptainer(t, "exec", "--overlay", img, env.Busybox, "cat", "/kept"); strings.TrimSpace(r.Stdout) != "in-image" {
+		t.Errorf("a second container with the overlay image: %s", r)
+	}
+	if r := apptainer(t, "exec", "--overlay", img+":ro", env.Busybox, "sh", "-c", "cat /kept; touch /y 2>/dev/null || echo read-only"); strings.TrimSpace(r.Stdout) != "in-image\nread-only" {
+		t.Errorf("--overlay IMG:ro: %s", r)
+	}
+	if r := apptainer(t, "exec", env.Busybox, "cat", "/kept"); r.Code == 0 {
+		t.Errorf("control: /kept exists without the overlay image")
+	}
+	if _, err := os.Stat(filepath.Join(env.Busybox, "kept")); err == nil {
+		t.Errorf("the write reached the image")
+	}
+	if out, _ := exec.Command("losetup", "-j", img).Output(); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("loop devices left on the overlay image: %s", out)
+	}
 }
 
 // TestCompatEnvironmentSIF: a SIF built from envDef carries its

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
@@ -97,7 +98,7 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 			return nil, launcherError(err)
 		}
 	}
-	if o.Overlay, err = resolveOverlays(o.Overlay); err != nil {
+	if o.Overlay, o.OverlayImages, err = resolveOverlays(o.Overlay); err != nil {
 		return nil, err
 	}
 	if err := prepareWorkdir(o.Workdir, launcher.ScratchPaths(o.Options)); err != nil {
@@ -121,9 +122,9 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 }
 
 // resolveOverlays makes each --overlay path absolute and checks that it is
-// a directory: overlay image files are not supported yet.
-func resolveOverlays(items []string) ([]string, error) {
-	var out []string
+// a directory or an ext3 overlay image, which it also returns apart.
+func resolveOverlays(items []string) ([]string, []string, error) {
+	var out, images []string
 	for _, item := range items {
 		p, suffix := item, ""
 		for _, s := range []string{":ro", ":rw"} {
@@ -133,18 +134,22 @@ func resolveOverlays(items []string) ([]string, error) {
 		}
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fi, err := os.Stat(abs)
 		if err != nil {
-			return nil, fmt.Errorf("--overlay %s: %w", item, err)
+			return nil, nil, fmt.Errorf("--overlay %s: %w", item, err)
 		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("--overlay %s: only a directory can be an overlay in this build (an ext3 or SIF overlay image is not supported yet)", item)
+		switch {
+		case fi.IsDir():
+		case fi.Mode().IsRegular() && image.IsExtImage(abs):
+			images = append(images, abs)
+		default:
+			return nil, nil, fmt.Errorf("--overlay %s: want a directory or an ext3 overlay image (a SIF overlay is not supported by this build)", item)
 		}
 		out = append(out, abs+suffix)
 	}
-	return out, nil
+	return out, images, nil
 }
 
 // prepareWorkdir creates the directories a --workdir provides for /tmp,

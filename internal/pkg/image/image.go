@@ -83,3 +83,21 @@ func Detect(path string) (Kind, error) {
 	}
 	return KindSIF, nil
 }
+
+// extMagicOffset is where the ext2/3/4 superblock magic, at byte 1080 of the file.
+const extMagicOffset = 1080
+
+// IsExtImage reports whether path is a file holding an ext2/3/4 file
+// system (an overlay image).
+func IsExtImage(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 2)
+	if _, err := f.ReadAt(b, extMagicOffset); err != nil {
+		return false
+	}
+	return b[0] == 0x53 && b[1] == 0xef
+}

@@ -53,10 +53,24 @@ func (l *Loop) Detach() error {
 // read-only and auto-clearing. Devices numbered maxDevices or above are
 // refused, as apptainer.conf's "max loop devices" says.
 func AttachLoop(image string, offset, size int64, maxDevices int) (*Loop, error) {
+	return attachLoop(image, offset, size, maxDevices, false)
+}
+
+// AttachLoopWritable is AttachLoop for a file the mount writes to (an
+// overlay image).
+func AttachLoopWritable(image string, maxDevices int) (*Loop, error) {
+	return attachLoop(image, 0, 0, maxDevices, true)
+}
+
+func attachLoop(image string, offset, size int64, maxDevices int, writable bool) (*Loop, error) {
 	if maxDevices <= 0 {
 		return nil, fmt.Errorf("failed to attach %s to a loop device: no loop devices allowed (max loop devices = %d)", image, maxDevices)
 	}
-	backing, err := os.OpenFile(image, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	mode := os.O_RDONLY
+	if writable {
+		mode = os.O_RDWR
+	}
+	backing, err := os.OpenFile(image, mode|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open image %q: %w", image, err)
 	}
@@ -76,7 +90,7 @@ func AttachLoop(image string, offset, size int64, maxDevices int) (*Loop, error)
 		if n >= maxDevices {
 			return nil, fmt.Errorf("failed to attach %s to a loop device: the next free one is /dev/loop%d, beyond max loop devices (%d)", image, n, maxDevices)
 		}
-		l, err := configureLoop(n, backing, offset, size)
+		l, err := configureLoop(n, backing, offset, size, writable)
 		if errors.Is(err, unix.EBUSY) {
 			lastErr = err // taken by someone else meanwhile: ask again
 			continue
@@ -88,16 +102,20 @@ func AttachLoop(image string, offset, size int64, maxDevices int) (*Loop, error)
 
 // configureLoop binds backing to /dev/loopN in one LOOP_CONFIGURE call,
 // falling back to LOOP_SET_FD + LOOP_SET_STATUS64 on kernels before 5.8.
-func configureLoop(n int, backing *os.File, offset, size int64) (*Loop, error) {
+func configureLoop(n int, backing *os.File, offset, size int64, writable bool) (*Loop, error) {
 	path := fmt.Sprintf("/dev/loop%d", n)
-	dev, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	mode, flags := os.O_RDONLY, uint32(unix.LO_FLAGS_AUTOCLEAR|unix.LO_FLAGS_READ_ONLY)
+	if writable {
+		mode, flags = os.O_RDWR, unix.LO_FLAGS_AUTOCLEAR
+	}
+	dev, err := os.OpenFile(path, mode|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open %s: %w", path, err)
 	}
 	info := unix.LoopInfo64{
 		Offset:    uint64(offset),
 		Sizelimit: uint64(size),
-		Flags:     unix.LO_FLAGS_AUTOCLEAR | unix.LO_FLAGS_READ_ONLY,
+		Flags:     flags,
 	}
 	copy(info.File_name[:len(info.File_name)-1], backing.Name())
 	cfg := unix.LoopConfig{Fd: uint32(backing.Fd()), Info: info}

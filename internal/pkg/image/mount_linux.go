@@ -47,3 +47,26 @@ func MountPartition(image string, p Partition, target string, maxLoopDevices int
 	}
 	return nil
 }
+
+// MountOverlayImage mounts an ext3 overlay image (an ext2/3/4 file system
+// in a file, as `mkfs.ext3 FILE` makes) on target, read-write unless ro,
+// through an auto-clearing loop device: it goes with the mount namespace.
+func MountOverlayImage(path, target string, ro bool, maxLoopDevices int) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("failed to create mount point %q: %w", target, err)
+	}
+	attach := AttachLoopWritable
+	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+	if ro {
+		attach = func(p string, max int) (*Loop, error) { return AttachLoop(p, 0, 0, max) }
+		flags |= unix.MS_RDONLY
+	}
+	loop, err := attach(path, maxLoopDevices)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount(loop.Path, target, "ext3", flags, ""); err != nil {
+		return errors.Join(fmt.Errorf("failed to mount overlay image %s (%s) on %q: %w", path, loop.Path, target, err), loop.Detach())
+	}
+	return loop.Close()
+}

@@ -354,7 +354,7 @@ func overlayOf(o Options) *config.Overlay {
 	if len(o.Overlay) == 0 {
 		return nil
 	}
-	ov := &config.Overlay{}
+	ov := &config.Overlay{Images: o.OverlayImages}
 	for _, item := range o.Overlay {
 		if p, ro := strings.CutSuffix(item, ":ro"); ro {
 			ov.Lower = append(ov.Lower, filepath.Clean(p))

@@ -80,8 +80,11 @@ type Options struct {
 	// writable layer, one at most) or "path:ro"; the CLI checked that each
 	// is a directory.
 	Overlay []string
-	Home    string
-	Workdir string
+	// OverlayImages are those of the --overlay paths that are overlay
+	// image files (ext3), not directories.
+	OverlayImages []string
+	Home          string
+	Workdir       string
 
 	KeepPrivs bool
 	NoPrivs   bool

@@ -32,6 +32,10 @@ const (
 type Overlay struct {
 	Lower []string `json:"lower,omitempty"`
 	Upper string   `json:"upper,omitempty"`
+	// Images are the layers above that are overlay image files (ext3),
+	// mounted first; their "upper" (and "work") directories are the
+	// layers.
+	Images []string `json:"images,omitempty"`
 }
 
 // SessionSource prefixes a mount source that names a file the engine writes

@@ -225,11 +225,15 @@ func (a *assembler) overlayRoot(lower string) error {
 	upper, work := filepath.Join(a.session, "upper"), filepath.Join(a.session, "work")
 	lowers := []string{lower}
 	if ov := a.cfg.Overlay; ov != nil {
-		// --overlay: read-only directories above the image, and a
-		// writable one in place of the tmpfs upper layer.
-		lowers = append(slices.Clone(ov.Lower), lower)
+		// --overlay: read-only layers above the image, and a writable
+		// one in place of the tmpfs upper layer.
+		layers, err := a.overlayLayers(ov)
+		if err != nil {
+			return err
+		}
+		lowers = append(layers[:len(ov.Lower):len(ov.Lower)], lower)
 		if ov.Upper != "" {
-			upper, work = filepath.Join(ov.Upper, "upper"), filepath.Join(ov.Upper, "work")
+			upper, work = filepath.Join(layers[len(ov.Lower)], "upper"), filepath.Join(layers[len(ov.Lower)], "work")
 		}
 	}
 	for _, d := range []string{upper, work} {
@@ -245,6 +249,38 @@ func (a *assembler) overlayRoot(lower string) error {
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
 	return mount("overlay", a.root(), "overlay", 0, data)
+}
+
+// overlayLayers returns the directories of ov's layers, lower ones first
+// and then the upper one: an overlay image file is mounted in the session
+// (read-only for a lower layer), and its "upper" directory is a lower
+// layer; a directory is itself.
+func (a *assembler) overlayLayers(ov *config.Overlay) ([]string, error) {
+	maxLoop := image.DefaultMaxLoopDevices
+	if a.cfg.MaxLoopDevices != nil {
+		maxLoop = *a.cfg.MaxLoopDevices
+	}
+	paths := slices.Clone(ov.Lower)
+	if ov.Upper != "" {
+		paths = append(paths, ov.Upper)
+	}
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p
+		if !slices.Contains(ov.Images, p) {
+			continue
+		}
+		mnt := filepath.Join(a.session, fmt.Sprintf("overlay-%d", i))
+		ro := i < len(ov.Lower)
+		if err := image.MountOverlayImage(p, mnt, ro, maxLoop); err != nil {
+			return nil, err
+		}
+		out[i] = mnt
+		if ro {
+			out[i] = filepath.Join(mnt, "upper")
+		}
+	}
+	return out, nil
 }
 
 // finishRootfs makes a read-only root read-only, after its mount points
