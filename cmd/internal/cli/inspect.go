@@ -104,7 +104,7 @@ func runInspect(w io.Writer, o *inspectOptions, arg string) error {
 	}
 	for _, it := range items {
 		if v, ok := attrs[it.key]; ok {
-			writeInspectAttr(w, v)
+			writeInspectAttr(w, v, isTerminal(w))
 		}
 	}
 	return nil
@@ -185,7 +185,23 @@ func inspectAttr(it inspectItem, files *image.Files, sifMeta *image.SIF, abs str
 
 // writeInspectAttr prints one item as upstream's sections do: labels as
 // sorted "key: value" lines, anything else as it is, ending in a newline.
-func writeInspectAttr(w io.Writer, v any) {
+// writeInspectAttr prints one item. The text is the image's: on a
+// terminal its control characters are shown escaped (termtext), so that a
+// label or script cannot drive the terminal; a pipe gets it as it is.
+func writeInspectAttr(w io.Writer, v any, terminal bool) {
+	line, lines := func(s string) string { return s }, func(s string) string { return s }
+	if terminal {
+		// Tabs stay tabs in a script; every other control character
+		// is escaped.
+		line = termtext.Line
+		lines = func(s string) string {
+			parts := strings.Split(s, "\t")
+			for i, p := range parts {
+				parts[i] = termtext.Lines(p)
+			}
+			return strings.Join(parts, "\t")
+		}
+	}
 	if labels, isMap := v.(map[string]string); isMap {
 		keys := make([]string, 0, len(labels))
 		for k := range labels {
@@ -193,12 +209,13 @@ func writeInspectAttr(w io.Writer, v any) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "%s: %s\n", k, labels[k])
+			fmt.Fprintf(w, "%s: %s\n", line(k), line(labels[k]))
 		}
 		return
 	}
-	fmt.Fprint(w, v)
-	if s := v.(string); s != "" && s[len(s)-1] != '\n' {
+	s := lines(v.(string))
+	fmt.Fprint(w, s)
+	if s != "" && s[len(s)-1] != '\n' {
 		fmt.Fprintln(w)
 	}
 }

@@ -178,3 +178,22 @@ func TestHostnetAuditEscapesImageNames(t *testing.T) {
 		t.Errorf("the JSON report does not keep the name as it is:\n%s", js)
 	}
 }
+
+// TestInspectEscapesOnATerminal: an image's label or script cannot send
+// escape sequences to the terminal inspect prints on; a pipe gets the
+// text as it is. The control is the same text through a pipe.
+func TestInspectEscapesOnATerminal(t *testing.T) {
+	const evil = "\x1b]0;owned\x07\x1b[2J"
+	for _, terminal := range []bool{true, false} {
+		var b strings.Builder
+		writeInspectAttr(&b, map[string]string{"Maintainer" + evil: "x" + evil}, terminal)
+		writeInspectAttr(&b, "#!/bin/sh\n\techo "+evil+"\n", terminal)
+		out := b.String()
+		if got := strings.Contains(out, "\x1b"); got == terminal {
+			t.Errorf("terminal=%v: escape characters in the output: %q", terminal, out)
+		}
+		if !strings.Contains(out, "\techo ") {
+			t.Errorf("terminal=%v: the script's tab is gone: %q", terminal, out)
+		}
+	}
+}
