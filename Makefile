@@ -30,7 +30,7 @@ E2E_TESTFLAGS ?=
 
 SHELL_SCRIPTS := mconfig .ci/run $(wildcard scripts/*.sh)
 
-.PHONY: all install test e2e e2e-loaded check lint image demo bench ci clean distclean
+.PHONY: all install uninstall test e2e e2e-loaded check lint image demo bench ci clean distclean
 
 all: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR)
@@ -40,6 +40,9 @@ $(BUILDDIR)/Makefile:
 
 install: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR) install
+
+uninstall: $(BUILDDIR)/Makefile
+	$(MAKE) -C $(BUILDDIR) uninstall
 
 test:
 	$(GO) test $(TESTFLAGS) ./...

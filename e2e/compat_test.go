@@ -37,6 +37,9 @@ var compatCases = []compatCase{
 	// Failures of the container: one FATAL line, exit 255.
 	{args: "exec {bb} /nonexistent", code: 255, stderr: `^FATAL: +/nonexistent: no such file or directory\n$`, once: "/nonexistent: no such file or directory"},
 	{args: "exec {bb} nonexistent", code: 255, stderr: `^FATAL: +nonexistent: executable file not found in \$PATH\n$`, once: "executable file not found"},
+	// An image URI is a transport this build lacks, not a relative path.
+	{args: "exec docker://busybox true", code: 255, stderr: `^FATAL: +image "docker://busybox": transport "docker" is not supported by this build`},
+	{args: "inspect oras://ghcr.io/x/y:1", code: 255, stderr: `transport "oras" is not supported by this build`},
 	{args: "exec /nonexistent/image true", code: 255, stderr: `^FATAL: +could not open image /nonexistent/image: no such file or directory\n$`},
 	{args: "-c /nonexistent/apptainer.conf exec {bb} true", code: 255, stderr: `^FATAL: +failed to open configuration file "/nonexistent/apptainer.conf"`},
 	// -d says what was decided.
@@ -405,5 +408,41 @@ func TestCompatEnvironmentSIF(t *testing.T) {
 	mustSucceed(t, r, "exec the SIF")
 	if got := strings.TrimSpace(r.Stdout); got != "fromimage frompost /opt/img/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" {
 		t.Errorf("SIF environment: %q", got)
+	}
+}
+
+// TestBuildSandboxUnsquashfsPartial: unsquashfs exits 2 when it could not
+// create some files (device nodes where mknod is refused); the build warns
+// and goes on, as upstream's. A failure with any other status still fails.
+func TestBuildSandboxUnsquashfsPartial(t *testing.T) {
+	sif := busyboxSIF(t)
+	real, err := exec.LookPath("unsquashfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		status int
+		ok     bool
+	}{{2, true}, {1, false}} {
+		bin := t.TempDir()
+		fake := fmt.Sprintf("#!/bin/sh\n%s \"$@\" || exit $?\nexit %d\n", real, tc.status)
+		if err := os.WriteFile(filepath.Join(bin, "unsquashfs"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "sandbox")
+		r := apptainerEnv(t, []string{"PATH=" + bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, "build", "--sandbox", out, sif)
+		if tc.ok {
+			mustSucceed(t, r, "build --sandbox with unsquashfs exiting 2")
+			if !strings.Contains(r.Stderr, "WARNING") || !strings.Contains(r.Stderr, "exit status 2") {
+				t.Errorf("no warning:\n%s", r)
+			}
+			if _, err := os.Stat(filepath.Join(out, "bin", "busybox")); err != nil {
+				t.Errorf("the sandbox lacks the image's files: %v", err)
+			}
+			continue
+		}
+		if r.Code == 0 {
+			t.Errorf("control: unsquashfs exiting 1 did not fail the build:\n%s", r)
+		}
 	}
 }

@@ -78,6 +78,8 @@ install: all
 	@echo " INSTALL $(DESTDIR)$(BINDIR)/apptainer"
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer $(DESTDIR)$(BINDIR)/apptainer
+	@# Upstream installs singularity as a link to apptainer, for old scripts.
+	ln -sfn apptainer $(DESTDIR)$(BINDIR)/singularity
 	@echo " INSTALL $(DESTDIR)$(ENGINEDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter"
 	$(INSTALL) -d $(DESTDIR)$(ENGINEDIR)
 	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-engine
@@ -104,6 +106,7 @@ install: all
 # Configuration (apptainer.conf, network/*.conflist) is the admin's and stays.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
+	if [ "$$(readlink $(DESTDIR)$(BINDIR)/singularity)" = apptainer ]; then rm -f $(DESTDIR)$(BINDIR)/singularity; fi
 	rm -f $(DESTDIR)$(ENGINEDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter
 	-rmdir $(DESTDIR)$(ENGINEDIR) $(DESTDIR)$(LIBEXECDIR)/apptainer 2>/dev/null
 	rm -f $(DESTDIR)$(MANDIR)/man1/apptainer.1 $(DESTDIR)$(MANDIR)/man1/apptainer-*.1

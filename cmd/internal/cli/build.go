@@ -34,7 +34,8 @@ file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 			defer stop()
-			bo := build.Options{Out: args[0], Source: args[1], Sandbox: o.sandbox, Force: o.force, RunPost: postRunner(configSource(cmd, os.Getenv, stderrLog))}
+			bo := build.Options{Out: args[0], Source: args[1], Sandbox: o.sandbox, Force: o.force, RunPost: postRunner(configSource(cmd, os.Getenv, stderrLog)),
+				Warn: func(msg string) { stderrLog.Warningf("%s", msg) }}
 			// Tool output and stage lines only on a terminal, unless -q.
 			if term.IsTerminal(int(os.Stderr.Fd())) && stderrLog.level >= levelInfo {
 				bo.Progress = os.Stderr

@@ -107,6 +107,9 @@ func imageFacts(img string) (launcher.ImageFacts, error) {
 
 // resolveImage checks the image argument and returns its absolute path.
 func resolveImage(arg string) (string, error) {
+	if err := image.CheckLocal(arg); err != nil {
+		return "", err
+	}
 	abs, err := filepath.Abs(arg)
 	if err != nil {
 		return "", err

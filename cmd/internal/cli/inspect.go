@@ -60,6 +60,9 @@ or environment of a sandbox directory or a SIF image.`,
 }
 
 func runInspect(w io.Writer, o *inspectOptions, arg string) error {
+	if err := image.CheckLocal(arg); err != nil {
+		return err
+	}
 	abs, err := filepath.Abs(arg)
 	if err != nil {
 		return err

@@ -38,6 +38,9 @@ type Options struct {
 	// shared /proc, as they could from a chroot. Required when the
 	// definition has a %post section.
 	RunPost func(ctx context.Context, rootfs, script string, out io.Writer) error
+	// Warn, when set, receives a warning: the build went on past a
+	// problem the user should know of.
+	Warn func(string)
 }
 
 // Build builds an image. The new image is assembled in a temporary
@@ -60,7 +63,7 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("failed to create build directory next to %q: %w", out, err)
 	}
 	defer os.RemoveAll(work)
-	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost}
+	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost, warn: o.Warn}
 	if err := os.Mkdir(b.rootfs, 0o755); err != nil {
 		return fmt.Errorf("failed to create %q: %w", b.rootfs, err)
 	}
@@ -89,6 +92,9 @@ func Build(ctx context.Context, o Options) error {
 // loadSource turns the source into a definition: a sandbox or SIF source
 // is a "Bootstrap: localimage" definition with no sections.
 func loadSource(src string) (*Definition, error) {
+	if err := image.CheckLocal(src); err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(src)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open build source %q: %w", src, err)
@@ -135,6 +141,7 @@ type builder struct {
 	rootfs   string
 	progress io.Writer
 	runPost  func(ctx context.Context, rootfs, script string, out io.Writer) error
+	warn     func(string)
 }
 
 func (b *builder) step(msg string) {

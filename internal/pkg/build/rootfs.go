@@ -2,8 +2,10 @@ package build
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -73,8 +75,19 @@ func (b *builder) bootstrap() error {
 		if err != nil {
 			return err
 		}
-		return b.command("extraction of "+from, []string{"unsquashfs", "-o", strconv.FormatInt(s.Primary.Offset, 10),
+		err = b.command("extraction of "+from, []string{"unsquashfs", "-o", strconv.FormatInt(s.Primary.Offset, 10),
 			"-f", "-no-progress", "-d", b.rootfs, from})
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 2 {
+			// unsquashfs exits 2 when it extracted the file system but
+			// could not create some files in it (device nodes, where mknod
+			// is not allowed): upstream warns and goes on, and so do we.
+			if b.warn != nil {
+				b.warn(fmt.Sprintf("%v; the build goes on without those files", err))
+			}
+			return nil
+		}
+		return err
 	}
 	return fmt.Errorf("unsupported bootstrap agent %q", h["bootstrap"])
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 )
 
 // Kind says what an image path holds.
@@ -100,4 +102,21 @@ func IsExtImage(path string) bool {
 		return false
 	}
 	return b[0] == 0x53 && b[1] == 0xef
+}
+
+// transports are upstream's image URI schemes ("docker://busybox",
+// "docker-archive:file.tar"); none is implemented by this build.
+var transports = []string{"library", "docker", "docker-archive", "docker-daemon", "oci", "oci-archive", "oras", "shub", "http", "https"}
+
+// ErrTransport: an image argument names a transport, not a local path.
+var ErrTransport = errors.New("is not supported by this build")
+
+// CheckLocal refuses an image argument that is one of upstream's URIs,
+// before it is taken for a relative path ("./docker:/busybox").
+func CheckLocal(arg string) error {
+	scheme, _, ok := strings.Cut(arg, ":")
+	if ok && slices.Contains(transports, scheme) {
+		return fmt.Errorf("image %q: transport %q %w (use a sandbox directory or a SIF file)", arg, scheme, ErrTransport)
+	}
+	return nil
 }
