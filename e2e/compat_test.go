@@ -281,6 +281,17 @@ func TestEverydayFlags(t *testing.T) {
 	if got := runIn(t, 0o22, nil, "exec", "--mount", "type=bind,src="+share+",dst=/mnt/m", img, "sh", "-c", "touch /mnt/m/g && echo written"); got != "written" {
 		t.Errorf("control: --mount without readonly: %q", got)
 	}
+	odd := filepath.Join(t.TempDir(), "a,b")
+	if err := os.MkdirAll(odd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(odd, "f"), []byte("odd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := strings.ReplaceAll(odd, ",", `\,`) + `:/mnt/x\:y`
+	if got := runIn(t, 0o22, nil, "exec", "--bind", spec, img, "cat", "/mnt/x:y/f"); got != "odd" {
+		t.Errorf("--bind with escaped comma and colon: %q", got)
+	}
 	if got := runIn(t, 0o22, nil, "exec", img, "ls", "/sys"); got == "" {
 		t.Errorf("control: /sys is empty by default")
 	}

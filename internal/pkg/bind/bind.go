@@ -28,10 +28,11 @@ type Spec struct {
 //
 // Blanks around each spec and empty specs ("a,,b", a trailing comma) are
 // ignored, so a list can be written "a, b" and an empty value binds
-// nothing.
+// nothing. A path with a comma or a colon writes it "\," or "\:", as
+// upstream's.
 func Parse(value, cwd string) ([]Spec, error) {
 	var specs []Spec
-	for item := range strings.SplitSeq(value, ",") {
+	for _, item := range splitUnescaped(value, ',') {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
@@ -60,7 +61,7 @@ func ParseAll(values []string, cwd string) ([]Spec, error) {
 
 // parseOne parses a single trimmed, non-empty spec.
 func parseOne(item, cwd string) (Spec, error) {
-	fields := strings.Split(item, ":")
+	fields := splitUnescaped(item, ':')
 	if len(fields) > 3 {
 		return Spec{}, fmt.Errorf("invalid bind spec %q: too many fields", item)
 	}
@@ -154,4 +155,25 @@ func ParseMount(value, cwd string) (Spec, error) {
 		item += ":ro"
 	}
 	return parseOne(item, cwd)
+}
+
+// splitUnescaped splits s at each sep not escaped with a backslash; "\sep"
+// becomes sep, and any other backslash stays, so that the escapes of
+// another separator survive for a later split.
+func splitUnescaped(s string, sep byte) []string {
+	var parts []string
+	var cur strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == sep:
+			cur.WriteByte(sep)
+			i++
+		case s[i] == sep:
+			parts = append(parts, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(s[i])
+		}
+	}
+	return append(parts, cur.String())
 }

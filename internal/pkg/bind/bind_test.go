@@ -132,3 +132,17 @@ func TestParseMount(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEscapes(t *testing.T) {
+	got, err := Parse(`/data/a\,b:/in\:side:ro,/plain`, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Spec{{"/data/a,b", "/in:side", true}, {"/plain", "/plain", false}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse: %+v, want %+v", got, want)
+	}
+	if got, _ := Parse(`/a\b`, "/"); len(got) != 1 || got[0].Source != `/a\b` {
+		t.Errorf("a backslash before another character stays: %+v", got)
+	}
+}
