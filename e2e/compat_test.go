@@ -50,16 +50,22 @@ var compatCases = []compatCase{
 	{args: "exec {bb} sh -c 'exit 3'", code: 3, stderr: `^$`},
 }
 
+// apptainerFromRoot runs the binary under test from /, which every image
+// has (the caller's directory is the container's, and a missing one is
+// warned about), with exactly the environment environ.
+func apptainerFromRoot(t *testing.T, environ []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(env.Bin, args...)
+	cmd.Dir = "/"
+	cmd.Env = environ
+	return runResult(t, cmd)
+}
+
 func TestCompat(t *testing.T) {
 	for _, c := range compatCases {
 		t.Run(c.args, func(t *testing.T) {
 			args := splitArgs(strings.ReplaceAll(c.args, "{bb}", env.Busybox))
-			// From /, which every image has: the caller's directory is
-			// the container's, and a missing one is warned about.
-			cmd := exec.Command(env.Bin, args...)
-			cmd.Dir = "/"
-			cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-			r := runResult(t, cmd)
+			r := apptainerFromRoot(t, []string{"HOME=" + env.Home, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, args...)
 			if r.Code != c.code {
 				t.Errorf("exit %d, want %d:\n%s", r.Code, c.code, r)
 			}
@@ -144,10 +150,7 @@ func TestCompatEnvironment(t *testing.T) {
 	imagePath := "/opt/img/bin:" + callerPath
 	run := func(t *testing.T, extra []string, args ...string) map[string]string {
 		t.Helper()
-		cmd := exec.Command(env.Bin, args...)
-		cmd.Dir = "/"
-		cmd.Env = append([]string{"HOME=" + env.Home, "PATH=" + callerPath, "LANG=C", "FOO=host-foo", "EMPTIED=host", "HOSTONLY=kept"}, extra...)
-		r := runResult(t, cmd)
+		r := apptainerFromRoot(t, append([]string{"HOME=" + env.Home, "PATH=" + callerPath, "LANG=C", "FOO=host-foo", "EMPTIED=host", "HOSTONLY=kept"}, extra...), args...)
 		mustSucceed(t, r, strings.Join(args, " "))
 		vars := map[string]string{}
 		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
@@ -215,10 +218,7 @@ func TestCompatEnvironment(t *testing.T) {
 		check(t, got, map[string]string{"FOO": "host-foo", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, "IMGVAR", "POSTVAR")
 	})
 	t.Run("run", func(t *testing.T) {
-		cmd := exec.Command(env.Bin, "run", img, "a", "b")
-		cmd.Dir = "/"
-		cmd.Env = []string{"HOME=" + env.Home, "PATH=" + callerPath}
-		r := runResult(t, cmd)
+		r := apptainerFromRoot(t, []string{"HOME=" + env.Home, "PATH=" + callerPath}, "run", img, "a", "b")
 		mustSucceed(t, r, "run")
 		if strings.TrimSpace(r.Stdout) != "runscript sees IMGVAR=fromimage args=a b" {
 			t.Errorf("run: %q", r.Stdout)
@@ -412,10 +412,7 @@ func TestCompatEnvironmentSIF(t *testing.T) {
 	}
 	sif := filepath.Join(dir, "env.sif")
 	mustSucceed(t, apptainer(t, "build", sif, def), "build the environment SIF")
-	cmd := exec.Command(env.Bin, "exec", sif, "sh", "-c", `echo "$IMGVAR $POSTVAR $PATH"`)
-	cmd.Dir = "/"
-	cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/bin:/bin"}
-	r := runResult(t, cmd)
+	r := apptainerFromRoot(t, []string{"HOME=" + env.Home, "PATH=/usr/bin:/bin"}, "exec", sif, "sh", "-c", `echo "$IMGVAR $POSTVAR $PATH"`)
 	mustSucceed(t, r, "exec the SIF")
 	if got := strings.TrimSpace(r.Stdout); got != "fromimage frompost /opt/img/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" {
 		t.Errorf("SIF environment: %q", got)

@@ -126,12 +126,7 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 func resolveOverlays(items []string) ([]string, []string, error) {
 	var out, images []string
 	for _, item := range items {
-		p, suffix := item, ""
-		for _, s := range []string{":ro", ":rw"} {
-			if cut, ok := strings.CutSuffix(item, s); ok {
-				p, suffix = cut, s
-			}
-		}
+		p, ro := launcher.SplitOverlay(item)
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return nil, nil, err
@@ -147,7 +142,10 @@ func resolveOverlays(items []string) ([]string, []string, error) {
 		default:
 			return nil, nil, fmt.Errorf("--overlay %s: want a directory or an ext3 overlay image (a SIF overlay is not supported by this build)", item)
 		}
-		out = append(out, abs+suffix)
+		if ro {
+			abs += ":ro"
+		}
+		out = append(out, abs)
 	}
 	return out, images, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 
+	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
@@ -31,11 +32,10 @@ func debugDecisions(cfg *config.Config) {
 	for _, d := range s.Linux.Devices {
 		stderrLog.Debugf("Device: %s (%s %d:%d)", d.Path, d.Type, d.Major, d.Minor)
 	}
-	args := s.Process.Args
-	if len(args) > 4 && args[0] == "/bin/sh" && args[1] == "-c" && strings.HasPrefix(args[3], "apptainer-") {
-		stderrLog.Debugf("Process: the action script (image environment), then %s", strings.Join(args[4:], " "))
+	if cmd, ok := launcher.BehindAction(s.Process.Args); ok {
+		stderrLog.Debugf("Process: the action script (image environment), then %s", strings.Join(cmd, " "))
 	} else {
-		stderrLog.Debugf("Process: %s", strings.Join(args, " "))
+		stderrLog.Debugf("Process: %s", strings.Join(cmd, " "))
 	}
 	stderrLog.Debugf("Working directory: %s", s.Process.Cwd)
 	var names []string

@@ -201,10 +201,10 @@ func (b *builder) run() error {
 func (b *builder) copyAppFiles() error {
 	for _, a := range b.def.Apps {
 		files, err := a.Files()
-		if err != nil || len(files) == 0 {
-			if err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
 			continue
 		}
 		b.step("Copying files for app " + a.Name)

@@ -28,6 +28,15 @@ func withAction(args []string) []string {
 	return append([]string{actionShell, "-c", actionScript, actionArgv0}, args...)
 }
 
+// BehindAction returns the command the action script runs, when args
+// start with the script (withAction), and whether they do.
+func BehindAction(args []string) ([]string, bool) {
+	if len(args) < 4 || args[0] != actionShell || args[1] != "-c" || args[3] != actionArgv0 {
+		return args, false
+	}
+	return args[4:], true
+}
+
 // ForJoin is the command line and environment of a command that action
 // joins to an instance whose process environment is instanceEnv: behind
 // the action script when the instance's own process was (its environment

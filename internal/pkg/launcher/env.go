@@ -1,6 +1,8 @@
 package launcher
 
 import (
+	"bufio"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -190,4 +192,31 @@ func sortedEnv(env map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ParseEnvFile reads --env-file: one NAME=VALUE a line, optionally after
+// "export ", with the value optionally in single or double quotes; blank
+// lines and lines starting with # are skipped. name is for messages.
+func ParseEnvFile(name, content string) (map[string]string, error) {
+	vars := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(content))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !shellName.MatchString(k) {
+			return nil, fmt.Errorf("%w: %s:%d: want NAME=VALUE, got %q", ErrInvalid, name, n, line)
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		vars[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+	}
+	return vars, nil
 }

@@ -506,7 +506,7 @@ func rootfsMode(o Options) config.RootfsMode {
 	switch {
 	case o.Writable:
 		return config.RootfsWritable
-	case o.WritableTmpfs || o.Boot || overlayOf(o) != nil && overlayOf(o).Upper != "":
+	case o.WritableTmpfs || o.Boot || hasWritableOverlay(o):
 		// systemd needs a writable /var and /etc to reach "running".
 		return config.RootfsTmpfsOverlay
 	}

@@ -348,6 +348,15 @@ func checkDNS(list []string, valid func(string) bool) error {
 	return nil
 }
 
+// SplitOverlay splits an --overlay value into its path and whether it is
+// a read-only layer (":ro"); ":rw", the default, may be said aloud.
+func SplitOverlay(item string) (path string, ro bool) {
+	if p, ok := strings.CutSuffix(item, ":ro"); ok {
+		return p, true
+	}
+	return strings.TrimSuffix(item, ":rw"), false
+}
+
 // overlayOf is the --overlay layers: nil without any. checkOverlay has
 // checked them.
 func overlayOf(o Options) *config.Overlay {
@@ -356,21 +365,26 @@ func overlayOf(o Options) *config.Overlay {
 	}
 	ov := &config.Overlay{Images: o.OverlayImages}
 	for _, item := range o.Overlay {
-		if p, ro := strings.CutSuffix(item, ":ro"); ro {
+		if p, ro := SplitOverlay(item); ro {
 			ov.Lower = append(ov.Lower, filepath.Clean(p))
 		} else {
-			ov.Upper = filepath.Clean(strings.TrimSuffix(item, ":rw"))
+			ov.Upper = filepath.Clean(p)
 		}
 	}
 	return ov
+}
+
+// hasWritableOverlay reports whether an --overlay layer takes the
+// container's writes.
+func hasWritableOverlay(o Options) bool {
+	return slices.ContainsFunc(o.Overlay, func(item string) bool { _, ro := SplitOverlay(item); return !ro })
 }
 
 // checkOverlay refuses --overlay values the engine cannot stack.
 func checkOverlay(o Options) error {
 	writable := 0
 	for _, item := range o.Overlay {
-		p, ro := strings.CutSuffix(item, ":ro")
-		p = strings.TrimSuffix(p, ":rw")
+		p, ro := SplitOverlay(item)
 		switch {
 		case !filepath.IsAbs(p):
 			return fmt.Errorf("%w: --overlay %q: want an absolute directory path", ErrInvalid, item)
