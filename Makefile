@@ -76,6 +76,7 @@ lint:
 
 image:
 	scripts/e2e-image.sh --prune
+	scripts/e2e-image.sh --recipe sysvinit --prune
 
 demo:
 	scripts/demo.sh

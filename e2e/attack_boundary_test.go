@@ -163,7 +163,7 @@ func TestAttackCallerKeyring(t *testing.T) {
 // (host root here, standing for another process of the instance) must
 // not make instance start report the instance started.
 func TestAttackForeignNotify(t *testing.T) {
-	img := busyboxInitImage(t) // busybox init never reports readiness
+	img := silentSystemdImage(t) // waited on for READY=1, which it never sends
 	const name = "attack-notify"
 	stopOnCleanup(t, name)
 	start, startErr, startDone, entry := startBooting(t, img, name)

@@ -15,37 +15,51 @@ import (
 	"time"
 )
 
-var imageOnce struct {
+// cachedImage is one of scripts/e2e-image.sh's images, found once.
+type cachedImage struct {
 	sync.Once
 	path string
 	err  error
 }
 
-// bootImage returns the Debian bookworm systemd rootfs, built once by
-// scripts/e2e-image.sh and cached outside the repository.
-func bootImage(t *testing.T) string {
+var images = map[string]*cachedImage{"systemd": {}, "sysvinit": {}}
+
+// imageEnv names the variables that may give each recipe's image.
+var imageEnv = map[string][]string{
+	"systemd":  {"APPTAINER_E2E_IMAGE", "APPTAINER_E2E_ROOTFS"},
+	"sysvinit": {"APPTAINER_E2E_SYSVINIT_ROOTFS"},
+}
+
+// recipeImage returns the Debian bookworm rootfs of recipe ("systemd" or
+// "sysvinit"), built once by scripts/e2e-image.sh and cached outside the
+// repository.
+func recipeImage(t *testing.T, recipe string) string {
 	t.Helper()
-	imageOnce.Do(func() {
-		for _, key := range []string{"APPTAINER_E2E_IMAGE", "APPTAINER_E2E_ROOTFS"} {
+	img := images[recipe]
+	img.Do(func() {
+		for _, key := range imageEnv[recipe] {
 			if p := os.Getenv(key); p != "" {
-				imageOnce.path = p
+				img.path = p
 				return
 			}
 		}
 		script, _ := filepath.Abs("../scripts/e2e-image.sh")
-		out, err := exec.Command(script).Output()
+		out, err := exec.Command(script, "--recipe", recipe).Output()
 		if err != nil {
-			imageOnce.err = fmt.Errorf("%s: %w", script, err)
+			img.err = fmt.Errorf("%s --recipe %s: %w", script, recipe, err)
 			return
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		imageOnce.path = lines[len(lines)-1]
+		img.path = lines[len(lines)-1]
 	})
-	if imageOnce.err != nil {
-		t.Fatalf("cannot get the boot image: %v", imageOnce.err)
+	if img.err != nil {
+		t.Fatalf("cannot get the %s image: %v", recipe, img.err)
 	}
-	return imageOnce.path
+	return img.path
 }
+
+// bootImage returns the Debian bookworm systemd rootfs.
+func bootImage(t *testing.T) string { return recipeImage(t, "systemd") }
 
 // fakeHost is a throwaway network and mount namespace that plays the host
 // for one test: a sleeping process holds it, and apptainer runs inside it

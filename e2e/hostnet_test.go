@@ -146,7 +146,6 @@ func TestBootHostnet(t *testing.T) {
 // when booted, in the ways the feasibility study saw real images do.
 func riskyLayer(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
 	files := map[string]string{
 		"etc/systemd/network/10-ib0.network": "[Match]\nName=ib0\n[Link]\nMTUBytes=4092\n[Network]\nAddress=10.201.0.77/24\n",
 		"etc/systemd/network/99-all.network": "[Match]\nName=eth* en*\n[Network]\nDHCP=yes\n",
@@ -160,15 +159,7 @@ func riskyLayer(t *testing.T) string {
 		"etc/systemd/system/nftables.service": "[Unit]\nDescription=nftables stand-in (rewrites the host network)\n[Service]\nType=oneshot\nRemainAfterExit=yes\n" +
 			"ExecStart=/bin/sh -c 'touch " + standinMark + "; ip link set ib0 mtu 1500; ip rule del pref 1000; ip addr flush dev ib0'\n[Install]\nWantedBy=multi-user.target\n",
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := layerWith(t, files, 0o644)
 	links := map[string]string{
 		"etc/systemd/system/multi-user.target.wants/systemd-networkd.service":                 "/lib/systemd/system/systemd-networkd.service",
 		"etc/systemd/system/sockets.target.wants/systemd-networkd.socket":                     "/lib/systemd/system/systemd-networkd.socket",

@@ -85,8 +85,8 @@ func TestInstanceVisibleWhileMonitorReexecs(t *testing.T) {
 }
 
 // busyboxInitImage is the busybox rootfs with busybox's init as /sbin/init:
-// an init that never reports readiness, so a --boot instance of it stays
-// "starting" until its boot timeout.
+// an init that does not report readiness, started once its processes
+// settle (boot_inits_test.go).
 func busyboxInitImage(t *testing.T) string {
 	t.Helper()
 	dir, err := makeBusyboxRootfs(filepath.Join(t.TempDir(), "bbinit"))
@@ -99,8 +99,30 @@ func busyboxInitImage(t *testing.T) string {
 	return dir
 }
 
-// startBooting runs instance start --boot of img (an init that never
-// reports readiness) in the background and returns once the instance is
+// silentSystemdImage is the busybox rootfs whose /sbin/init leads to a
+// program named systemd, which the runtime waits on for READY=1, but which
+// is busybox's init and never sends it: a --boot instance of it stays
+// "starting" until its boot timeout.
+func silentSystemdImage(t *testing.T) string {
+	t.Helper()
+	dir, err := makeBusyboxRootfs(filepath.Join(t.TempDir(), "silent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "lib", "systemd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lib", "systemd", "systemd"), []byte("#!/bin/sh\nexec /bin/busybox init\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../lib/systemd/systemd", filepath.Join(dir, "sbin", "init")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startBooting runs instance start --boot of img (an init taken for
+// systemd that never reports readiness: silentSystemdImage) in the background and returns once the instance is
 // listed as starting with its PID 1: the command, its standard error, the
 // channel its end comes on, and the list entry.
 func startBooting(t *testing.T, img, name string) (*exec.Cmd, *strings.Builder, <-chan error, listEntry) {
@@ -131,7 +153,7 @@ func startBooting(t *testing.T, img, name string) (*exec.Cmd, *strings.Builder, 
 // stopped rather than success.
 func TestInstanceStopWhileStarting(t *testing.T) {
 	const name = "starting1"
-	img := busyboxInitImage(t)
+	img := silentSystemdImage(t)
 	stopOnCleanup(t, name)
 	start, startErr, startDone, entry := startBooting(t, img, name)
 	if !entry.Boot {

@@ -121,8 +121,10 @@ test:
 # with paths pointing at their scratch configuration.
 e2e: e2e-root $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter
 	cd $(SRCDIR) && rootfs=$$(scripts/e2e-image.sh) && \
+		sysvinit=$$(scripts/e2e-image.sh --recipe sysvinit) && \
 		example=$$(scripts/e2e-example.sh $(BUILDDIR)/apptainer | tail -n 1) && \
-		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_EXAMPLE_SIF=$$example \
+		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_SYSVINIT_ROOTFS=$$sysvinit \
+		APPTAINER_E2E_EXAMPLE_SIF=$$example \
 		$(GO) test -tags e2e -count=1 -timeout 60m $(E2E_TESTFLAGS) ./e2e/...
 
 # The tests most sensitive to timing on a loaded machine: the faults, the
@@ -135,7 +137,8 @@ E2E_LOADED_RUN ?= ^(TestFault|TestInstance|TestSoak|TestBoot|TestNetworkOverride
 
 e2e-loaded: e2e-root $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter
 	cd $(SRCDIR) && rootfs=$$(scripts/e2e-image.sh) && \
-		APPTAINER_E2E_ROOTFS=$$rootfs \
+		sysvinit=$$(scripts/e2e-image.sh --recipe sysvinit) && \
+		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_SYSVINIT_ROOTFS=$$sysvinit \
 		scripts/under-load.sh $(GO) test -tags e2e -count=1 -timeout 60m \
 		-run '$(E2E_LOADED_RUN)' $(E2E_TESTFLAGS) ./e2e/...
 

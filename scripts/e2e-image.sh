@@ -1,24 +1,36 @@
 #!/bin/bash
-# e2e-image.sh: build, or reuse, the Debian bookworm systemd root filesystem
-# that the e2e tests and the demo boot. It is cached outside the repository,
-# under ${APPTAINER_E2E_CACHE:-/var/cache/apptainer-e2e}/<key>/rootfs, where
-# <key> is a hash of the recipe below and of this script, so editing either
-# gives a new image and never a stale one. Progress goes to stderr; the last
-# line on stdout is the rootfs path.
+# e2e-image.sh: build, or reuse, a Debian bookworm root filesystem that the
+# e2e tests and the demo boot: the systemd image (the default) or the
+# sysvinit one (legacy --boot of an init that does not report readiness).
+# It is cached outside the repository, under
+# ${APPTAINER_E2E_CACHE:-/var/cache/apptainer-e2e}/<key>/rootfs, where <key>
+# is a hash of the recipe below and of this script, so editing either gives
+# a new image and never a stale one. Progress goes to stderr; the last line
+# on stdout is the rootfs path.
 #
-#   scripts/e2e-image.sh            build if missing, print the path
-#   scripts/e2e-image.sh --prune    also delete cached images of other keys
-#   scripts/e2e-image.sh --key      print the key only (builds nothing)
+#   scripts/e2e-image.sh                     build if missing, print the path
+#   scripts/e2e-image.sh --recipe sysvinit   the same for the sysvinit image
+#   scripts/e2e-image.sh --prune             also delete cached images of
+#                                            the same recipe and other keys
+#   scripts/e2e-image.sh --key               print the key only (builds nothing)
 #
 # Environment: APPTAINER_E2E_CACHE (cache folder), APPTAINER_E2E_MIRROR
 # (Debian mirror URL for debootstrap; its default mirror when unset).
 set -euo pipefail
 
-# The recipe. Everything that decides the image's content is here and feeds
+# The recipes. Everything that decides an image's content is here and feeds
 # the key. The mirror does not: any mirror serves the same packages.
+recipe_packages() {
+	case "$1" in
+	systemd) echo systemd,systemd-sysv,systemd-resolved,dbus,iproute2,ifupdown,isc-dhcp-client,procps,iputils-ping,libcap2-bin ;;
+	# Debian's sysvinit with its rc scripts, ifupdown's "networking" among
+	# them: what an old cluster image boots.
+	sysvinit) echo sysvinit-core,ifupdown,iproute2,procps ;;
+	*) return 1 ;;
+	esac
+}
 readonly SUITE=bookworm
 readonly VARIANT=minbase
-readonly PACKAGES=systemd,systemd-sysv,systemd-resolved,dbus,iproute2,ifupdown,isc-dhcp-client,procps,iputils-ping,libcap2-bin
 readonly HOSTNAME_IN_IMAGE=apptainer-e2e
 
 readonly CACHE=${APPTAINER_E2E_CACHE:-/var/cache/apptainer-e2e}
@@ -30,20 +42,28 @@ usage() {
 	sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
 }
 
-prune=0 keyonly=0
-for arg in "$@"; do
-	case "$arg" in
+prune=0 keyonly=0 RECIPE=systemd
+while [ $# -gt 0 ]; do
+	case "$1" in
 	--prune) prune=1 ;;
 	--key) keyonly=1 ;;
+	--recipe)
+		[ $# -ge 2 ] || die "--recipe needs a name (systemd or sysvinit)"
+		RECIPE=$2
+		shift
+		;;
 	-h|--help) usage; exit 0 ;;
-	*) usage >&2; die "unknown argument \"$arg\"" ;;
+	*) usage >&2; die "unknown argument \"$1\"" ;;
 	esac
+	shift
 done
+PACKAGES=$(recipe_packages "$RECIPE") || die "unknown recipe \"$RECIPE\" (want systemd or sysvinit)"
+readonly RECIPE PACKAGES
 
 recipe_key() {
 	{
-		printf 'suite=%s\nvariant=%s\npackages=%s\nhostname=%s\n' \
-			"$SUITE" "$VARIANT" "$PACKAGES" "$HOSTNAME_IN_IMAGE"
+		printf 'recipe=%s\nsuite=%s\nvariant=%s\npackages=%s\nhostname=%s\n' \
+			"$RECIPE" "$SUITE" "$VARIANT" "$PACKAGES" "$HOSTNAME_IN_IMAGE"
 		cat "$0"
 	} | sha256sum | cut -c1-16
 }
@@ -113,9 +133,11 @@ build() {
 	# so two instances of this image never share an id.
 	: >"$tmp/rootfs/etc/machine-id"
 	# dbus made its own fixed id at install time; point it at systemd's.
-	ln -sfn /etc/machine-id "$tmp/rootfs/var/lib/dbus/machine-id"
-	printf 'suite=%s\nvariant=%s\npackages=%s\nhostname=%s\nbuilt=%s\nseconds=%s\n' \
-		"$SUITE" "$VARIANT" "$PACKAGES" "$HOSTNAME_IN_IMAGE" \
+	if [ -d "$tmp/rootfs/var/lib/dbus" ]; then
+		ln -sfn /etc/machine-id "$tmp/rootfs/var/lib/dbus/machine-id"
+	fi
+	printf 'recipe=%s\nsuite=%s\nvariant=%s\npackages=%s\nhostname=%s\nbuilt=%s\nseconds=%s\n' \
+		"$RECIPE" "$SUITE" "$VARIANT" "$PACKAGES" "$HOSTNAME_IN_IMAGE" \
 		"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(($(date +%s) - start))" >"$tmp/recipe"
 	rm -f "$tmp/debootstrap.log"
 
@@ -128,11 +150,15 @@ build() {
 }
 
 prune_others() {
-	local d
+	local d of
 	for d in "$CACHE"/*/; do
 		d=${d%/}
 		[ "$d" = "$FINAL" ] && continue
 		[ -f "$d/recipe" ] || continue  # not one of ours
+		# Another recipe's image is still in use; images from before
+		# recipes had names are systemd ones.
+		of=$(sed -n 's/^recipe=//p' "$d/recipe")
+		[ "${of:-systemd}" = "$RECIPE" ] || continue
 		step "pruning the old image $d"
 		remove_tree "$d"
 		rm -f "$CACHE/.lock.${d##*/}"

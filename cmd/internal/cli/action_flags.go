@@ -116,7 +116,7 @@ var actionFlags = []flagSpec{
 		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
 			fs.BoolVarP(&o.bootHostnetUserns, name, short, true, usage)
 		}},
-	{Name: "boot-timeout", Usage: "with --boot, seconds to wait for init to report the system ready (default from apptainer.conf, normally 90)",
+	{Name: "boot-timeout", Usage: "with --boot, seconds to wait for systemd to report the system ready, or for another init's processes to settle (default from apptainer.conf, normally 90)",
 		EnvKeys: []string{"BOOT_TIMEOUT"}, Groups: groupInstance,
 		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
 			fs.IntVarP(&o.bootTimeout, name, short, 0, usage)

@@ -111,7 +111,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		if res.HostnetChanges != "" {
 			stderrLog.Warningf("the host network changed while %s booted:\n%s", o.InstanceName, res.HostnetChanges)
 		} else if cfg.HostNet.Guard != config.GuardOff {
-			stderrLog.Infof("host-network guard: host network unchanged")
+			stderrLog.Infof("host-network guard: host network unchanged%s", guardWhen(res.Readiness))
 		}
 	}
 	stderrLog.Infof("instance started successfully")
@@ -150,10 +150,31 @@ func progressPrinter(log *logger, tty bool) func(string) {
 	}
 }
 
+// guardWhen says when the guard compared, for an init that does not
+// report readiness: its check ran when the start was taken as done.
+func guardWhen(readiness string) string {
+	switch readiness {
+	case engine.ReadySettled:
+		return " (compared once init's processes had settled)"
+	case engine.ReadyUnknown:
+		return " (compared at the boot timeout; init's processes had not settled)"
+	}
+	return ""
+}
+
 // printBootState prints how a booted instance came up: "NAME: STATE", and
 // the failed units. State and unit names come from the instance's systemd
-// and are escaped.
+// and are escaped; an init that does not report readiness has state
+// "unknown", and the line says why.
 func printBootState(w io.Writer, name string, res *engine.StartResult) {
+	switch res.Readiness {
+	case engine.ReadySettled:
+		fmt.Fprintf(w, "%s: %s (%s does not report readiness; started once its processes settled)\n", name, termtext.Line(res.State), termtext.Line(res.Init))
+		return
+	case engine.ReadyUnknown:
+		fmt.Fprintf(w, "%s: %s (%s does not report readiness; its processes were still changing at the boot timeout)\n", name, termtext.Line(res.State), termtext.Line(res.Init))
+		return
+	}
 	if len(res.FailedUnits) > 0 {
 		fmt.Fprintf(w, "%s: %s (failed units: %s)\n", name, termtext.Line(res.State), termtext.Join(res.FailedUnits, ", "))
 		return

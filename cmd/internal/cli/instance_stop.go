@@ -29,8 +29,9 @@ func newInstanceStopCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop [stop options...] [instance name]",
 		Short: "Stop a named instance of a given container image",
-		Long: `Stop a named instance. Booted instances (--boot) get SIGRTMIN+3, which
-systemd treats as a request to halt; other instances get SIGINT. After the
+		Long: `Stop a named instance. Booted instances (--boot) get their init's own
+request to halt: SIGRTMIN+3 for systemd, SIGUSR2 (poweroff) for busybox
+init, SIGINT for any other init. Other instances get SIGINT. After the
 timeout the instance is killed.`,
 		Example: `  apptainer instance stop web
   apptainer instance stop --all
@@ -122,10 +123,7 @@ func stopInstances(o *stopOptions, args []string) error {
 // as a ghost: stop never waits without bound.
 func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool, timeout time.Duration) error {
 	if sig == 0 {
-		sig = unix.SIGINT
-		if f.Boot {
-			sig = signal.RTMin + 3
-		}
+		sig = defaultStopSignal(f)
 	}
 	if force {
 		sig = unix.SIGKILL
@@ -184,6 +182,19 @@ func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool
 		}
 	}
 	return nil
+}
+
+// defaultStopSignal is what stop sends without --signal: a booted
+// instance's init's own halt request, which its monitor found out at the
+// start (SIGRTMIN+3 for an instance from before it did), else SIGINT.
+func defaultStopSignal(f *instance.File) unix.Signal {
+	switch {
+	case !f.Boot:
+		return unix.SIGINT
+	case f.StopSignal > 0 && f.StopSignal < 65:
+		return unix.Signal(f.StopSignal)
+	}
+	return signal.RTMin + 3
 }
 
 // monitorCleanupTimeout is how long stop waits for a monitor to clean up

@@ -115,6 +115,18 @@ func TestBootStateIsEscaped(t *testing.T) {
 	if buf.String() != "n1: degraded\n" {
 		t.Errorf("printed %q", buf.String())
 	}
+	// The name of an init that does not report readiness is its path in
+	// the image, which the image chooses.
+	buf.Reset()
+	printBootState(&buf, "n1", &engine.StartResult{State: "unknown", Init: "/sbin/\x1b[2Jinit", Readiness: engine.ReadySettled})
+	if want := "n1: unknown (/sbin/\\x1b[2Jinit does not report readiness; started once its processes settled)\n"; buf.String() != want {
+		t.Errorf("printed %q, want %q", buf.String(), want)
+	}
+	buf.Reset()
+	printBootState(&buf, "n1", &engine.StartResult{State: "unknown", Init: "busybox init", Readiness: engine.ReadyUnknown})
+	if want := "n1: unknown (busybox init does not report readiness; its processes were still changing at the boot timeout)\n"; buf.String() != want {
+		t.Errorf("printed %q, want %q", buf.String(), want)
+	}
 }
 
 func TestHostnetDiffTextIsEscaped(t *testing.T) {

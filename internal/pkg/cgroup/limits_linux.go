@@ -264,3 +264,7 @@ func Stats(v2Path string, v1 map[string]string) (*cgroups.Stats, error) {
 	}
 	return m.GetStats()
 }
+
+// Pids lists the processes in the cgroup at path and in all its
+// descendants (a booted systemd makes its own).
+func Pids(path string) ([]int, error) { return cgroups.GetAllPids(path) }

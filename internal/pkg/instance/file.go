@@ -69,6 +69,11 @@ type File struct {
 
 	// Boot marks an instance whose PID 1 is the image's init (--boot).
 	Boot bool `json:"boot,omitempty"`
+	// Init names a booted instance's init ("systemd", "busybox init" or
+	// its path in the image), and StopSignal is how it is asked to halt
+	// (0: upstream's default for the kind of instance).
+	Init       string `json:"init,omitempty"`
+	StopSignal int    `json:"stopSignal,omitempty"`
 	// BootHostnet marks a booted instance sharing the host network.
 	BootHostnet bool `json:"bootHostnet,omitempty"`
 	// MaskedUnits are the systemd units masked to protect the host network.

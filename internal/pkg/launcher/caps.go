@@ -9,8 +9,17 @@ import (
 )
 
 // bootDroppedCaps are dropped from booted instances unless --keep-privs:
-// init must not reboot the host (CAP_SYS_BOOT) nor poke at raw I/O.
-var bootDroppedCaps = []string{"CAP_SYS_BOOT", "CAP_SYS_RAWIO"}
+// init must not poke at raw I/O.
+var bootDroppedCaps = []string{"CAP_SYS_RAWIO"}
+
+// CAP_SYS_BOOT is kept by an init in a PID namespace of its own, as
+// systemd-nspawn and LXC keep it: there the kernel turns reboot(2) into
+// the end of the namespace's init (reboot_pid_ns), which is how sysvinit,
+// busybox init and others halt. kexec, its only other use, is denied by
+// the boot seccomp filter (bootDeniedSyscalls). Without a PID namespace
+// of its own ("allow pid ns = no") reboot(2) would reboot the host: it is
+// dropped then.
+const capSysBoot = "CAP_SYS_BOOT"
 
 // capSet is the result of capability decisions: the set given to the
 // process and what was dropped for host-network safety.
@@ -23,11 +32,11 @@ type capSet struct {
 // decideCaps computes the process's capabilities. Root starts from
 // "root default capabilities" (full with --keep-privs, none with
 // --no-privs), then --add-caps and --drop-caps apply. Unlike upstream, a
-// booted instance keeps the user's --drop-caps and drops CAP_SYS_BOOT and
-// CAP_SYS_RAWIO on top. On the host network CAP_NET_ADMIN, CAP_NET_RAW,
+// booted instance keeps the user's --drop-caps and drops CAP_SYS_RAWIO on
+// top, and CAP_SYS_BOOT unless ownPIDNS (a new PID namespace). On the host network CAP_NET_ADMIN, CAP_NET_RAW,
 // CAP_SYS_MODULE and CAP_SYS_TIME go too, unless --keep-privs or named in
 // --add-caps.
-func decideCaps(o Options, h Host, rootDefault string) (capSet, []Message, error) {
+func decideCaps(o Options, h Host, rootDefault string, ownPIDNS bool) (capSet, []Message, error) {
 	var msgs []Message
 	if h.UID != 0 {
 		if o.KeepPrivs {
@@ -70,6 +79,9 @@ func decideCaps(o Options, h Host, rootDefault string) (capSet, []Message, error
 	}
 	if o.Boot && !o.KeepPrivs {
 		set = without(set, bootDroppedCaps)
+		if !ownPIDNS {
+			set = without(set, []string{capSysBoot})
+		}
 	}
 	var hostnetDropped []string
 	if o.BootHostnet && !o.KeepPrivs {

@@ -56,7 +56,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	msgs = append(msgs, nsMsgs...)
-	caps, capMsgs, err := decideCaps(o, h, conf.RootDefaultCapabilities)
+	caps, capMsgs, err := decideCaps(o, h, conf.RootDefaultCapabilities, hasNS(nd.list, specs.PIDNamespace))
 	if err != nil {
 		return nil, nil, err
 	}

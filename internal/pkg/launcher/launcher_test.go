@@ -206,13 +206,28 @@ func TestBootInstance(t *testing.T) {
 		t.Errorf("args = %v, want /sbin/init alone", c.Spec.Process.Args)
 	}
 	caps := c.Spec.Process.Capabilities.Bounding
-	for _, dropped := range []string{"CAP_SYS_BOOT", "CAP_SYS_RAWIO", "CAP_CHOWN"} {
+	for _, dropped := range []string{"CAP_SYS_RAWIO", "CAP_CHOWN"} {
 		if slices.Contains(caps, dropped) {
 			t.Errorf("%s kept, want it dropped (user drops are kept on --boot)", dropped)
 		}
 	}
-	if !slices.Contains(caps, "CAP_NET_ADMIN") || !slices.Contains(caps, "CAP_SYS_ADMIN") {
-		t.Errorf("caps %v lack CAP_NET_ADMIN or CAP_SYS_ADMIN", caps)
+	// In its own PID namespace reboot(2) only ends the instance.
+	if !slices.Contains(caps, "CAP_NET_ADMIN") || !slices.Contains(caps, "CAP_SYS_ADMIN") || !slices.Contains(caps, "CAP_SYS_BOOT") {
+		t.Errorf("caps %v lack CAP_NET_ADMIN, CAP_SYS_ADMIN or CAP_SYS_BOOT", caps)
+	}
+	if !slices.Contains(c.Spec.Linux.Seccomp.Syscalls[0].Names, "kexec_load") {
+		t.Errorf("the boot seccomp filter lets kexec_load through, with CAP_SYS_BOOT kept")
+	}
+	// Without one, reboot(2) would reboot the host: such a boot is
+	// refused, and CAP_SYS_BOOT would go.
+	noPID := apptainerconf.Default()
+	noPID.AllowPidNs = false
+	if _, _, err := Build(instanceOpts(func(o *Options) { o.Boot = true }), noPID, rootHost()); !errors.Is(err, ErrPermission) {
+		t.Errorf("--boot with allow pid ns = no: %v, want a permission error", err)
+	}
+	shared, _, err := decideCaps(Options{Boot: true}, rootHost(), "full", false)
+	if err != nil || slices.Contains(shared.Caps, "CAP_SYS_BOOT") || !slices.Contains(shared.Caps, "CAP_SYS_ADMIN") {
+		t.Errorf("boot caps without a PID namespace of its own: %v (%v), want all but CAP_SYS_BOOT and CAP_SYS_RAWIO", shared.Caps, err)
 	}
 	if c.Rootfs != config.RootfsTmpfsOverlay || !c.Cgroup || c.Boot == nil || c.HostNet != nil {
 		t.Errorf("rootfs %s cgroup %v boot %v hostnet %v", c.Rootfs, c.Cgroup, c.Boot, c.HostNet)

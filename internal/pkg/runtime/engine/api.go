@@ -15,9 +15,13 @@ import (
 
 // StartResult is what `instance start` reports once the instance runs.
 type StartResult struct {
-	Pid         int      `json:"pid"`
-	IP          string   `json:"ip,omitempty"`
-	State       string   `json:"state,omitempty"`
+	Pid   int    `json:"pid"`
+	IP    string `json:"ip,omitempty"`
+	State string `json:"state,omitempty"`
+	// Init names a boot's init (IdentifyInit); Readiness says how its
+	// start ended (ReadyNotified, ReadySettled or ReadyUnknown).
+	Init        string   `json:"init,omitempty"`
+	Readiness   string   `json:"readiness,omitempty"`
 	FailedUnits []string `json:"failedUnits,omitempty"`
 	// HostnetChanges is the guard's report after READY ("" when unchanged).
 	HostnetChanges string   `json:"hostnetChanges,omitempty"`

@@ -229,7 +229,7 @@ func execProcess(cfg *config.Config) error {
 	if err := applyCredentials(cfg); err != nil {
 		return err
 	}
-	announceExec()
+	announceExec(cfg, path)
 	err = unix.Exec(path, p.Args, p.Env)
 	if errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("exec %s failed: a shared library is likely missing in the image", path)
@@ -264,19 +264,51 @@ func execFiltered(cfg *config.Config) error {
 	}
 	defer spec.Close()
 	env := []string{nsenter.Env(nsenter.Request{ExecFD: int(spec.Fd())})}
-	announceExec()
+	announceExec(cfg, path)
 	err = unix.Exec("/proc/self/fd/"+strconv.Itoa(stageNsenterFD), []string{"apptainer-exec"}, env)
 	return fmt.Errorf("failed to execute apptainer-nsenter to load the seccomp filter: %w", err)
 }
 
 // announceExec tells the runtime that this stage is about to execute the
-// container's process: the end-of-file that follows is then a successful
-// exec, not a stage that died during setup.
-func announceExec() {
+// container's process, path: the end-of-file that follows is then a
+// successful exec, not a stage that died during setup. For a boot it also
+// says which program the image's init is, symbolic links followed in the
+// container's root, where this stage already is.
+func announceExec(cfg *config.Config, path string) {
+	var init, program string
+	if cfg.Boot != nil && path != "" {
+		if resolved, err := filepath.EvalSymlinks(path); err == nil {
+			init, program = resolved, initProgram(resolved)
+		}
+	}
 	// Written to the descriptor itself: an *os.File for it would close it
 	// when collected.
-	_ = writeSync(fdConn(syncFD), execMsg(time.Now().UnixNano(), processStart.UnixNano()))
+	_ = writeSync(fdConn(syncFD), execMsg(time.Now().UnixNano(), processStart.UnixNano(), init, program))
 }
+
+// initProgram recognizes an init whose file name does not say what it is
+// (sysvinit is /sbin/init itself) by a string its binary carries, read
+// from the first initSniffMax bytes of a regular file; "" when none is
+// found. The file is the image's, read by the stage inside it.
+func initProgram(path string) string {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	head, err := io.ReadAll(io.LimitReader(f, initSniffMax))
+	if err != nil {
+		return ""
+	}
+	return ProgramOf(head)
+}
+
+// initSniffMax bounds what initProgram reads: sysvinit's binary is
+// about 50 KiB.
+const initSniffMax = 1 << 20
 
 // applyCredentials sets capabilities, no_new_privs and the umask (the
 // caller's, inherited, unless the config names one), last before exec.

@@ -190,9 +190,11 @@ type monitor struct {
 	v1Cgroups []string
 	cgFD      *os.File
 	notify    *notifyListener
-	console   *console
-	c         *container
-	guard     *hostGuard
+	// init is the booted image's init, known once PID 1 executed it.
+	init    BootInit
+	console *console
+	c       *container
+	guard   *hostGuard
 	// baseline is the guard's baseline while it is being taken; a failed
 	// start waits for it, so no firewall tool outlives the monitor.
 	baseline *baselineWait
@@ -302,9 +304,17 @@ func (m *monitor) prepareBoot() error {
 	return nil
 }
 
-// waitReady waits for READY=1, init's death or the boot timeout.
-func (m *monitor) waitReady() error {
-	m.progress("booting " + m.cfg.Spec.Process.Args[0] + " (waiting for systemd to report ready)")
+// waitReady waits until the boot is over: READY=1 from init, or for an
+// init that does not report readiness its processes settling, or the boot
+// timeout (a failure only for an init that reports readiness). It fails
+// when init exits first, or when the instance is stopped meanwhile.
+func (m *monitor) waitReady() (string, error) {
+	if m.init.Notifies {
+		m.progress("booting " + m.cfg.Spec.Process.Args[0] + " (waiting for systemd to report ready)")
+	} else {
+		m.progress(fmt.Sprintf("booting %s (%s does not report readiness: waiting until its processes settle, at most %s)",
+			m.cfg.Spec.Process.Args[0], m.init.Name, m.cfg.Boot.Timeout))
+	}
 	initExited := make(chan struct{})
 	go func() {
 		// Watch without reaping: the exit status is collected in run().
@@ -318,31 +328,56 @@ func (m *monitor) waitReady() error {
 	}()
 	timer := time.NewTimer(m.cfg.Boot.Timeout)
 	defer timer.Stop()
+	// A READY=1 counts from any init (a wrapper script that executes
+	// systemd, say); the processes are watched only for one that does
+	// not report readiness.
+	var poll <-chan time.Time
+	watch := settleWatch{quiet: settleQuiet}
+	if !m.init.Notifies {
+		t := time.NewTicker(settlePoll)
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		select {
 		case <-m.notify.ready:
-			// select picks at random among ready cases: a status sent
-			// just before READY=1 is still waiting.
-			for drained := false; !drained; {
-				select {
-				case s := <-m.notify.status:
-					m.progress(s)
-				default:
-					drained = true
-				}
-			}
-			return nil
+			m.drainStatus()
+			return ReadyNotified, nil
 		case s := <-m.notify.status:
 			m.progress(s)
+		case <-poll:
+			if pids, err := cgroup.Pids(m.cgPath); err == nil && watch.observe(time.Now(), pids) {
+				return ReadySettled, nil
+			}
 		case <-initExited:
-			return fmt.Errorf("init exited before the system was ready; the end of the console log:\n%s", tailFile(m.file.LogOutPath, 15))
+			return "", fmt.Errorf("init exited before the system was ready; the end of the console log:\n%s", tailFile(m.file.LogOutPath, 15))
 		case <-timer.C:
+			if !m.init.Notifies {
+				return ReadyUnknown, nil
+			}
 			m.stopInit(5 * time.Second)
-			return fmt.Errorf("the system was not ready after %s (--boot-timeout); the end of the console log:\n%s", m.cfg.Boot.Timeout, tailFile(m.file.LogOutPath, 15))
+			return "", fmt.Errorf("the system was not ready after %s (--boot-timeout); the end of the console log:\n%s", m.cfg.Boot.Timeout, tailFile(m.file.LogOutPath, 15))
 		case <-m.stopping:
 			m.setState(instance.StateStopping)
 			m.stopInit(10 * time.Second)
-			return errors.New("the instance was stopped while it booted")
+			return "", errors.New("the instance was stopped while it booted")
+		}
+	}
+}
+
+// settlePoll is how often the processes of a booting instance whose init
+// does not report readiness are listed.
+const settlePoll = 100 * time.Millisecond
+
+// drainStatus passes on the STATUS= texts still queued: select picks at
+// random among ready cases, so one sent just before READY=1 may wait.
+func (m *monitor) drainStatus() {
+	for {
+		select {
+		case s := <-m.notify.status:
+			m.progress(s)
+		default:
+			return
 		}
 	}
 }
@@ -405,13 +440,16 @@ func stopRequests() chan os.Signal {
 	return c
 }
 
-// stopSignal is how PID 1 is asked to stop: the boot's stop signal
+// stopSignal is how PID 1 is asked to stop: its init's own halt signal
 // (SIGRTMIN+3 for systemd), else SIGINT, as upstream.
 func (m *monitor) stopSignal() unix.Signal {
-	if m.cfg.Boot != nil {
-		return unix.Signal(m.cfg.Boot.StopSignal)
+	if m.cfg.Boot == nil {
+		return unix.SIGINT
 	}
-	return unix.SIGINT
+	if m.init.StopSignal != 0 {
+		return unix.Signal(m.init.StopSignal)
+	}
+	return unix.Signal(m.cfg.Boot.StopSignal)
 }
 
 // setState records the instance's state in its file, so that `instance

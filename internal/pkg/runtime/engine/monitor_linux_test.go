@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		fakePID1()
 	case "stage-exec":
 		// A stage that announces its exec, then execs.
-		_ = writeSync(fdConn(3), execMsg(0, 0))
+		_ = writeSync(fdConn(3), execMsg(0, 0, "", ""))
 		err := unix.Exec("/bin/true", []string{"true"}, nil)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -45,13 +45,18 @@ func (m *monitor) start() (*StartResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.cfg.Boot != nil {
+		m.init = IdentifyInit(m.c.init, m.c.initProgram)
+		m.file.Init, m.file.StopSignal = m.init.Name, m.init.StopSignal
+	}
 	if err := m.recordContainer(); err != nil {
 		return nil, err
 	}
 	res := &StartResult{Pid: m.file.Pid, IP: m.file.IP, IDMapHost: m.file.IDMapHost}
 	m.trace(res, recordedAt)
 	if m.cfg.Boot != nil {
-		if err := m.waitReady(); err != nil {
+		res.Init = m.init.Name
+		if res.Readiness, err = m.waitReady(); err != nil {
 			return nil, err
 		}
 	}
@@ -274,9 +279,14 @@ func (m *monitor) lookAfterReady(res *StartResult) error {
 	stateDone := make(chan struct{})
 	go func() {
 		defer close(stateDone)
-		if m.cfg.Boot != nil {
+		switch {
+		case m.cfg.Boot == nil:
+		case m.init.Notifies:
 			sc, _ := SeccompOf(m.cfg) // refused at spawn if it were invalid
 			res.State, res.FailedUnits = bootState(m.c.pid, sc)
+		default:
+			// Only systemd says how the system is; others run.
+			res.State = "unknown"
 		}
 	}()
 	var diff hostnet.Diff
@@ -294,12 +304,24 @@ func (m *monitor) lookAfterReady(res *StartResult) error {
 		res.Warnings = append(res.Warnings, "host-network guard: "+guardErr.Error())
 	case !diff.Empty():
 		res.HostnetChanges = diffText(diff)
-		fmt.Fprintf(os.Stderr, "host-network guard: the host network changed after boot:\n%s\n", res.HostnetChanges)
+		fmt.Fprintf(os.Stderr, "host-network guard: the host network changed %s:\n%s\n", guardMoment(res.Readiness), res.HostnetChanges)
 		if m.cfg.HostNet.Guard == config.GuardFail {
 			return fmt.Errorf("the host network changed while the instance booted (boot hostnet guard = fail); the instance was stopped:\n%s", res.HostnetChanges)
 		}
 	}
 	return nil
+}
+
+// guardMoment says when the guard's check after the start ran: the
+// moment a boot counts as started.
+func guardMoment(readiness string) string {
+	switch readiness {
+	case ReadySettled:
+		return "by the time init's processes settled"
+	case ReadyUnknown:
+		return "by the boot timeout (init's processes had not settled)"
+	}
+	return "after boot"
 }
 
 // baselineWait is the guard's baseline while it is being taken. The

@@ -31,7 +31,7 @@ func runShim(cfg *config.Config) error {
 	}
 	// The sync socket closes here, as an exec would close it: the
 	// monitor takes that as "started".
-	announceExec()
+	announceExec(cfg, "")
 	_ = unix.Close(syncFD)
 	code, err := shimMain()
 	if err != nil {

@@ -52,6 +52,9 @@ type container struct {
 	// execAt is when the container stage exec'ed (config.TraceStart set),
 	// stageAt when its Go code began and goAt when it was let go.
 	execAt, stageAt, goAt int64
+	// init is what the image's /sbin/init resolved to, for a boot, and
+	// initProgram what its content says it is.
+	init, initProgram string
 	// startedAt is when clone and exec of the container stage returned.
 	startedAt int64
 }
@@ -419,7 +422,7 @@ func (c *container) waitExec(timeout time.Duration) error {
 			return errors.New(m.Error)
 		case err == nil && m.Type == syncExec:
 			executing = true
-			c.execAt, c.stageAt = m.ExecAt, m.StageAt
+			c.execAt, c.stageAt, c.init, c.initProgram = m.ExecAt, m.StageAt, m.Init, m.InitProgram
 			continue
 		case err == nil:
 			return fmt.Errorf("container process failed during setup: it sent a %q message", m.Type)

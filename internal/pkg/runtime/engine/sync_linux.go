@@ -52,14 +52,19 @@ type syncMsg struct {
 	// began (Unix ns): the start trace's last steps.
 	ExecAt  int64 `json:"execAt,omitempty"`
 	StageAt int64 `json:"stageAt,omitempty"`
+	// Init is, in syncExec of a boot, the path the image's /sbin/init
+	// resolves to in the container, and InitProgram what its content
+	// says it is (see IdentifyInit).
+	Init        string `json:"init,omitempty"`
+	InitProgram string `json:"initProgram,omitempty"`
 }
 
 func goMsg() syncMsg                     { return syncMsg{Type: syncGo} }
 func errorMsg(err error) syncMsg         { return syncMsg{Type: syncError, Error: err.Error()} }
 func progressMsg(line string) syncMsg    { return syncMsg{Type: syncProgress, Progress: line} }
 func resultMsg(res *StartResult) syncMsg { return syncMsg{Type: syncResult, Result: res} }
-func execMsg(execAt, stageAt int64) syncMsg {
-	return syncMsg{Type: syncExec, ExecAt: execAt, StageAt: stageAt}
+func execMsg(execAt, stageAt int64, init, program string) syncMsg {
+	return syncMsg{Type: syncExec, ExecAt: execAt, StageAt: stageAt, Init: init, InitProgram: program}
 }
 
 // check reports what is wrong with a decoded message.

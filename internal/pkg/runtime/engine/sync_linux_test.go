@@ -15,7 +15,7 @@ import (
 func TestSyncMessagesRoundTrip(t *testing.T) {
 	msgs := []syncMsg{
 		goMsg(),
-		execMsg(1700000000000000001, 1700000000000000000),
+		execMsg(1700000000000000001, 1700000000000000000, "/usr/lib/systemd/systemd", ""),
 		errorMsg(errors.New("failed to mount the image: no such device")),
 		progressMsg("setting up network bridge"),
 		resultMsg(&StartResult{Pid: 42, State: "running", Trace: []TracePoint{{"exec", 5}}}),
@@ -73,7 +73,7 @@ func TestReceiveGoOnlyOnGo(t *testing.T) {
 		ok   bool
 	}{
 		{"go", func(w *os.File) { _ = writeSync(w, goMsg()) }, true},
-		{"exec", func(w *os.File) { _ = writeSync(w, execMsg(0, 0)) }, false},
+		{"exec", func(w *os.File) { _ = writeSync(w, execMsg(0, 0, "", "")) }, false},
 		{"old literal", func(w *os.File) { _, _ = w.WriteString("go\n") }, false},
 		{"closed", func(*os.File) {}, false},
 	} {
