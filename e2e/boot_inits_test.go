@@ -98,6 +98,9 @@ func TestBootOtherInitsHostnet(t *testing.T) {
 			if !strings.Contains(r.Stdout, startedLine(name, in.says)) {
 				t.Errorf("instance start does not say the readiness is unknown:\n%s", r)
 			}
+			if !strings.Contains(r.Stderr, "network units (systemd's; "+in.says+" ignores them)") {
+				t.Errorf("instance start does not say that the masks do nothing for %s:\n%s", in.says, r)
+			}
 			if !strings.Contains(r.Stderr, "host network unchanged (compared once init's processes had settled)") {
 				t.Errorf("the guard does not say when it compared:\n%s", r)
 			}
@@ -232,4 +235,27 @@ func TestAttackRebootFromInstance(t *testing.T) {
 			t.Errorf("kexec_load in the instance: %q, want the seccomp filter's EPERM (the host's kernel says %q)", got, host)
 		}
 	})
+}
+
+// TestBootWrapperExecsSystemd: an init that is a script which ends by
+// executing systemd is not known for systemd when it starts, but its
+// READY=1 counts: the start ends on it, with systemd's state, not on the
+// processes settling.
+func TestBootWrapperExecsSystemd(t *testing.T) {
+	layer := layerWith(t, map[string]string{
+		"usr/sbin/init": "#!/bin/sh\necho wrapper ran > /run/wrapper.ran\nexec /lib/systemd/systemd\n",
+	}, 0o755)
+	img := linkedImage(t, bootImage(t), layer)
+	const name = "wrapped-systemd"
+	stopOnCleanup(t, name)
+	r := apptainer(t, "instance", "start", "--boot", "--network", "none", img, name)
+	mustSucceed(t, r, "instance start --boot of a wrapper script")
+	if !strings.Contains(r.Stdout, name+": running") && !strings.Contains(r.Stdout, name+": degraded") {
+		t.Errorf("the start did not end on systemd's READY=1 (want its state):\n%s", r)
+	}
+	ran := apptainer(t, "exec", "instance://"+name, "cat", "/run/wrapper.ran")
+	if strings.TrimSpace(ran.Stdout) != "wrapper ran" {
+		t.Errorf("the wrapper did not run, so this tested systemd alone:\n%s", ran)
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
 }

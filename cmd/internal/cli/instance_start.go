@@ -100,8 +100,14 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		stderrLog.Warningf("%s", w)
 	}
 	if cfg.HostNet != nil {
-		stderrLog.Infof("%s shares the host network; masked %d network units, dropped %s", o.InstanceName,
-			len(cfg.HostNet.MaskedUnits), strings.Join(cfg.HostNet.DroppedCaps, ", "))
+		masked := fmt.Sprintf("masked %d network units", len(cfg.HostNet.MaskedUnits))
+		if res.Readiness != "" && res.Readiness != engine.ReadyNotified {
+			// Masks are systemd's: an init that does not report readiness
+			// is not systemd, and they do nothing for it.
+			masked += " (systemd's; " + termtext.Line(res.Init) + " ignores them)"
+		}
+		stderrLog.Infof("%s shares the host network; %s, dropped %s", o.InstanceName,
+			masked, strings.Join(cfg.HostNet.DroppedCaps, ", "))
 		if cfg.UserNS != nil {
 			stderrLog.Infof("%s runs in a user namespace: container ids 0-%d are host ids %d-%d", o.InstanceName,
 				cfg.UserNS.Size-1, res.IDMapHost, res.IDMapHost+cfg.UserNS.Size-1)

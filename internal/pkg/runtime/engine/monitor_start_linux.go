@@ -281,11 +281,12 @@ func (m *monitor) lookAfterReady(res *StartResult) error {
 		defer close(stateDone)
 		switch {
 		case m.cfg.Boot == nil:
-		case m.init.Notifies:
+		case res.Readiness == ReadyNotified:
+			// systemd, or a script that executed it.
 			sc, _ := SeccompOf(m.cfg) // refused at spawn if it were invalid
 			res.State, res.FailedUnits = bootState(m.c.pid, sc)
 		default:
-			// Only systemd says how the system is; others run.
+			// Only systemd says how the system is.
 			res.State = "unknown"
 		}
 	}()
