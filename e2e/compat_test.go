@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // compatCase is one command line and what upstream Apptainer answers: its
@@ -453,4 +454,105 @@ func TestBuildSandboxUnsquashfsPartial(t *testing.T) {
 			t.Errorf("control: unsquashfs exiting 1 did not fail the build:\n%s", r)
 		}
 	}
+}
+
+// logsDef is upstream's e2e image in miniature: the runscript says what
+// it runs, the startscript says it started, and both stay up.
+const logsDef = `Bootstrap: localimage
+From: %s
+
+%%runscript
+    echo "Running command: $*"
+    echo "runscript to stderr" >&2
+    exec "$@"
+
+%%startscript
+    echo "startscript args: $*"
+    echo "startscript to stderr" >&2
+    exec sleep 3600
+`
+
+// TestCompatInstanceLogs: `instance run` writes the runscript's output,
+// and `instance start` the startscript's, to upstream's log files
+// (~/.apptainer/instances/logs/HOST/USER/NAME.out and .err), which
+// `instance list --logs` names and which outlive the instance.
+func TestCompatInstanceLogs(t *testing.T) {
+	dir := t.TempDir()
+	def := filepath.Join(dir, "logs.def")
+	if err := os.WriteFile(def, []byte(fmt.Sprintf(logsDef, env.Busybox)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "logs")
+	mustSucceed(t, apptainer(t, "build", "--sandbox", img, def), "build the logs image")
+	host, _ := os.Hostname()
+	logDir := filepath.Join(env.Home, ".apptainer", "instances", "logs", host, "root")
+	for _, tc := range []struct {
+		cmd, name       string
+		args            []string
+		wantOut, wantEr string
+	}{
+		{"run", "logsrun", []string{"sleep", "3600"}, "Running command: sleep 3600\n", "runscript to stderr\n"},
+		{"start", "logsstart", []string{"a", "b"}, "startscript args: a b\n", "startscript to stderr\n"},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			stopOnCleanup(t, tc.name)
+			out, errLog := filepath.Join(logDir, tc.name+".out"), filepath.Join(logDir, tc.name+".err")
+			_ = os.Remove(out)
+			_ = os.Remove(errLog)
+			mustSucceed(t, apptainer(t, append([]string{"instance", tc.cmd, img, tc.name}, tc.args...)...), "instance "+tc.cmd)
+			for _, l := range []struct{ path, want string }{{out, tc.wantOut}, {errLog, tc.wantEr}} {
+				waitFor(t, 30*time.Second, l.want+" in "+l.path, func() (bool, string) {
+					b, err := os.ReadFile(l.path)
+					if err != nil {
+						return false, err.Error()
+					}
+					return strings.Contains(string(b), l.want), string(b)
+				})
+			}
+			r := apptainer(t, "instance", "list", "--logs", tc.name)
+			mustSucceed(t, r, "instance list --logs")
+			if !strings.Contains(r.Stdout, out) || !strings.Contains(r.Stdout, errLog) {
+				t.Errorf("instance list --logs does not name %s and %s:\n%s", out, errLog, r.Stdout)
+			}
+			mustSucceed(t, apptainer(t, "instance", "stop", tc.name), "instance stop")
+			if !waitGone(tc.name, 30*time.Second) {
+				t.Fatalf("%s still runs after instance stop", tc.name)
+			}
+			if b, err := os.ReadFile(out); err != nil || !strings.Contains(string(b), tc.wantOut) {
+				t.Errorf("the log did not outlive the instance: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// TestCompatInstanceListNoMatch: listing a name that matches nothing
+// succeeds with an empty list, as upstream's (scripts poll it after a
+// stop); an empty name matches nothing, not every instance.
+func TestCompatInstanceListNoMatch(t *testing.T) {
+	const name = "nomatch1"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "instance start")
+	for _, args := range [][]string{{"--json", "nosuch"}, {"--all", "--json", "nosuch*"}, {"--json", ""}} {
+		r := apptainer(t, append([]string{"instance", "list"}, args...)...)
+		if r.Code != 0 || r.Stdout != "{\n\t\"instances\": []\n}\n" || r.Stderr != "" {
+			t.Errorf("instance list %q: want exit 0 and an empty JSON list:\n%s", args, r)
+		}
+	}
+	for _, args := range [][]string{{"nosuch"}, {""}} {
+		r := apptainer(t, append([]string{"instance", "list"}, args...)...)
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "INSTANCE NAME    PID    IP    IMAGE" {
+			t.Errorf("instance list %q: want exit 0 and the header alone:\n%s", args, r)
+		}
+	}
+	// Control: the instance is listed by its name.
+	r := apptainer(t, "instance", "list", "--json", name)
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"instance": "`+name+`"`) {
+		t.Errorf("control: instance list --json %s:\n%s", name, r)
+	}
+	// `instance stop ""` (an empty variable in a script) stops nothing.
+	mustFail(t, apptainer(t, "instance", "stop", ""), "no instance found")
+	if !monitorRunning(name) {
+		t.Errorf("instance stop \"\" stopped %s", name)
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
 }
