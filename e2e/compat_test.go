@@ -556,3 +556,171 @@ func TestCompatInstanceListNoMatch(t *testing.T) {
 	}
 	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
 }
+
+// imageBindFixture is the images of TestImageBind: a squashfs file and an
+// ext3 file, each holding a marker, and SIFs carrying them as data
+// partitions, made as upstream's test makes them (`sif new`, `sif add`).
+type imageBindFixture struct {
+	squash, ext3, sifSquash, sifExt3, sandbox string
+}
+
+func makeImageBindFixture(t *testing.T) imageBindFixture {
+	t.Helper()
+	dir := t.TempDir()
+	content := filepath.Join(dir, "content")
+	for _, d := range []string{"sub", "etc"} {
+		if err := os.MkdirAll(filepath.Join(content, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"squash_marker": "in squashfs\n", "sub/deep": "deep\n", "etc/hostname": "image-etc\n"}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(content, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hostile links: absolute and climbing, both aimed at the host's /etc.
+	for name, target := range map[string]string{"abs": "/etc", "climb": "../../../../../../etc"} {
+		if err := os.Symlink(target, filepath.Join(content, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := imageBindFixture{
+		squash: filepath.Join(dir, "data.sqfs"), ext3: filepath.Join(dir, "data.ext3"),
+		sifSquash: filepath.Join(dir, "squash.sif"), sifExt3: filepath.Join(dir, "ext3.sif"), sandbox: content,
+	}
+	for _, c := range [][]string{
+		{"mksquashfs", content, f.squash, "-noappend", "-quiet", "-no-progress"},
+		{"mkfs.ext3", "-q", "-F", f.ext3, "8M"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", c[0], err, out)
+		}
+	}
+	for _, s := range []struct{ sif, img, fs string }{{f.sifSquash, f.squash, "1"}, {f.sifExt3, f.ext3, "2"}} {
+		mustSucceed(t, apptainer(t, "sif", "new", s.sif), "sif new")
+		mustSucceed(t, apptainer(t, "sif", "add", "--datatype", "4", "--partarch", "2", "--partfs", s.fs, "--parttype", "3", s.sif, s.img), "sif add")
+	}
+	return f
+}
+
+// TestImageBind: --bind SRC:DST:image-src=PATH (and id=N, and --mount's
+// image-src=/id=) binds from inside a squashfs or ext3 image or a SIF's
+// partition, with upstream's exit codes; ext3 is writable unless ro, and
+// locked against a second writer; nothing stays attached.
+func TestImageBind(t *testing.T) {
+	f := makeImageBindFixture(t)
+	sif := busyboxSIF(t)
+	rootID := sifPrimaryID(t, sif)
+	sq, ext, sifSq, sifExt := f.squash, f.ext3, f.sifSquash, f.sifExt3
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		// stderr, when set, must be in standard error.
+		stderr string
+	}{
+		{"NoBindOption", []string{"--bind", sq + ":/bind", env.Busybox, "test", "-f", "/bind/squash_marker"}, 1, ""},
+		{"BadIDValue", []string{"--bind", sq + ":/bind:id=0", env.Busybox, "true"}, 255, "greater than 0"},
+		{"BadBindOption", []string{"--bind", sq + ":/bind:fake_option=fake", env.Busybox, "true"}, 255, `bind option "fake_option=fake" is not supported`},
+		{"SandboxKO", []string{"--bind", f.sandbox + ":/bind:image-src=/", env.Busybox, "true"}, 255, "a directory is not a SIF, squashfs or ext3 image"},
+		{"NotAnImage", []string{"--bind", filepath.Join(f.sandbox, "squash_marker") + ":/bind:image-src=/", env.Busybox, "true"}, 255, "not a SIF, squashfs or ext3 image"},
+		{"SquashfsBadSource", []string{"--bind", sq + ":/bind:image-src=/ko", env.Busybox, "true"}, 255, "/ko doesn't exist in image " + sq},
+		{"Squashfs", []string{"--bind", sq + ":/bind:image-src=/", env.Busybox, "test", "-f", "/bind/squash_marker"}, 0, ""},
+		{"SquashfsSubdir", []string{"--bind", sq + ":/bind:image-src=/sub", env.Busybox, "test", "-f", "/bind/deep"}, 0, ""},
+		{"SquashfsReadOnly", []string{"--bind", sq + ":/bind:image-src=/", env.Busybox, "touch", "/bind/x"}, 1, ""},
+		{"SquashfsDouble", []string{"--bind", sq + ":/bind1:image-src=/", "--bind", sq + ":/bind2:image-src=/", env.Busybox, "test", "-f", "/bind1/squash_marker", "-a", "-f", "/bind2/squash_marker"}, 0, ""},
+		{"SquashfsMixedBind", []string{"--bind", sq + ":/bind1:image-src=/", "--bind", f.sandbox + ":/bind2", env.Busybox, "test", "-f", "/bind1/squash_marker", "-a", "-f", "/bind2/squash_marker"}, 0, ""},
+		{"Ext3Write", []string{"--bind", ext + ":/bind:image-src=/", env.Busybox, "touch", "/bind/ext3_marker"}, 0, ""},
+		{"Ext3WriteKO", []string{"--bind", ext + ":/bind:image-src=/,ro", env.Busybox, "touch", "/bind/ext3_marker2"}, 1, ""},
+		{"Ext3Read", []string{"--bind", ext + ":/bind:image-src=/,ro", env.Busybox, "test", "-f", "/bind/ext3_marker"}, 0, ""},
+		{"Ext3Double", []string{"--bind", ext + ":/bind1:image-src=/", "--bind", ext + ":/bind2:image-src=/", env.Busybox, "true"}, 255, "currently in use"},
+		{"Ext3DoubleReadOnly", []string{"--bind", ext + ":/bind1:image-src=/,ro", "--bind", ext + ":/bind2:image-src=/,ro", env.Busybox, "test", "-f", "/bind2/ext3_marker"}, 0, ""},
+		{"SifDataExt3Write", []string{"--bind", sifExt + ":/bind:image-src=/", env.Busybox, "touch", "/bind/ext3_marker"}, 0, ""},
+		{"SifDataSquash", []string{"--bind", sifSq + ":/bind:image-src=/", env.Busybox, "test", "-f", "/bind/squash_marker"}, 0, ""},
+		{"SifDataExt3Read", []string{"--bind", sifExt + ":/bind:image-src=/", env.Busybox, "test", "-f", "/bind/ext3_marker"}, 0, ""},
+		{"SifDataExt3AndSquash", []string{"--bind", sifExt + ":/ext3:image-src=/", "--bind", sifSq + ":/squash:image-src=/", env.Busybox, "test", "-f", "/squash/squash_marker", "-a", "-f", "/ext3/ext3_marker"}, 0, ""},
+		{"SifDataExt3Double", []string{"--bind", sifExt + ":/bind1:image-src=/", "--bind", sifExt + ":/bind2:image-src=/", env.Busybox, "true"}, 255, "currently in use"},
+		{"SifWithID", []string{"--bind", sif + ":/rootfs:id=" + rootID, env.Busybox, "test", "-x", "/rootfs/bin/busybox"}, 0, ""},
+		{"SifNoSuchID", []string{"--bind", sif + ":/rootfs:id=99", env.Busybox, "true"}, 255, "no partition with id 99"},
+		{"SifNoDataPartition", []string{"--bind", sif + ":/rootfs:image-src=/", env.Busybox, "true"}, 255, "no data partition found in " + sif},
+		{"SquashfsBeforeScratch", []string{"--bind", sifSq + ":/scratch/bin:image-src=/", "--bind", f.sandbox + ":/scratch", env.Busybox, "test", "-f", "/scratch/bin/squash_marker"}, 0, ""},
+		{"ScratchBeforeSquashfs", []string{"--bind", f.sandbox + ":/scratch", "--bind", sifSq + ":/scratch/bin:image-src=/", env.Busybox, "test", "-f", "/scratch/bin/squash_marker"}, 0, ""},
+		{"MountSifWithID", []string{"--mount", "type=bind,source=" + sif + ",destination=/rootfs,id=" + rootID, env.Busybox, "test", "-d", "/rootfs/etc"}, 0, ""},
+		{"MountSifDataExt3AndSquash", []string{"--mount", "type=bind,source=" + sifExt + ",destination=/ext3,image-src=/", "--mount", "type=bind,source=" + sifSq + ",destination=/squash,image-src=/", env.Busybox, "test", "-f", "/squash/squash_marker", "-a", "-f", "/ext3/ext3_marker"}, 0, ""},
+		// Attacks: links inside the image resolve inside it.
+		{"LinkAbsolute", []string{"--bind", sq + ":/bind:image-src=/abs", env.Busybox, "cat", "/bind/hostname"}, 0, ""},
+		{"LinkClimbing", []string{"--bind", sq + ":/bind:image-src=/climb", env.Busybox, "cat", "/bind/hostname"}, 0, ""},
+		{"DotDot", []string{"--bind", sq + ":/bind:image-src=/../../../etc", env.Busybox, "cat", "/bind/hostname"}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := apptainer(t, append([]string{"exec"}, tc.args...)...)
+			if r.Code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", r.Code, tc.code, r)
+			}
+			if tc.stderr != "" && !strings.Contains(r.Stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, r)
+			}
+			if strings.HasPrefix(tc.name, "Link") || tc.name == "DotDot" {
+				if got := strings.TrimSpace(r.Stdout); got != "image-etc" {
+					t.Errorf("the bind reached %q, want the image's own /etc/hostname (image-etc)", got)
+				}
+			}
+		})
+	}
+	// Control for the link attacks: the host's /etc/hostname differs.
+	if b, err := os.ReadFile("/etc/hostname"); err == nil && strings.TrimSpace(string(b)) == "image-etc" {
+		t.Fatal("control: the host's /etc/hostname reads image-etc")
+	}
+	// The image's own setuid and device files have no effect.
+	r := apptainer(t, "exec", "--bind", sq+":/bind:image-src=/", env.Busybox, "grep", " /bind ", "/proc/self/mountinfo")
+	mustSucceed(t, r, "mountinfo of the image bind")
+	for _, opt := range []string{"nosuid", "nodev", "ro"} {
+		if !regexp.MustCompile(`[ ,]` + opt + `[ ,]`).MatchString(r.Stdout) {
+			t.Errorf("the image bind lacks %s: %s", opt, r.Stdout)
+		}
+	}
+	for _, img := range []string{sq, ext, sifSq, sifExt, sif} {
+		if out, _ := exec.Command("losetup", "-j", img).Output(); strings.TrimSpace(string(out)) != "" {
+			t.Errorf("loop devices left on %s: %s", img, out)
+		}
+	}
+}
+
+// TestImageBindLockedAcrossContainers: an instance that writes to an ext3
+// image through an image bind keeps every other container from mounting
+// it, read-write or read-only, until it stops.
+func TestImageBindLockedAcrossContainers(t *testing.T) {
+	f := makeImageBindFixture(t)
+	const name = "imgbindlock"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", "--bind", f.ext3+":/data:image-src=/", env.Busybox, name), "instance start with an ext3 image bind")
+	mustSucceed(t, apptainer(t, "exec", "instance://"+name, "touch", "/data/from-instance"), "write through the instance's bind")
+	mustFail(t, apptainer(t, "exec", "--bind", f.ext3+":/d:image-src=/", env.Busybox, "true"), "can't open "+f.ext3+" for writing, currently in use by another process")
+	mustFail(t, apptainer(t, "exec", "--bind", f.ext3+":/d:image-src=/,ro", env.Busybox, "true"), "can't open "+f.ext3+" for reading, currently in use for writing by another process")
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
+	if !waitGone(name, 30*time.Second) {
+		t.Fatal("the instance still runs")
+	}
+	// Control: with the instance gone, the lock is gone too (the loop
+	// device held it), and what it wrote is there.
+	waitFor(t, 30*time.Second, "the ext3 image to be free", func() (bool, string) {
+		r := apptainer(t, "exec", "--bind", f.ext3+":/d:image-src=/", env.Busybox, "test", "-f", "/d/from-instance")
+		return r.Code == 0, r.String()
+	})
+}
+
+// sifPrimaryID is the descriptor id of a SIF's root file system, from
+// `apptainer sif list`.
+func sifPrimaryID(t *testing.T, sif string) string {
+	t.Helper()
+	r := apptainer(t, "sif", "list", sif)
+	mustSucceed(t, r, "sif list")
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if strings.Contains(l, "/*System/") { // siftool marks the primary partition with a star
+			return strings.TrimSpace(strings.SplitN(l, "|", 2)[0])
+		}
+	}
+	t.Fatalf("no primary partition in sif list:\n%s", r.Stdout)
+	return ""
+}

@@ -231,6 +231,7 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 		Rootfs:          rootfsMode(o),
 		Overlay:         overlayOf(o),
 		Files:           mp.Files,
+		ImageBinds:      mp.ImageBinds,
 		Symlinks:        mp.Symlinks,
 		Cgroup:          o.Boot,
 		NoNewPrivileges: caps.NoNewPrivs,
