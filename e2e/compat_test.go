@@ -726,3 +726,110 @@ func sifPrimaryID(t *testing.T, sif string) string {
 	t.Fatalf("no primary partition in sif list:\n%s", r.Stdout)
 	return ""
 }
+
+// TestInstallLayout: `make install` into a fresh prefix installs upstream's
+// files in SYSCONFDIR/apptainer, each used or saying it is not; the
+// installed apptainer.conf finds Debian's CNI plugins, and plugins in
+// LIBEXECDIR/apptainer/cni still work; a second install keeps the
+// administrator's edits and puts the new default next to them.
+func TestInstallLayout(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	prefix, build := filepath.Join(tmp, "prefix"), filepath.Join(tmp, "build")
+	runIn := func(dir string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	runIn(repo, "./mconfig", "-b", build, "--prefix="+prefix)
+	runIn(repo, "make", "-s", "-C", build, "install")
+
+	conf := filepath.Join(prefix, "etc", "apptainer")
+	for _, f := range []string{"apptainer.conf", "capability.json", "ecl.toml", "nvliblist.conf", "rocmliblist.conf", "remote.yaml", "global-pgp-public", "network/00_bridge.conflist"} {
+		fi, err := os.Lstat(filepath.Join(conf, f))
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v %v, want a regular file with mode 0644", f, fi, err)
+		}
+	}
+	for _, f := range []string{"ecl.toml", "nvliblist.conf", "rocmliblist.conf", "remote.yaml"} {
+		b, _ := os.ReadFile(filepath.Join(conf, f))
+		if head, _, _ := strings.Cut(string(b), "\n\n"); !strings.Contains(head, "NOT USED BY THIS BUILD") {
+			t.Errorf("%s does not say at its top that this build does not use it:\n%s", f, head)
+		}
+	}
+	for _, f := range []string{"capability.json", "global-pgp-public"} {
+		if b, err := os.ReadFile(filepath.Join(conf, f)); err != nil || len(b) != 0 {
+			t.Errorf("%s: %q %v, want empty as upstream's", f, b, err)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(prefix, "bin", "singularity")); err != nil || l != "apptainer" {
+		t.Errorf("bin/singularity: %q %v, want a link to apptainer", l, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(conf, "apptainer.conf"))
+	if !regexp.MustCompile(`(?m)^cni plugin path = /usr/lib/cni$`).Match(b) {
+		t.Errorf("the installed apptainer.conf does not point at /usr/lib/cni")
+	}
+
+	// The installed tree runs, with a network of the loopback plugin
+	// alone (it touches nothing outside the container).
+	bin := filepath.Join(prefix, "bin", "apptainer")
+	lo := `{"cniVersion":"1.0.0","name":"looponly","plugins":[{"type":"loopback"}]}`
+	if err := os.WriteFile(filepath.Join(conf, "network", "95_looponly.conflist"), []byte(lo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	netRun := func() result {
+		return apptainerCmd(t, nil, bin, "exec", "--network", "looponly", env.Busybox, "cat", "/sys/class/net/lo/operstate")
+	}
+	r := netRun()
+	mustSucceed(t, r, "exec --network looponly with the installed apptainer.conf (plugins from /usr/lib/cni)")
+	if got := strings.TrimSpace(r.Stdout); got != "unknown" && got != "up" {
+		t.Errorf("lo in the container: %q", got)
+	}
+	// A site's plugins in LIBEXECDIR/apptainer/cni: found after the
+	// configured directory (here an empty one).
+	empty := filepath.Join(tmp, "no-plugins")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	edited := regexp.MustCompile(`(?m)^cni plugin path = .*$`).ReplaceAll(b, []byte("cni plugin path = "+empty))
+	if err := os.WriteFile(filepath.Join(conf, "apptainer.conf"), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := netRun(); r.Code == 0 || !strings.Contains(r.Stderr, "loopback") {
+		t.Fatalf("control: no loopback plugin anywhere, yet:\n%s", r)
+	}
+	site := filepath.Join(prefix, "libexec", "apptainer", "cni")
+	if err := os.MkdirAll(site, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile("/usr/lib/cni/loopback", filepath.Join(site, "loopback")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(site, "loopback"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, netRun(), "exec --network looponly with the plugin in LIBEXECDIR/apptainer/cni")
+
+	// Installing again keeps the edited file and leaves the same ones be.
+	out := runIn(repo, "make", "-s", "-C", build, "install")
+	if got, _ := os.ReadFile(filepath.Join(conf, "apptainer.conf")); string(got) != string(edited) {
+		t.Errorf("make install overwrote the administrator's apptainer.conf")
+	}
+	if got, _ := os.ReadFile(filepath.Join(conf, "apptainer.conf.new")); string(got) != string(b) {
+		t.Errorf("apptainer.conf.new is not this build's default")
+	}
+	if !strings.Contains(out, "KEEP") || !strings.Contains(out, "apptainer.conf.new") {
+		t.Errorf("make install does not say it kept apptainer.conf:\n%s", out)
+	}
+	if news, _ := filepath.Glob(filepath.Join(conf, "*.new")); len(news) != 1 {
+		t.Errorf("unchanged files got a .new too: %v", news)
+	}
+}

@@ -54,3 +54,22 @@ func TestPlanUserBinds(t *testing.T) {
 		}
 	}
 }
+
+func TestCNIPluginDirs(t *testing.T) {
+	search := []string{"/usr/local/libexec/apptainer/cni", "/usr/lib/cni", "/usr/libexec/cni", "/opt/cni/bin"}
+	for _, tc := range []struct {
+		configured string
+		want       []string
+	}{
+		{"", search},
+		// The installed apptainer.conf: Debian's, then ours.
+		{"/usr/lib/cni", []string{"/usr/lib/cni", "/usr/local/libexec/apptainer/cni"}},
+		{"/opt/site/cni", []string{"/opt/site/cni", "/usr/local/libexec/apptainer/cni"}},
+		// Ours configured: not searched twice.
+		{"/usr/local/libexec/apptainer/cni/", []string{"/usr/local/libexec/apptainer/cni/"}},
+	} {
+		if got := cniPluginDirs(tc.configured, search); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("cniPluginDirs(%q) = %q, want %q", tc.configured, got, tc.want)
+		}
+	}
+}
