@@ -57,7 +57,7 @@ var badCases = []badCase{
 	{args: "exec --boot {bb} true", want: "unknown flag: --boot"},
 	{args: "instance start --dns 1.2.3 {bb} bad1", want: "dns ip 1.2.3 is not a valid IP address"},
 	// Bind specifications.
-	{args: "instance start -B /tmp:/x:bogus {bb} bad1", want: `bind option "bogus" in "/tmp:/x:bogus" is not supported`},
+	{args: "instance start -B /tmp:/x:bogus {bb} bad1", want: `invalid bind spec "/tmp:/x:bogus": bind option "bogus" is not supported`},
 	{args: "instance start -B /tmp:relative {bb} bad1", want: `destination "relative" is not an absolute path`},
 	{args: "instance start -B :/x {bb} bad1", want: `invalid bind spec ":/x": empty source`},
 	{args: "instance start -B /a:/b:/c:/d {bb} bad1", want: "/a:/b:/c:/d"},

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // compatCase is one command line and what upstream Apptainer answers: its
@@ -34,6 +35,8 @@ var compatCases = []compatCase{
 	{args: "instance start {bb}", code: 1, stderr: `(?s)^Error for command "start": requires at least 2 arg\(s\), only received 1\n\nUsage:`},
 	{args: "exec --no-such-flag {bb} true", code: 1, stderr: `(?s)^Error for command "exec": unknown flag: --no-such-flag\n\nUsage:`},
 	{args: "instance stop nosuch", code: 1, stderr: `(?s)^Error for command "stop": no instance found\n\nUsage:.*Run 'apptainer --help' for more detailed usage information\.\n$`},
+	// --sharens (MPI's shared namespaces) is refused, not ignored.
+	{args: "exec --sharens {bb} true", code: 1, stderr: `(?s)^Error for command "exec": --sharens is not supported by this build\n\nUsage:`},
 	// Failures of the container: one FATAL line, exit 255.
 	{args: "exec {bb} /nonexistent", code: 255, stderr: `^FATAL: +/nonexistent: no such file or directory\n$`, once: "/nonexistent: no such file or directory"},
 	{args: "exec {bb} nonexistent", code: 255, stderr: `^FATAL: +nonexistent: executable file not found in \$PATH\n$`, once: "executable file not found"},
@@ -452,5 +455,381 @@ func TestBuildSandboxUnsquashfsPartial(t *testing.T) {
 		if r.Code == 0 {
 			t.Errorf("control: unsquashfs exiting 1 did not fail the build:\n%s", r)
 		}
+	}
+}
+
+// logsDef is upstream's e2e image in miniature: the runscript says what
+// it runs, the startscript says it started, and both stay up.
+const logsDef = `Bootstrap: localimage
+From: %s
+
+%%runscript
+    echo "Running command: $*"
+    echo "runscript to stderr" >&2
+    exec "$@"
+
+%%startscript
+    echo "startscript args: $*"
+    echo "startscript to stderr" >&2
+    exec sleep 3600
+`
+
+// TestCompatInstanceLogs: `instance run` writes the runscript's output,
+// and `instance start` the startscript's, to upstream's log files
+// (~/.apptainer/instances/logs/HOST/USER/NAME.out and .err), which
+// `instance list --logs` names and which outlive the instance.
+func TestCompatInstanceLogs(t *testing.T) {
+	dir := t.TempDir()
+	def := filepath.Join(dir, "logs.def")
+	if err := os.WriteFile(def, []byte(fmt.Sprintf(logsDef, env.Busybox)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "logs")
+	mustSucceed(t, apptainer(t, "build", "--sandbox", img, def), "build the logs image")
+	host, _ := os.Hostname()
+	logDir := filepath.Join(env.Home, ".apptainer", "instances", "logs", host, "root")
+	for _, tc := range []struct {
+		cmd, name       string
+		args            []string
+		wantOut, wantEr string
+	}{
+		{"run", "logsrun", []string{"sleep", "3600"}, "Running command: sleep 3600\n", "runscript to stderr\n"},
+		{"start", "logsstart", []string{"a", "b"}, "startscript args: a b\n", "startscript to stderr\n"},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			stopOnCleanup(t, tc.name)
+			out, errLog := filepath.Join(logDir, tc.name+".out"), filepath.Join(logDir, tc.name+".err")
+			_ = os.Remove(out)
+			_ = os.Remove(errLog)
+			mustSucceed(t, apptainer(t, append([]string{"instance", tc.cmd, img, tc.name}, tc.args...)...), "instance "+tc.cmd)
+			for _, l := range []struct{ path, want string }{{out, tc.wantOut}, {errLog, tc.wantEr}} {
+				waitFor(t, 30*time.Second, l.want+" in "+l.path, func() (bool, string) {
+					b, err := os.ReadFile(l.path)
+					if err != nil {
+						return false, err.Error()
+					}
+					return strings.Contains(string(b), l.want), string(b)
+				})
+			}
+			r := apptainer(t, "instance", "list", "--logs", tc.name)
+			mustSucceed(t, r, "instance list --logs")
+			if !strings.Contains(r.Stdout, out) || !strings.Contains(r.Stdout, errLog) {
+				t.Errorf("instance list --logs does not name %s and %s:\n%s", out, errLog, r.Stdout)
+			}
+			mustSucceed(t, apptainer(t, "instance", "stop", tc.name), "instance stop")
+			if !waitGone(tc.name, 30*time.Second) {
+				t.Fatalf("%s still runs after instance stop", tc.name)
+			}
+			if b, err := os.ReadFile(out); err != nil || !strings.Contains(string(b), tc.wantOut) {
+				t.Errorf("the log did not outlive the instance: %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// TestCompatInstanceListNoMatch: listing a name that matches nothing
+// succeeds with an empty list, as upstream's (scripts poll it after a
+// stop); an empty name matches nothing, not every instance.
+func TestCompatInstanceListNoMatch(t *testing.T) {
+	const name = "nomatch1"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, name), "instance start")
+	for _, args := range [][]string{{"--json", "nosuch"}, {"--all", "--json", "nosuch*"}, {"--json", ""}} {
+		r := apptainer(t, append([]string{"instance", "list"}, args...)...)
+		if r.Code != 0 || r.Stdout != "{\n\t\"instances\": []\n}\n" || r.Stderr != "" {
+			t.Errorf("instance list %q: want exit 0 and an empty JSON list:\n%s", args, r)
+		}
+	}
+	for _, args := range [][]string{{"nosuch"}, {""}} {
+		r := apptainer(t, append([]string{"instance", "list"}, args...)...)
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "INSTANCE NAME    PID    IP    IMAGE" {
+			t.Errorf("instance list %q: want exit 0 and the header alone:\n%s", args, r)
+		}
+	}
+	// Control: the instance is listed by its name.
+	r := apptainer(t, "instance", "list", "--json", name)
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"instance": "`+name+`"`) {
+		t.Errorf("control: instance list --json %s:\n%s", name, r)
+	}
+	// `instance stop ""` (an empty variable in a script) stops nothing.
+	mustFail(t, apptainer(t, "instance", "stop", ""), "no instance found")
+	if !monitorRunning(name) {
+		t.Errorf("instance stop \"\" stopped %s", name)
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
+}
+
+// imageBindFixture is the images of TestImageBind: a squashfs file and an
+// ext3 file, each holding a marker, and SIFs carrying them as data
+// partitions, made as upstream's test makes them (`sif new`, `sif add`).
+type imageBindFixture struct {
+	squash, ext3, sifSquash, sifExt3, sandbox string
+}
+
+func makeImageBindFixture(t *testing.T) imageBindFixture {
+	t.Helper()
+	dir := t.TempDir()
+	content := filepath.Join(dir, "content")
+	for _, d := range []string{"sub", "etc"} {
+		if err := os.MkdirAll(filepath.Join(content, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"squash_marker": "in squashfs\n", "sub/deep": "deep\n", "etc/hostname": "image-etc\n"}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(content, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hostile links: absolute and climbing, both aimed at the host's /etc.
+	for name, target := range map[string]string{"abs": "/etc", "climb": "../../../../../../etc"} {
+		if err := os.Symlink(target, filepath.Join(content, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := imageBindFixture{
+		squash: filepath.Join(dir, "data.sqfs"), ext3: filepath.Join(dir, "data.ext3"),
+		sifSquash: filepath.Join(dir, "squash.sif"), sifExt3: filepath.Join(dir, "ext3.sif"), sandbox: content,
+	}
+	for _, c := range [][]string{
+		{"mksquashfs", content, f.squash, "-noappend", "-quiet", "-no-progress"},
+		{"mkfs.ext3", "-q", "-F", f.ext3, "8M"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", c[0], err, out)
+		}
+	}
+	for _, s := range []struct{ sif, img, fs string }{{f.sifSquash, f.squash, "1"}, {f.sifExt3, f.ext3, "2"}} {
+		mustSucceed(t, apptainer(t, "sif", "new", s.sif), "sif new")
+		mustSucceed(t, apptainer(t, "sif", "add", "--datatype", "4", "--partarch", "2", "--partfs", s.fs, "--parttype", "3", s.sif, s.img), "sif add")
+	}
+	return f
+}
+
+// TestImageBind: --bind SRC:DST:image-src=PATH (and id=N, and --mount's
+// image-src=/id=) binds from inside a squashfs or ext3 image or a SIF's
+// partition, with upstream's exit codes; ext3 is writable unless ro, and
+// locked against a second writer; nothing stays attached.
+func TestImageBind(t *testing.T) {
+	f := makeImageBindFixture(t)
+	sif := busyboxSIF(t)
+	rootID := sifPrimaryID(t, sif)
+	sq, ext, sifSq, sifExt := f.squash, f.ext3, f.sifSquash, f.sifExt3
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		// stderr, when set, must be in standard error.
+		stderr string
+	}{
+		{"NoBindOption", []string{"--bind", sq + ":/bind", env.Busybox, "test", "-f", "/bind/squash_marker"}, 1, ""},
+		{"BadIDValue", []string{"--bind", sq + ":/bind:id=0", env.Busybox, "true"}, 255, "greater than 0"},
+		{"BadBindOption", []string{"--bind", sq + ":/bind:fake_option=fake", env.Busybox, "true"}, 255, `bind option "fake_option=fake" is not supported`},
+		{"SandboxKO", []string{"--bind", f.sandbox + ":/bind:image-src=/", env.Busybox, "true"}, 255, "a directory is not a SIF, squashfs or ext3 image"},
+		{"NotAnImage", []string{"--bind", filepath.Join(f.sandbox, "squash_marker") + ":/bind:image-src=/", env.Busybox, "true"}, 255, "not a SIF, squashfs or ext3 image"},
+		{"SquashfsBadSource", []string{"--bind", sq + ":/bind:image-src=/ko", env.Busybox, "true"}, 255, "/ko doesn't exist in image " + sq},
+		{"Squashfs", []string{"--bind", sq + ":/bind:image-src=/", env.Busybox, "test", "-f", "/bind/squash_marker"}, 0, ""},
+		{"SquashfsSubdir", []string{"--bind", sq + ":/bind:image-src=/sub", env.Busybox, "test", "-f", "/bind/deep"}, 0, ""},
+		{"SquashfsReadOnly", []string{"--bind", sq + ":/bind:image-src=/", env.Busybox, "touch", "/bind/x"}, 1, ""},
+		{"SquashfsDouble", []string{"--bind", sq + ":/bind1:image-src=/", "--bind", sq + ":/bind2:image-src=/", env.Busybox, "test", "-f", "/bind1/squash_marker", "-a", "-f", "/bind2/squash_marker"}, 0, ""},
+		{"SquashfsMixedBind", []string{"--bind", sq + ":/bind1:image-src=/", "--bind", f.sandbox + ":/bind2", env.Busybox, "test", "-f", "/bind1/squash_marker", "-a", "-f", "/bind2/squash_marker"}, 0, ""},
+		{"Ext3Write", []string{"--bind", ext + ":/bind:image-src=/", env.Busybox, "touch", "/bind/ext3_marker"}, 0, ""},
+		{"Ext3WriteKO", []string{"--bind", ext + ":/bind:image-src=/,ro", env.Busybox, "touch", "/bind/ext3_marker2"}, 1, ""},
+		{"Ext3Read", []string{"--bind", ext + ":/bind:image-src=/,ro", env.Busybox, "test", "-f", "/bind/ext3_marker"}, 0, ""},
+		{"Ext3Double", []string{"--bind", ext + ":/bind1:image-src=/", "--bind", ext + ":/bind2:image-src=/", env.Busybox, "true"}, 255, "currently in use"},
+		{"Ext3DoubleReadOnly", []string{"--bind", ext + ":/bind1:image-src=/,ro", "--bind", ext + ":/bind2:image-src=/,ro", env.Busybox, "test", "-f", "/bind2/ext3_marker"}, 0, ""},
+		{"SifDataExt3Write", []string{"--bind", sifExt + ":/bind:image-src=/", env.Busybox, "touch", "/bind/ext3_marker"}, 0, ""},
+		{"SifDataSquash", []string{"--bind", sifSq + ":/bind:image-src=/", env.Busybox, "test", "-f", "/bind/squash_marker"}, 0, ""},
+		{"SifDataExt3Read", []string{"--bind", sifExt + ":/bind:image-src=/", env.Busybox, "test", "-f", "/bind/ext3_marker"}, 0, ""},
+		{"SifDataExt3AndSquash", []string{"--bind", sifExt + ":/ext3:image-src=/", "--bind", sifSq + ":/squash:image-src=/", env.Busybox, "test", "-f", "/squash/squash_marker", "-a", "-f", "/ext3/ext3_marker"}, 0, ""},
+		{"SifDataExt3Double", []string{"--bind", sifExt + ":/bind1:image-src=/", "--bind", sifExt + ":/bind2:image-src=/", env.Busybox, "true"}, 255, "currently in use"},
+		{"SifWithID", []string{"--bind", sif + ":/rootfs:id=" + rootID, env.Busybox, "test", "-x", "/rootfs/bin/busybox"}, 0, ""},
+		{"SifNoSuchID", []string{"--bind", sif + ":/rootfs:id=99", env.Busybox, "true"}, 255, "no partition with id 99"},
+		{"SifNoDataPartition", []string{"--bind", sif + ":/rootfs:image-src=/", env.Busybox, "true"}, 255, "no data partition found in " + sif},
+		{"SquashfsBeforeScratch", []string{"--bind", sifSq + ":/scratch/bin:image-src=/", "--bind", f.sandbox + ":/scratch", env.Busybox, "test", "-f", "/scratch/bin/squash_marker"}, 0, ""},
+		{"ScratchBeforeSquashfs", []string{"--bind", f.sandbox + ":/scratch", "--bind", sifSq + ":/scratch/bin:image-src=/", env.Busybox, "test", "-f", "/scratch/bin/squash_marker"}, 0, ""},
+		{"MountSifWithID", []string{"--mount", "type=bind,source=" + sif + ",destination=/rootfs,id=" + rootID, env.Busybox, "test", "-d", "/rootfs/etc"}, 0, ""},
+		{"MountSifDataExt3AndSquash", []string{"--mount", "type=bind,source=" + sifExt + ",destination=/ext3,image-src=/", "--mount", "type=bind,source=" + sifSq + ",destination=/squash,image-src=/", env.Busybox, "test", "-f", "/squash/squash_marker", "-a", "-f", "/ext3/ext3_marker"}, 0, ""},
+		// Attacks: links inside the image resolve inside it.
+		{"LinkAbsolute", []string{"--bind", sq + ":/bind:image-src=/abs", env.Busybox, "cat", "/bind/hostname"}, 0, ""},
+		{"LinkClimbing", []string{"--bind", sq + ":/bind:image-src=/climb", env.Busybox, "cat", "/bind/hostname"}, 0, ""},
+		{"DotDot", []string{"--bind", sq + ":/bind:image-src=/../../../etc", env.Busybox, "cat", "/bind/hostname"}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := apptainer(t, append([]string{"exec"}, tc.args...)...)
+			if r.Code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", r.Code, tc.code, r)
+			}
+			if tc.stderr != "" && !strings.Contains(r.Stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, r)
+			}
+			if strings.HasPrefix(tc.name, "Link") || tc.name == "DotDot" {
+				if got := strings.TrimSpace(r.Stdout); got != "image-etc" {
+					t.Errorf("the bind reached %q, want the image's own /etc/hostname (image-etc)", got)
+				}
+			}
+		})
+	}
+	// Control for the link attacks: the host's /etc/hostname differs.
+	if b, err := os.ReadFile("/etc/hostname"); err == nil && strings.TrimSpace(string(b)) == "image-etc" {
+		t.Fatal("control: the host's /etc/hostname reads image-etc")
+	}
+	// The image's own setuid and device files have no effect.
+	r := apptainer(t, "exec", "--bind", sq+":/bind:image-src=/", env.Busybox, "grep", " /bind ", "/proc/self/mountinfo")
+	mustSucceed(t, r, "mountinfo of the image bind")
+	for _, opt := range []string{"nosuid", "nodev", "ro"} {
+		if !regexp.MustCompile(`[ ,]` + opt + `[ ,]`).MatchString(r.Stdout) {
+			t.Errorf("the image bind lacks %s: %s", opt, r.Stdout)
+		}
+	}
+	for _, img := range []string{sq, ext, sifSq, sifExt, sif} {
+		if out, _ := exec.Command("losetup", "-j", img).Output(); strings.TrimSpace(string(out)) != "" {
+			t.Errorf("loop devices left on %s: %s", img, out)
+		}
+	}
+}
+
+// TestImageBindLockedAcrossContainers: an instance that writes to an ext3
+// image through an image bind keeps every other container from mounting
+// it, read-write or read-only, until it stops.
+func TestImageBindLockedAcrossContainers(t *testing.T) {
+	f := makeImageBindFixture(t)
+	const name = "imgbindlock"
+	stopOnCleanup(t, name)
+	mustSucceed(t, apptainer(t, "instance", "start", "--bind", f.ext3+":/data:image-src=/", env.Busybox, name), "instance start with an ext3 image bind")
+	mustSucceed(t, apptainer(t, "exec", "instance://"+name, "touch", "/data/from-instance"), "write through the instance's bind")
+	mustFail(t, apptainer(t, "exec", "--bind", f.ext3+":/d:image-src=/", env.Busybox, "true"), "can't open "+f.ext3+" for writing, currently in use by another process")
+	mustFail(t, apptainer(t, "exec", "--bind", f.ext3+":/d:image-src=/,ro", env.Busybox, "true"), "can't open "+f.ext3+" for reading, currently in use for writing by another process")
+	mustSucceed(t, apptainer(t, "instance", "stop", name), "instance stop")
+	if !waitGone(name, 30*time.Second) {
+		t.Fatal("the instance still runs")
+	}
+	// Control: with the instance gone, the lock is gone too (the loop
+	// device held it), and what it wrote is there.
+	waitFor(t, 30*time.Second, "the ext3 image to be free", func() (bool, string) {
+		r := apptainer(t, "exec", "--bind", f.ext3+":/d:image-src=/", env.Busybox, "test", "-f", "/d/from-instance")
+		return r.Code == 0, r.String()
+	})
+}
+
+// sifPrimaryID is the descriptor id of a SIF's root file system, from
+// `apptainer sif list`.
+func sifPrimaryID(t *testing.T, sif string) string {
+	t.Helper()
+	r := apptainer(t, "sif", "list", sif)
+	mustSucceed(t, r, "sif list")
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if strings.Contains(l, "/*System/") { // siftool marks the primary partition with a star
+			return strings.TrimSpace(strings.SplitN(l, "|", 2)[0])
+		}
+	}
+	t.Fatalf("no primary partition in sif list:\n%s", r.Stdout)
+	return ""
+}
+
+// TestInstallLayout: `make install` into a fresh prefix installs upstream's
+// files in SYSCONFDIR/apptainer, each used or saying it is not; the
+// installed apptainer.conf finds Debian's CNI plugins, and plugins in
+// LIBEXECDIR/apptainer/cni still work; a second install keeps the
+// administrator's edits and puts the new default next to them.
+func TestInstallLayout(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	prefix, build := filepath.Join(tmp, "prefix"), filepath.Join(tmp, "build")
+	runIn := func(dir string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	runIn(repo, "./mconfig", "-b", build, "--prefix="+prefix)
+	runIn(repo, "make", "-s", "-C", build, "install")
+
+	conf := filepath.Join(prefix, "etc", "apptainer")
+	for _, f := range []string{"apptainer.conf", "capability.json", "ecl.toml", "nvliblist.conf", "rocmliblist.conf", "remote.yaml", "global-pgp-public", "network/00_bridge.conflist"} {
+		fi, err := os.Lstat(filepath.Join(conf, f))
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v %v, want a regular file with mode 0644", f, fi, err)
+		}
+	}
+	for _, f := range []string{"ecl.toml", "nvliblist.conf", "rocmliblist.conf", "remote.yaml"} {
+		b, _ := os.ReadFile(filepath.Join(conf, f))
+		if head, _, _ := strings.Cut(string(b), "\n\n"); !strings.Contains(head, "NOT USED BY THIS BUILD") {
+			t.Errorf("%s does not say at its top that this build does not use it:\n%s", f, head)
+		}
+	}
+	for _, f := range []string{"capability.json", "global-pgp-public"} {
+		if b, err := os.ReadFile(filepath.Join(conf, f)); err != nil || len(b) != 0 {
+			t.Errorf("%s: %q %v, want empty as upstream's", f, b, err)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(prefix, "bin", "singularity")); err != nil || l != "apptainer" {
+		t.Errorf("bin/singularity: %q %v, want a link to apptainer", l, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(conf, "apptainer.conf"))
+	if !regexp.MustCompile(`(?m)^cni plugin path = /usr/lib/cni$`).Match(b) {
+		t.Errorf("the installed apptainer.conf does not point at /usr/lib/cni")
+	}
+
+	// The installed tree runs, with a network of the loopback plugin
+	// alone (it touches nothing outside the container).
+	bin := filepath.Join(prefix, "bin", "apptainer")
+	lo := `{"cniVersion":"1.0.0","name":"looponly","plugins":[{"type":"loopback"}]}`
+	if err := os.WriteFile(filepath.Join(conf, "network", "95_looponly.conflist"), []byte(lo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	netRun := func() result {
+		return apptainerCmd(t, nil, bin, "exec", "--network", "looponly", env.Busybox, "cat", "/sys/class/net/lo/operstate")
+	}
+	r := netRun()
+	mustSucceed(t, r, "exec --network looponly with the installed apptainer.conf (plugins from /usr/lib/cni)")
+	if got := strings.TrimSpace(r.Stdout); got != "unknown" && got != "up" {
+		t.Errorf("lo in the container: %q", got)
+	}
+	// A site's plugins in LIBEXECDIR/apptainer/cni: found after the
+	// configured directory (here an empty one).
+	empty := filepath.Join(tmp, "no-plugins")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	edited := regexp.MustCompile(`(?m)^cni plugin path = .*$`).ReplaceAll(b, []byte("cni plugin path = "+empty))
+	if err := os.WriteFile(filepath.Join(conf, "apptainer.conf"), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := netRun(); r.Code == 0 || !strings.Contains(r.Stderr, "loopback") {
+		t.Fatalf("control: no loopback plugin anywhere, yet:\n%s", r)
+	}
+	site := filepath.Join(prefix, "libexec", "apptainer", "cni")
+	if err := os.MkdirAll(site, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile("/usr/lib/cni/loopback", filepath.Join(site, "loopback")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(site, "loopback"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, netRun(), "exec --network looponly with the plugin in LIBEXECDIR/apptainer/cni")
+
+	// Installing again keeps the edited file and leaves the same ones be.
+	out := runIn(repo, "make", "-s", "-C", build, "install")
+	if got, _ := os.ReadFile(filepath.Join(conf, "apptainer.conf")); string(got) != string(edited) {
+		t.Errorf("make install overwrote the administrator's apptainer.conf")
+	}
+	if got, _ := os.ReadFile(filepath.Join(conf, "apptainer.conf.new")); string(got) != string(b) {
+		t.Errorf("apptainer.conf.new is not this build's default")
+	}
+	if !strings.Contains(out, "KEEP") || !strings.Contains(out, "apptainer.conf.new") {
+		t.Errorf("make install does not say it kept apptainer.conf:\n%s", out)
+	}
+	if news, _ := filepath.Glob(filepath.Join(conf, "*.new")); len(news) != 1 {
+		t.Errorf("unchanged files got a .new too: %v", news)
 	}
 }

@@ -35,6 +35,11 @@ NSENTER_LIBS := -lseccomp
 GOBUILDFLAGS := -trimpath -ldflags "$(LDFLAGS)"
 
 CONFDIR       := $(SYSCONFDIR)/apptainer
+# The files of CONFDIR upstream installs, from etc/ (network/*.conflist
+# come on top). Which ones this build reads is in docs/configuration.md;
+# the others say "not used by this build" at their top.
+CONFFILES     := apptainer.conf capability.json ecl.toml nvliblist.conf \
+                 rocmliblist.conf remote.yaml global-pgp-public
 COMPLETIONDIR := $(DATADIR)/bash-completion/completions
 INSTALL       := install
 
@@ -85,12 +90,14 @@ install: all
 	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-engine
 	$(INSTALL) -m 0755 $(BUILDDIR)/apptainer-nsenter $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter
 	@echo " INSTALL $(DESTDIR)$(CONFDIR)"
-	@test -f $(SRCDIR)/etc/apptainer.conf || \
-		{ echo "make install: $(SRCDIR)/etc/apptainer.conf is missing" >&2; exit 1; }
 	$(INSTALL) -d $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/network
-	$(INSTALL) -m 0644 $(SRCDIR)/etc/apptainer.conf $(DESTDIR)$(CONFDIR)/apptainer.conf
-	for f in $(wildcard $(SRCDIR)/etc/network/*.conflist); do \
-		$(INSTALL) -m 0644 $$f $(DESTDIR)$(CONFDIR)/network/ || exit 1; \
+	@# An administrator's file is never overwritten: one that differs
+	@# stays, and this build's default goes next to it as FILE.new.
+	for f in $(CONFFILES); do \
+		$(SRCDIR)/scripts/install-config.sh $(SRCDIR)/etc/$$f $(DESTDIR)$(CONFDIR)/$$f || exit 1; \
+	done
+	for f in $(notdir $(wildcard $(SRCDIR)/etc/network/*.conflist)); do \
+		$(SRCDIR)/scripts/install-config.sh $(SRCDIR)/etc/network/$$f $(DESTDIR)$(CONFDIR)/network/$$f || exit 1; \
 	done
 	if [ -d $(SRCDIR)/etc/network-overrides ]; then \
 		rm -rf $(DESTDIR)$(CONFDIR)/network-overrides && \
@@ -103,7 +110,8 @@ install: all
 	$(INSTALL) -m 0644 $(BUILDDIR)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 0644 $(BUILDDIR)/bash-completion/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
 
-# Configuration (apptainer.conf, network/*.conflist) is the admin's and stays.
+# Configuration (CONFFILES, network/*.conflist, and any FILE.new next to
+# them) is the admin's and stays.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
 	if [ "$$(readlink $(DESTDIR)$(BINDIR)/singularity)" = apptainer ]; then rm -f $(DESTDIR)$(BINDIR)/singularity; fi

@@ -123,9 +123,9 @@ func listMatching(username string, args []string) (files []*instance.File, damag
 	if err != nil {
 		return nil, nil, err
 	}
-	glob := "*"
-	if len(args) == 1 {
-		glob = args[0]
+	glob, matchesSome := listPattern(args)
+	if !matchesSome {
+		return []*instance.File{}, nil, nil
 	}
 	files, err = paths.List(glob)
 	var d *instance.DamagedError
@@ -137,6 +137,17 @@ func listMatching(username string, args []string) (files []*instance.File, damag
 		errs[i] = fmt.Errorf("%w (if instance %s is not running, remove %s)", d.Errs[i], name, paths.Dir(name))
 	}
 	return files, errors.Join(errs...), nil
+}
+
+// listPattern is the name pattern of the instance commands' optional
+// argument: every instance without one. An empty argument (a script's
+// unset variable, `instance stop "$NAME"`) matches no instance, as
+// upstream's: it must never widen to all of them.
+func listPattern(args []string) (glob string, matchesSome bool) {
+	if len(args) == 0 {
+		return "*", true
+	}
+	return args[0], args[0] != ""
 }
 
 // instanceConfig decodes the container config stored in an instance file.

@@ -12,7 +12,9 @@ import (
 const templatePath = "../../../etc/apptainer.conf"
 
 // TestTemplateIsDefault keeps the shipped file and Default() in step: the
-// file must parse, without warnings, into exactly Default().
+// file must parse, without warnings, into exactly Default(), but for
+// "cni plugin path", which the installed file points at Debian's plugins
+// (/usr/lib/cni) while an absent directive keeps the search list.
 func TestTemplateIsDefault(t *testing.T) {
 	fh, err := os.Open(templatePath)
 	if err != nil {
@@ -26,6 +28,10 @@ func TestTemplateIsDefault(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings: %v", warnings)
 	}
+	if f.CNIPluginPath != "/usr/lib/cni" {
+		t.Errorf("template: cni plugin path = %q, want /usr/lib/cni", f.CNIPluginPath)
+	}
+	f.CNIPluginPath = ""
 	if want := Default(); !reflect.DeepEqual(f, want) {
 		t.Errorf("template differs from Default():\n got  %+v\n want %+v", f, want)
 	}

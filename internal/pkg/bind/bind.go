@@ -7,16 +7,30 @@ import (
 	"encoding/csv"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
 // Spec is one bind request: Source on the host appears at Destination in
 // the container, read-only if ReadOnly. Both paths are absolute and clean.
+//
+// An image bind (IsImage) binds a directory from inside the image file
+// Source instead: ImageSrc within its file system, which is a SIF's
+// partition ID when ID is set, else its first data partition, or the
+// whole file for a squashfs or ext3 image.
 type Spec struct {
 	Source      string
 	Destination string
 	ReadOnly    bool
+	// ImageSrc is the absolute, clean path inside the image ("/" when
+	// only ID is given); empty for a plain bind.
+	ImageSrc string
+	// ID is a SIF descriptor id, 0 for none.
+	ID uint32
 }
+
+// IsImage says whether s binds from inside an image file.
+func (s Spec) IsImage() bool { return s.ImageSrc != "" }
 
 // Parse parses one --bind value. A value holds one or more specs separated
 // by commas, each "src[:dst[:opts]]":
@@ -24,19 +38,30 @@ type Spec struct {
 //   - src is a host path; a relative one is taken relative to cwd;
 //   - dst is an absolute path in the container, src when left out, and
 //     never the container root;
-//   - opts is "ro" or "rw" (the default).
+//   - opts are comma-separated: "ro" or "rw" (the default), and, for an
+//     image file src, "image-src=PATH" (a directory inside it) and "id=N"
+//     (a SIF partition), as upstream's.
 //
+// A comma followed by an option continues the options of a spec that has
+// some ("img:/d:image-src=/,ro"); otherwise it starts the next spec.
 // Blanks around each spec and empty specs ("a,,b", a trailing comma) are
 // ignored, so a list can be written "a, b" and an empty value binds
 // nothing. A path with a comma or a colon writes it "\," or "\:", as
 // upstream's.
 func Parse(value, cwd string) ([]Spec, error) {
-	var specs []Spec
+	var items []string
 	for _, item := range splitUnescaped(value, ',') {
 		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
+		switch {
+		case item == "":
+		case isOption(item) && len(items) > 0 && len(splitUnescaped(items[len(items)-1], ':')) == 3:
+			items[len(items)-1] += "," + item
+		default:
+			items = append(items, item)
 		}
+	}
+	var specs []Spec
+	for _, item := range items {
 		spec, err := parseOne(item, cwd)
 		if err != nil {
 			return nil, err
@@ -44,6 +69,11 @@ func Parse(value, cwd string) ([]Spec, error) {
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// isOption says whether s is one of the bind options.
+func isOption(s string) bool {
+	return s == "ro" || s == "rw" || strings.HasPrefix(s, "image-src=") || strings.HasPrefix(s, "id=")
 }
 
 // ParseAll parses every value of a repeated --bind flag, in order.
@@ -93,21 +123,48 @@ func parseOne(item, cwd string) (Spec, error) {
 	}
 
 	if len(fields) > 2 {
-		switch opt := fields[2]; opt {
-		case "ro":
-			spec.ReadOnly = true
-		case "rw":
-		default:
-			return Spec{}, fmt.Errorf("bind option %q in %q is not supported (want ro or rw)", opt, item)
+		for _, opt := range strings.Split(fields[2], ",") {
+			if err := spec.setOption(opt); err != nil {
+				return Spec{}, fmt.Errorf("invalid bind spec %q: %w", item, err)
+			}
 		}
 	}
 	return spec, nil
 }
 
+// setOption applies one bind option to s.
+func (s *Spec) setOption(opt string) error {
+	name, value, _ := strings.Cut(opt, "=")
+	switch {
+	case opt == "ro":
+		s.ReadOnly = true
+	case opt == "rw":
+		s.ReadOnly = false
+	case name == "image-src" && value == "":
+		// Upstream takes an empty value for the image's root.
+		s.ImageSrc = "/"
+	case name == "image-src":
+		s.ImageSrc = filepath.Clean("/" + value)
+	case name == "id":
+		id, err := strconv.ParseUint(value, 10, 32)
+		if err != nil || id == 0 {
+			return fmt.Errorf("bind option id=%q: the id must be a SIF descriptor number greater than 0", value)
+		}
+		s.ID = uint32(id)
+		if s.ImageSrc == "" {
+			s.ImageSrc = "/"
+		}
+	default:
+		return fmt.Errorf("bind option %q is not supported (want ro, rw, image-src=PATH or id=N)", opt)
+	}
+	return nil
+}
+
 // ParseMount parses one --mount value, docker's syntax as upstream takes
 // it: comma-separated key=value fields, CSV-quoted where a value holds a
-// comma: "type=bind,source=/opt,destination=/hostopt,readonly". Only bind
-// mounts exist here; bind-propagation may be given as rprivate or private,
+// comma: "type=bind,source=/opt,destination=/hostopt,readonly", and
+// upstream's image-src=PATH and id=N for an image bind. Only bind mounts
+// exist here; bind-propagation may be given as rprivate or private,
 // which is what every bind of the container is.
 func ParseMount(value, cwd string) (Spec, error) {
 	fields, err := csv.NewReader(strings.NewReader(value)).Read()
@@ -116,6 +173,7 @@ func ParseMount(value, cwd string) (Spec, error) {
 	}
 	var typ, src, dst string
 	ro := false
+	var imageOpts []string
 	for _, f := range fields {
 		k, v, hasValue := strings.Cut(strings.TrimSpace(f), "=")
 		switch strings.ToLower(k) {
@@ -134,6 +192,15 @@ func ParseMount(value, cwd string) (Spec, error) {
 			default:
 				return Spec{}, fmt.Errorf("invalid mount spec %q: %s=%q: want true or false", value, k, v)
 			}
+		case "image-src", "id":
+			// An image bind, as --bind's options of the same names.
+			if v == "" {
+				return Spec{}, fmt.Errorf("invalid mount spec %q: %s cannot be empty", value, k)
+			}
+			if strings.ContainsAny(v, ",:") {
+				return Spec{}, fmt.Errorf("invalid mount spec %q: a path with a comma or colon is not supported in %s", value, k)
+			}
+			imageOpts = append(imageOpts, strings.ToLower(k)+"="+v)
 		case "bind-propagation":
 			if v != "rprivate" && v != "private" {
 				return Spec{}, fmt.Errorf("invalid mount spec %q: bind-propagation %q is not supported (binds are private)", value, v)
@@ -150,9 +217,13 @@ func ParseMount(value, cwd string) (Spec, error) {
 	case strings.Contains(src, ":") || strings.Contains(dst, ":"):
 		return Spec{}, fmt.Errorf("invalid mount spec %q: a path with a colon is not supported", value)
 	}
-	item := src + ":" + dst
+	opts := imageOpts
 	if ro {
-		item += ":ro"
+		opts = append(opts, "ro")
+	}
+	item := src + ":" + dst
+	if len(opts) > 0 {
+		item += ":" + strings.Join(opts, ",")
 	}
 	return parseOne(item, cwd)
 }

@@ -15,17 +15,17 @@ func TestParse(t *testing.T) {
 	}{
 		{"empty value", "", "/work", nil},
 		{"only commas and blanks", " , ,", "/work", nil},
-		{"source only", "/data", "/work", []Spec{{"/data", "/data", false}}},
-		{"source and destination", "/data:/mnt", "/work", []Spec{{"/data", "/mnt", false}}},
-		{"read-only", "/data:/mnt:ro", "/work", []Spec{{"/data", "/mnt", true}}},
-		{"read-write", "/data:/mnt:rw", "/work", []Spec{{"/data", "/mnt", false}}},
-		{"relative source", "data", "/work", []Spec{{"/work/data", "/work/data", false}}},
-		{"relative source with dot segments", "./a/../b:/b", "/work/x", []Spec{{"/work/x/b", "/b", false}}},
-		{"cleaned paths", "//data/./x/:/mnt//y/../z/", "/work", []Spec{{"/data/x", "/mnt/z", false}}},
-		{"host root at another place", "/:/host:ro", "/work", []Spec{{"/", "/host", true}}},
-		{"several specs", "/a, /b:/c:ro ,rel:/d", "/w", []Spec{{"/a", "/a", false}, {"/b", "/c", true}, {"/w/rel", "/d", false}}},
-		{"trailing comma", "/a,", "/w", []Spec{{"/a", "/a", false}}},
-		{"no cwd needed for absolute", "/a", "", []Spec{{"/a", "/a", false}}},
+		{"source only", "/data", "/work", []Spec{sp("/data", "/data", false)}},
+		{"source and destination", "/data:/mnt", "/work", []Spec{sp("/data", "/mnt", false)}},
+		{"read-only", "/data:/mnt:ro", "/work", []Spec{sp("/data", "/mnt", true)}},
+		{"read-write", "/data:/mnt:rw", "/work", []Spec{sp("/data", "/mnt", false)}},
+		{"relative source", "data", "/work", []Spec{sp("/work/data", "/work/data", false)}},
+		{"relative source with dot segments", "./a/../b:/b", "/work/x", []Spec{sp("/work/x/b", "/b", false)}},
+		{"cleaned paths", "//data/./x/:/mnt//y/../z/", "/work", []Spec{sp("/data/x", "/mnt/z", false)}},
+		{"host root at another place", "/:/host:ro", "/work", []Spec{sp("/", "/host", true)}},
+		{"several specs", "/a, /b:/c:ro ,rel:/d", "/w", []Spec{sp("/a", "/a", false), sp("/b", "/c", true), sp("/w/rel", "/d", false)}},
+		{"trailing comma", "/a,", "/w", []Spec{sp("/a", "/a", false)}},
+		{"no cwd needed for absolute", "/a", "", []Spec{sp("/a", "/a", false)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,9 +48,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"a:b:c:d", "/w", `invalid bind spec "a:b:c:d": too many fields`},
 		{"/a:/b:ro:x", "/w", `invalid bind spec "/a:/b:ro:x": too many fields`},
-		{"/src:/dst:xx", "/w", `bind option "xx" in "/src:/dst:xx" is not supported (want ro or rw)`},
-		{"/src:/dst:RO", "/w", `bind option "RO" in "/src:/dst:RO" is not supported (want ro or rw)`},
-		{"/src:/dst:", "/w", `bind option "" in "/src:/dst:" is not supported (want ro or rw)`},
+		{"/src:/dst:xx", "/w", `invalid bind spec "/src:/dst:xx": bind option "xx" is not supported (want ro, rw, image-src=PATH or id=N)`},
+		{"/src:/dst:RO", "/w", `invalid bind spec "/src:/dst:RO": bind option "RO" is not supported (want ro, rw, image-src=PATH or id=N)`},
+		{"/src:/dst:", "/w", `invalid bind spec "/src:/dst:": bind option "" is not supported (want ro, rw, image-src=PATH or id=N)`},
 		{":/dst", "/w", `invalid bind spec ":/dst": empty source`},
 		{":", "/w", `invalid bind spec ":": empty source`},
 		{"/src:", "/w", `invalid bind spec "/src:": empty destination`},
@@ -64,6 +64,9 @@ func TestParseErrors(t *testing.T) {
 		{"../../..", "/w/x", `invalid bind spec "../../..": cannot bind over the container root /`},
 		{"rel", "", `invalid bind spec "rel": relative source "rel" needs an absolute working directory, got ""`},
 		{"rel", "w", `invalid bind spec "rel": relative source "rel" needs an absolute working directory, got "w"`},
+		{"/img:/d:id=0", "/w", `invalid bind spec "/img:/d:id=0": bind option id="0": the id must be a SIF descriptor number greater than 0`},
+		{"/img:/d:id=x", "/w", `invalid bind spec "/img:/d:id=x": bind option id="x": the id must be a SIF descriptor number greater than 0`},
+		{"/img:/d:fake_option=fake", "/w", `invalid bind spec "/img:/d:fake_option=fake": bind option "fake_option=fake" is not supported (want ro, rw, image-src=PATH or id=N)`},
 		{"/ok,/bad:x", "/w", `invalid bind spec "/bad:x": destination "x" is not an absolute path`},
 	}
 	for _, tt := range tests {
@@ -81,12 +84,49 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// sp is a plain bind's Spec.
+func sp(src, dst string, ro bool) Spec { return Spec{Source: src, Destination: dst, ReadOnly: ro} }
+
+// img is an image bind's Spec.
+func img(src, dst, inside string, id uint32, ro bool) Spec {
+	return Spec{Source: src, Destination: dst, ReadOnly: ro, ImageSrc: inside, ID: id}
+}
+
+func TestParseImageBinds(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  []Spec
+	}{
+		{"/i.sqfs:/d:image-src=/", []Spec{img("/i.sqfs", "/d", "/", 0, false)}},
+		{"/i.sqfs:/d:image-src=", []Spec{img("/i.sqfs", "/d", "/", 0, false)}},
+		{"/i.sqfs:/d:image-src=sub/../x/", []Spec{img("/i.sqfs", "/d", "/x", 0, false)}},
+		{"/i.sqfs:/d:image-src=/../../etc", []Spec{img("/i.sqfs", "/d", "/etc", 0, false)}},
+		// Options after a comma belong to the spec before, which has some.
+		{"/e.img:/d:image-src=/,ro", []Spec{img("/e.img", "/d", "/", 0, true)}},
+		{"/e.img:/d:ro,image-src=/data", []Spec{img("/e.img", "/d", "/data", 0, true)}},
+		{"/x.sif:/r:id=4", []Spec{img("/x.sif", "/r", "/", 4, false)}},
+		{"/x.sif:/r:id=4,image-src=/etc", []Spec{img("/x.sif", "/r", "/etc", 4, false)}},
+		{"/a:/b:image-src=/,/c:/d", []Spec{img("/a", "/b", "/", 0, false), sp("/c", "/d", false)}},
+		// Without options of its own, "ro" after a comma is a path.
+		{"/a:/b,ro", []Spec{sp("/a", "/b", false), sp("/w/ro", "/w/ro", false)}},
+	} {
+		got, err := Parse(tc.value, "/w")
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.value, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Parse(%q) = %+v, want %+v", tc.value, got, tc.want)
+		}
+	}
+}
+
 func TestParseAll(t *testing.T) {
 	got, err := ParseAll([]string{"/a:/b", "", "c:/d:ro,/e"}, "/w")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Spec{{"/a", "/b", false}, {"/w/c", "/d", true}, {"/e", "/e", false}}
+	want := []Spec{sp("/a", "/b", false), sp("/w/c", "/d", true), sp("/e", "/e", false)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseAll() = %+v, want %+v", got, want)
 	}
@@ -96,7 +136,7 @@ func TestParseAll(t *testing.T) {
 	}
 
 	_, err = ParseAll([]string{"/a", "/b:/c:bogus"}, "/w")
-	if want := `bind option "bogus" in "/b:/c:bogus" is not supported (want ro or rw)`; err == nil || err.Error() != want {
+	if want := `invalid bind spec "/b:/c:bogus": bind option "bogus" is not supported (want ro, rw, image-src=PATH or id=N)`; err == nil || err.Error() != want {
 		t.Errorf("ParseAll with a bad value: error = %v, want %q", err, want)
 	}
 }
@@ -107,11 +147,16 @@ func TestParseMount(t *testing.T) {
 		want Spec
 		err  string
 	}{
-		{"type=bind,source=/opt,destination=/hostopt", Spec{"/opt", "/hostopt", false}, ""},
-		{"type=bind,src=/opt,dst=/hostopt,readonly", Spec{"/opt", "/hostopt", true}, ""},
-		{"type=bind,src=data,target=/d,ro=true", Spec{"/work/data", "/d", true}, ""},
-		{"type=bind,src=/a,dst=/b,readonly=false,bind-propagation=rprivate", Spec{"/a", "/b", false}, ""},
-		{`type=bind,"src=/a,b",dst=/c`, Spec{"/a,b", "/c", false}, ""},
+		{"type=bind,source=/opt,destination=/hostopt", sp("/opt", "/hostopt", false), ""},
+		{"type=bind,src=/opt,dst=/hostopt,readonly", sp("/opt", "/hostopt", true), ""},
+		{"type=bind,src=data,target=/d,ro=true", sp("/work/data", "/d", true), ""},
+		{"type=bind,src=/a,dst=/b,readonly=false,bind-propagation=rprivate", sp("/a", "/b", false), ""},
+		{`type=bind,"src=/a,b",dst=/c`, sp("/a,b", "/c", false), ""},
+		{"type=bind,source=/i.sif,destination=/ext3,image-src=/", img("/i.sif", "/ext3", "/", 0, false), ""},
+		{"type=bind,src=/i.sif,dst=/r,id=4,readonly", img("/i.sif", "/r", "/", 4, true), ""},
+		{"type=bind,src=/i.sif,dst=/r,image-src=", Spec{}, "image-src cannot be empty"},
+		{"type=bind,src=/i.sif,dst=/r,id=0", Spec{}, "greater than 0"},
+		{`type=bind,src=/i.sif,dst=/r,"image-src=/a,b"`, Spec{}, "comma or colon"},
 		{"type=volume,src=v,dst=/v", Spec{}, `type "volume" is not supported`},
 		{"src=/a,dst=/b", Spec{}, `type "" is not supported`},
 		{"type=bind,src=/a", Spec{}, "want a source and a destination"},
@@ -138,7 +183,7 @@ func TestParseEscapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Spec{{"/data/a,b", "/in:side", true}, {"/plain", "/plain", false}}
+	want := []Spec{sp("/data/a,b", "/in:side", true), sp("/plain", "/plain", false)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse: %+v, want %+v", got, want)
 	}

@@ -6,7 +6,8 @@ import (
 )
 
 // FuzzParse checks the invariants every caller relies on: Parse never
-// panics, and whatever it accepts is absolute, clean and not the root.
+// panics, and whatever it accepts is absolute, clean and not the root,
+// the path inside an image bind included.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []struct{ value, cwd string }{
 		{"/data", "/work"},
@@ -15,6 +16,7 @@ func FuzzParse(f *testing.F) {
 		{"a:b:c:d", "/"},
 		{"../..", "/w"},
 		{":,::,", ""},
+		{"/i:/d:image-src=/x,ro,id=2", "/"},
 	} {
 		f.Add(seed.value, seed.cwd)
 	}
@@ -31,6 +33,12 @@ func FuzzParse(f *testing.F) {
 				if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 					t.Fatalf("Parse(%q, %q) accepted %+v: %q is not absolute and clean", value, cwd, s, p)
 				}
+			}
+			if s.ImageSrc != "" && (!filepath.IsAbs(s.ImageSrc) || filepath.Clean(s.ImageSrc) != s.ImageSrc) {
+				t.Fatalf("Parse(%q, %q) accepted %+v: the path inside the image is not absolute and clean", value, cwd, s)
+			}
+			if s.ID != 0 && s.ImageSrc == "" {
+				t.Fatalf("Parse(%q, %q) accepted %+v: an id without an image bind", value, cwd, s)
 			}
 			if s.Destination == "/" {
 				t.Fatalf("Parse(%q, %q) accepted %+v with the root as destination", value, cwd, s)

@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -53,21 +54,31 @@ func (l *Loop) Detach() error {
 // read-only and auto-clearing. Devices numbered maxDevices or above are
 // refused, as apptainer.conf's "max loop devices" says.
 func AttachLoop(image string, offset, size int64, maxDevices int) (*Loop, error) {
-	return attachLoop(image, offset, size, maxDevices, false)
+	return attachLoop(image, loopRequest{offset: offset, size: size}, maxDevices)
 }
 
 // AttachLoopWritable is AttachLoop for a file the mount writes to (an
 // overlay image).
 func AttachLoopWritable(image string, maxDevices int) (*Loop, error) {
-	return attachLoop(image, 0, 0, maxDevices, true)
+	return attachLoop(image, loopRequest{writable: true}, maxDevices)
 }
 
-func attachLoop(image string, offset, size int64, maxDevices int, writable bool) (*Loop, error) {
+// loopRequest is what of a file a loop device maps, and how.
+type loopRequest struct {
+	offset, size int64 // size 0: to the end of the file
+	writable     bool
+	// lock takes an open file description lock on the mapped bytes
+	// (a write lock when writable, else a read lock) before the device
+	// is set up; see lockRange.
+	lock bool
+}
+
+func attachLoop(image string, req loopRequest, maxDevices int) (*Loop, error) {
 	if maxDevices <= 0 {
 		return nil, fmt.Errorf("failed to attach %s to a loop device: no loop devices allowed (max loop devices = %d)", image, maxDevices)
 	}
 	mode := os.O_RDONLY
-	if writable {
+	if req.writable {
 		mode = os.O_RDWR
 	}
 	backing, err := os.OpenFile(image, mode|unix.O_CLOEXEC, 0)
@@ -75,6 +86,11 @@ func attachLoop(image string, offset, size int64, maxDevices int, writable bool)
 		return nil, fmt.Errorf("failed to open image %q: %w", image, err)
 	}
 	defer backing.Close()
+	if req.lock {
+		if err := lockRange(backing, req.offset, req.size, req.writable); err != nil {
+			return nil, err
+		}
+	}
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open /dev/loop-control: %w", err)
@@ -90,7 +106,7 @@ func attachLoop(image string, offset, size int64, maxDevices int, writable bool)
 		if n >= maxDevices {
 			return nil, fmt.Errorf("failed to attach %s to a loop device: the next free one is /dev/loop%d, beyond max loop devices (%d)", image, n, maxDevices)
 		}
-		l, err := configureLoop(n, backing, offset, size, writable)
+		l, err := configureLoop(n, backing, req.offset, req.size, req.writable)
 		if errors.Is(err, unix.EBUSY) {
 			lastErr = err // taken by someone else meanwhile: ask again
 			continue
@@ -139,4 +155,29 @@ func setFDAndStatus(dev, backing *os.File, info *unix.LoopInfo64) error {
 		return err
 	}
 	return nil
+}
+
+// lockRange locks size bytes of f at offset (0: to the end) with an open
+// file description lock, as upstream locks ext3 images: one writer, or any
+// number of readers. The loop device holds f's open file description for
+// as long as it is attached, so the lock lasts exactly as long as the
+// device, however the container ends, and a second mount of the same
+// bytes, by this container or another, is refused instead of two kernels'
+// views of one ext3 journal corrupting it. A file system without locks
+// (ENOLCK) goes unlocked, as upstream's.
+func lockRange(f *os.File, offset, size int64, write bool) error {
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: io.SeekStart, Start: offset, Len: size}
+	if write {
+		lk.Type = unix.F_WRLCK
+	}
+	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	switch {
+	case err == nil, errors.Is(err, unix.ENOLCK):
+		return nil
+	case (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES)) && write:
+		return fmt.Errorf("can't open %s for writing, currently in use by another process", f.Name())
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES):
+		return fmt.Errorf("can't open %s for reading, currently in use for writing by another process", f.Name())
+	}
+	return fmt.Errorf("failed to lock %s: %w", f.Name(), err)
 }

@@ -55,18 +55,46 @@ func MountOverlayImage(path, target string, ro bool, maxLoopDevices int) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return fmt.Errorf("failed to create mount point %q: %w", target, err)
 	}
-	attach := AttachLoopWritable
 	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
 	if ro {
-		attach = func(p string, max int) (*Loop, error) { return AttachLoop(p, 0, 0, max) }
 		flags |= unix.MS_RDONLY
 	}
-	loop, err := attach(path, maxLoopDevices)
+	loop, err := attachLoop(path, loopRequest{writable: !ro, lock: true}, maxLoopDevices)
 	if err != nil {
 		return err
 	}
 	if err := unix.Mount(loop.Path, target, "ext3", flags, ""); err != nil {
 		return errors.Join(fmt.Errorf("failed to mount overlay image %s (%s) on %q: %w", path, loop.Path, target, err), loop.Detach())
+	}
+	return loop.Close()
+}
+
+// MountDataImage mounts the file system of a data image (FindDataPart) on
+// target, for an image bind: squashfs read-only, ext3 read-write unless ro
+// (as upstream's), never with setuid or device files in effect. An ext3
+// file system is locked while mounted (lockRange). The loop device clears
+// itself with the last mount, as MountSIF's. On any error no loop device
+// or mount is left.
+func MountDataImage(path string, id uint32, ro bool, target string, maxLoopDevices int) error {
+	part, err := FindDataPart(path, id)
+	if err != nil {
+		return err
+	}
+	writable := part.Writable() && !ro
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("failed to create mount point %q: %w", target, err)
+	}
+	req := loopRequest{offset: part.Offset, size: part.Size, writable: writable, lock: part.FSType == "ext3"}
+	loop, err := attachLoop(path, req, maxLoopDevices)
+	if err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+	if !writable {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(loop.Path, target, part.FSType, flags, ""); err != nil {
+		return errors.Join(fmt.Errorf("failed to mount %s image %s (%s) on %q: %w", part.FSType, path, loop.Path, target, err), loop.Detach())
 	}
 	return loop.Close()
 }

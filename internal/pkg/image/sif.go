@@ -65,8 +65,9 @@ func ReadSIF(path string) (*SIF, error) {
 	return s, nil
 }
 
-// readSIF parses a SIF held by r, whose length is size. It never writes.
-func readSIF(r sif.ReadWriter, size int64) (*SIF, error) {
+// loadSIF loads the descriptors of a SIF held by r, whose length is size,
+// once its header and data bounds hold together. It never writes.
+func loadSIF(r sif.ReadWriter, size int64) (*sif.FileImage, error) {
 	head := make([]byte, headerLen)
 	if n, _ := r.ReadAt(head, 0); !HasSIFMagic(head[:n]) {
 		return nil, ErrNotSIF
@@ -82,6 +83,15 @@ func readSIF(r sif.ReadWriter, size int64) (*SIF, error) {
 	}
 	if end := fimg.DataOffset() + fimg.DataSize(); fimg.DataOffset() < 0 || fimg.DataSize() < 0 || end > size {
 		return nil, fmt.Errorf("%w: data ends at byte %d but the file has %d (truncated?)", ErrCorrupt, end, size)
+	}
+	return fimg, nil
+}
+
+// readSIF parses a SIF held by r, whose length is size. It never writes.
+func readSIF(r sif.ReadWriter, size int64) (*SIF, error) {
+	fimg, err := loadSIF(r, size)
+	if err != nil {
+		return nil, err
 	}
 	d, err := fimg.GetDescriptor(sif.WithPartitionType(sif.PartPrimSys))
 	if errors.Is(err, sif.ErrObjectNotFound) || errors.Is(err, sif.ErrNoObjects) {

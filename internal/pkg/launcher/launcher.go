@@ -231,6 +231,7 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 		Rootfs:          rootfsMode(o),
 		Overlay:         overlayOf(o),
 		Files:           mp.Files,
+		ImageBinds:      mp.ImageBinds,
 		Symlinks:        mp.Symlinks,
 		Cgroup:          o.Boot,
 		NoNewPrivileges: caps.NoNewPrivs,
@@ -495,11 +496,24 @@ func networkConfig(conf *apptainerconf.File, h Host, plan networkPlan) *config.N
 	if confDir == "" {
 		confDir = h.CNIConfDir
 	}
-	plugins := h.CNIPluginDirs
-	if conf.CNIPluginPath != "" {
-		plugins = []string{conf.CNIPluginPath}
-	}
+	plugins := cniPluginDirs(conf.CNIPluginPath, h.CNIPluginDirs)
 	return &config.Network{Networks: plan.Networks, Args: plan.Args, ConfDir: confDir, PluginDirs: plugins, CacheDir: h.CNICacheDir}
+}
+
+// cniPluginDirs are the directories searched for CNI plugins, in order:
+// the search list (ours, the distributions') when "cni plugin path" is
+// unset; else that directory, then our own libexec one (the search list's
+// first), so that a site that put plugins there keeps them with the
+// installed apptainer.conf pointing at Debian's /usr/lib/cni.
+func cniPluginDirs(configured string, search []string) []string {
+	if configured == "" {
+		return search
+	}
+	dirs := []string{configured}
+	if len(search) > 0 && filepath.Clean(search[0]) != filepath.Clean(configured) {
+		dirs = append(dirs, search[0])
+	}
+	return dirs
 }
 
 func rootfsMode(o Options) config.RootfsMode {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
@@ -23,11 +24,12 @@ ff02::2	ip6-allrouters
 
 // mountPlan collects the spec mounts, generated files, devices and links.
 type mountPlan struct {
-	Mounts   []specs.Mount
-	Files    []config.File
-	Devices  []specs.LinuxDevice
-	Symlinks []config.Symlink
-	ReadOnly []string
+	Mounts     []specs.Mount
+	Files      []config.File
+	ImageBinds []config.ImageBind
+	Devices    []specs.LinuxDevice
+	Symlinks   []config.Symlink
+	ReadOnly   []string
 }
 
 func (p *mountPlan) add(m specs.Mount) { p.Mounts = append(p.Mounts, m) }
@@ -247,11 +249,25 @@ func planEtc(p *mountPlan, h Host, in mountInputs) {
 	}
 }
 
-// planUserBinds mounts the --bind entries, last, so that they can cover
-// anything the runtime mounted.
+// planUserBinds mounts the --bind and --mount entries, last, so that they
+// can cover anything the runtime mounted. As upstream's, they are mounted
+// shallowest destination first (a stable sort, so equal depths keep the
+// user's order): "-B a:/s/bin -B b:/s" shows a at /s/bin, whichever comes
+// first on the command line. An image bind's source is its entry in
+// ImageBinds, which the engine mounts.
 func planUserBinds(p *mountPlan, userBinds []bind.Spec) {
+	userBinds = slices.Clone(userBinds)
+	slices.SortStableFunc(userBinds, func(a, b bind.Spec) int { return compareDepth(a.Destination, b.Destination) })
 	for _, b := range userBinds {
 		opts := []string{"rbind", "nosuid", "nodev"}
+		if b.IsImage() {
+			// The engine mounts the image's file system read-only unless
+			// it is ext3 and the bind is not ro; the bind adds nothing.
+			p.ImageBinds = append(p.ImageBinds, config.ImageBind{Image: b.Source, ID: b.ID, Path: b.ImageSrc, ReadOnly: b.ReadOnly})
+			src := config.ImageBindSource + strconv.Itoa(len(p.ImageBinds)-1)
+			p.add(specs.Mount{Destination: b.Destination, Type: "bind", Source: src, Options: opts})
+			continue
+		}
 		if b.ReadOnly {
 			// "idmap": in a user namespace a read-only bind shows host
 			// ownership (see the engine's userns_linux.go); ignored
@@ -264,6 +280,15 @@ func planUserBinds(p *mountPlan, userBinds []bind.Spec) {
 		}
 		p.add(specs.Mount{Destination: b.Destination, Type: "bind", Source: b.Source, Options: opts})
 	}
+}
+
+// compareDepth orders container paths by depth (their number of
+// components), then by length: upstream's order of user binds.
+func compareDepth(a, b string) int {
+	if c := strings.Count(a, "/") - strings.Count(b, "/"); c != 0 {
+		return c
+	}
+	return len(a) - len(b)
 }
 
 // planHome mounts the home directory: the host's (non-contained), an empty

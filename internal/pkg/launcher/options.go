@@ -157,7 +157,8 @@ type Host struct {
 	RunRoot string
 	// CNICacheDir holds libcni's cache.
 	CNICacheDir string
-	// CNIPluginDirs are searched when "cni plugin path" is unset.
+	// CNIPluginDirs are searched when "cni plugin path" is unset; the
+	// first, our own libexec directory, also after a set one.
 	CNIPluginDirs []string
 	// CNIConfDir is used when "cni configuration path" is unset.
 	CNIConfDir string

@@ -47,6 +47,25 @@ const SessionSource = "session:"
 // which only the monitor knows.
 const RunDirSource = "rundir:"
 
+// ImageBindSource prefixes the source of a spec mount that binds a
+// directory from inside an image file: ImageBindSource+"N" is
+// ImageBinds[N], which the engine mounts first.
+const ImageBindSource = "imagebind:"
+
+// ImageBind is one image bind (--bind SRC:DST:image-src=PATH,id=N).
+type ImageBind struct {
+	// Image is the host path of the image file: a SIF, or a squashfs or
+	// ext3 file system image.
+	Image string `json:"image"`
+	// ID is the SIF descriptor of the partition, 0 for the first data
+	// partition (or the whole file of a non-SIF image).
+	ID uint32 `json:"id,omitempty"`
+	// Path is the absolute path inside the image's file system.
+	Path string `json:"path"`
+	// ReadOnly mounts an ext3 file system read-only (squashfs always is).
+	ReadOnly bool `json:"readOnly,omitempty"`
+}
+
 // DefaultPath is the PATH inside containers, and of what the runtime runs
 // there (joins of booted instances, state queries).
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -72,6 +91,9 @@ type Config struct {
 	// the session directory and mounted where a Spec mount's source is
 	// SessionSource+Name.
 	Files []File `json:"files,omitempty"`
+	// ImageBinds are the image binds of Spec mounts whose source is
+	// ImageBindSource+index.
+	ImageBinds []ImageBind `json:"imageBinds,omitempty"`
 	// Symlinks are created inside the new root after the mounts (e.g.
 	// /dev/fd -> /proc/self/fd on a minimal /dev).
 	Symlinks []Symlink `json:"symlinks,omitempty"`

@@ -256,10 +256,7 @@ func (a *assembler) overlayRoot(lower string) error {
 // (read-only for a lower layer), and its "upper" directory is a lower
 // layer; a directory is itself.
 func (a *assembler) overlayLayers(ov *config.Overlay) ([]string, error) {
-	maxLoop := image.DefaultMaxLoopDevices
-	if a.cfg.MaxLoopDevices != nil {
-		maxLoop = *a.cfg.MaxLoopDevices
-	}
+	maxLoop := a.maxLoop()
 	paths := slices.Clone(ov.Lower)
 	if ov.Upper != "" {
 		paths = append(paths, ov.Upper)
@@ -377,8 +374,42 @@ func (a *assembler) source(s string) (string, error) {
 			return "", errors.New("it needs the instance runtime directory")
 		}
 		return filepath.Join(a.cfg.RunDir, strings.TrimPrefix(s, config.RunDirSource)), nil
+	case strings.HasPrefix(s, config.ImageBindSource):
+		return a.imageBindSource(strings.TrimPrefix(s, config.ImageBindSource))
 	}
 	return s, nil
+}
+
+// imageBindSource mounts the image of ImageBinds[index] in the session
+// and returns the directory to bind from inside it. The path is resolved
+// within the image's file system: a symbolic link in the image (hostile
+// content, like any image's) cannot lead the bind to a host directory.
+func (a *assembler) imageBindSource(index string) (string, error) {
+	i, err := strconv.Atoi(index)
+	if err != nil || i < 0 || i >= len(a.cfg.ImageBinds) {
+		return "", fmt.Errorf("no image bind %q", index)
+	}
+	b := a.cfg.ImageBinds[i]
+	mnt := filepath.Join(a.session, "data-images", strconv.Itoa(i))
+	if err := image.MountDataImage(b.Image, b.ID, b.ReadOnly, mnt, a.maxLoop()); err != nil {
+		return "", err
+	}
+	src, err := securePath(mnt, b.Path)
+	if err != nil {
+		return "", fmt.Errorf("%s in image %s: %w", b.Path, b.Image, err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return "", fmt.Errorf("%s doesn't exist in image %s", b.Path, b.Image)
+	}
+	return src, nil
+}
+
+// maxLoop is apptainer.conf's "max loop devices".
+func (a *assembler) maxLoop() int {
+	if a.cfg.MaxLoopDevices != nil {
+		return *a.cfg.MaxLoopDevices
+	}
+	return image.DefaultMaxLoopDevices
 }
 
 // ownedTmpfs makes a tmpfs's root directory the container root's, unless
@@ -477,6 +508,11 @@ func inside(cfg *config.Config, root string) error {
 		fstype, source := m.Type, m.Source
 		if fstype == "bind" {
 			fstype = ""
+		}
+		if strings.HasPrefix(source, config.ImageBindSource) {
+			// The image is mounted in the outside phase's session,
+			// which this phase does not see.
+			return fmt.Errorf("image bind on %s: an image bind cannot go below /proc, /dev/pts, /dev/mqueue or /sys/fs/cgroup", m.Destination)
 		}
 		if err := mount(source, target, fstype, flags, data); err != nil {
 			return err
