@@ -35,8 +35,8 @@ var compatCases = []compatCase{
 	{args: "instance start {bb}", code: 1, stderr: `(?s)^Error for command "start": requires at least 2 arg\(s\), only received 1\n\nUsage:`},
 	{args: "exec --no-such-flag {bb} true", code: 1, stderr: `(?s)^Error for command "exec": unknown flag: --no-such-flag\n\nUsage:`},
 	{args: "instance stop nosuch", code: 1, stderr: `(?s)^Error for command "stop": no instance found\n\nUsage:.*Run 'apptainer --help' for more detailed usage information\.\n$`},
-	// --sharens (MPI's shared namespaces) is refused, not ignored.
-	{args: "exec --sharens {bb} true", code: 1, stderr: `(?s)^Error for command "exec": --sharens is not supported by this build\n\nUsage:`},
+	// --sharens: only for images, not instance:// (sharens_test.go).
+	{args: "exec --sharens instance://x true", code: 1, stderr: `(?s)^Error for command "exec": --sharens cannot be used with an instance:// image\n\nUsage:`},
 	// Failures of the container: one FATAL line, exit 255.
 	{args: "exec {bb} /nonexistent", code: 255, stderr: `^FATAL: +/nonexistent: no such file or directory\n$`, once: "/nonexistent: no such file or directory"},
 	{args: "exec {bb} nonexistent", code: 255, stderr: `^FATAL: +nonexistent: executable file not found in \$PATH\n$`, once: "executable file not found"},

@@ -247,11 +247,10 @@ var actionFlags = []flagSpec{
 		Var: unsupportedBool},
 	{Name: "rocm", Usage: "enable experimental Rocm support", EnvKeys: []string{"ROCM"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedBool},
-	// --sharens: upstream runs the first container of a parent process as
-	// a hidden instance and joins the next ones to it (MPI ranks); not
-	// here, and refused rather than silently giving separate namespaces.
-	{Name: "sharens", Usage: "share the namespace and image with other containers launched from the same parent process", EnvKeys: []string{"SHARENS"}, Groups: groupActions, Unsupported: true,
-		Var: unsupportedBool},
+	// --sharens: the containers of one parent process (MPI ranks) share a
+	// hidden instance (sharens.go).
+	{Name: "sharens", Usage: "share the namespace and image with other containers launched from the same parent process", EnvKeys: []string{"SHARENS"}, Groups: groupActions,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.ShareNS })},
 	{Name: "app", Usage: "set an application to run inside a container", EnvKeys: []string{"APP", "APPNAME"}, Groups: groupAll,
 		Var: stringFlag(func(o *actionOptions) *string { return &o.App })},
 }

@@ -50,7 +50,13 @@ func newActionCommand(k actionKind) *cobra.Command {
 			o.Action = k.action
 			o.Args = args[1:]
 			if name, ok := strings.CutPrefix(args[0], instanceURI); ok {
+				if o.ShareNS {
+					return usageError{errors.New("--sharens cannot be used with an instance:// image")}
+				}
 				return joinInstance(k.action, name, o)
+			}
+			if o.ShareNS {
+				return runShared(k.action, o, args[0])
 			}
 			return runAction(o, args[0])
 		},

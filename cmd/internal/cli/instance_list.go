@@ -30,6 +30,7 @@ func newInstanceListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			files = listed(files, o.all)
 			w := cmd.OutOrStdout()
 			switch {
 			case o.json:
@@ -51,4 +52,19 @@ func newInstanceListCommand() *cobra.Command {
 	f.BoolVarP(&o.logs, "logs", "l", false, "display location of stdout and sterr log files for instances")
 	f.BoolVarP(&o.all, "all", "a", false, "list all instances (including sharens mode)")
 	return cmd
+}
+
+// listed leaves out the instances of --sharens containers unless all: they
+// are the containers' own, not ones a user started.
+func listed(files []*instance.File, all bool) []*instance.File {
+	if all {
+		return files
+	}
+	var out []*instance.File
+	for _, f := range files {
+		if !f.ShareNSMode {
+			out = append(out, f)
+		}
+	}
+	return out
 }

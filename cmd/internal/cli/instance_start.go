@@ -69,32 +69,9 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	if err != nil {
 		return err
 	}
-	paths, err := instancePaths("")
+	res, err := launchInstance(cfg, o.InstanceName)
 	if err != nil {
 		return err
-	}
-	if f, err := paths.Get(o.InstanceName); err == nil && instance.Alive(f) {
-		return fmt.Errorf("instance %s already exists", o.InstanceName)
-	}
-	outPath, errPath := paths.LogPaths(o.InstanceName)
-	outLog, errLog, err := openLogs(outPath, errPath)
-	if err != nil {
-		return err
-	}
-	defer outLog.Close()
-	defer errLog.Close()
-
-	progress := progressPrinter(stderrLog, term.IsTerminal(int(os.Stderr.Fd())))
-	res, err := engine.StartInstance(cfg, outLog, errLog, progress)
-	if err != nil {
-		// A monitor that was killed, or did not finish in time, leaves
-		// its instance file for the ghost cleanup: run it now rather than
-		// at the next listing. A live instance of this name is left alone.
-		_, _ = paths.List(o.InstanceName)
-		if errors.Is(err, instance.ErrExists) {
-			return fmt.Errorf("instance %s already exists", o.InstanceName)
-		}
-		return fmt.Errorf("failed to start instance: %w", err)
 	}
 	for _, w := range res.Warnings {
 		stderrLog.Warningf("%s", w)
@@ -136,9 +113,45 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 		stderrLog.Verbosef("runtime trace (ms after CLI start): %s", strings.Join(steps, ", "))
 	}
-	stderrLog.Verbosef("you will find instance output here: %s", outPath)
-	stderrLog.Verbosef("you will find instance error here: %s", errPath)
+	if paths, err := instancePaths(""); err == nil {
+		outPath, errPath := paths.LogPaths(o.InstanceName)
+		stderrLog.Verbosef("you will find instance output here: %s", outPath)
+		stderrLog.Verbosef("you will find instance error here: %s", errPath)
+	}
 	return nil
+}
+
+// launchInstance starts the instance name of cfg, with its logs, and
+// returns once it runs or failed, printing the monitor's progress.
+func launchInstance(cfg *config.Config, name string) (*engine.StartResult, error) {
+	paths, err := instancePaths("")
+	if err != nil {
+		return nil, err
+	}
+	if f, err := paths.Get(name); err == nil && instance.Alive(f) {
+		return nil, fmt.Errorf("instance %s already exists", name)
+	}
+	outPath, errPath := paths.LogPaths(name)
+	outLog, errLog, err := openLogs(outPath, errPath)
+	if err != nil {
+		return nil, err
+	}
+	defer outLog.Close()
+	defer errLog.Close()
+
+	progress := progressPrinter(stderrLog, term.IsTerminal(int(os.Stderr.Fd())))
+	res, err := engine.StartInstance(cfg, outLog, errLog, progress)
+	if err != nil {
+		// A monitor that was killed, or did not finish in time, leaves
+		// its instance file for the ghost cleanup: run it now rather than
+		// at the next listing. A live instance of this name is left alone.
+		_, _ = paths.List(name)
+		if errors.Is(err, instance.ErrExists) {
+			return nil, fmt.Errorf("instance %s already exists", name)
+		}
+		return nil, fmt.Errorf("failed to start instance: %w", err)
+	}
+	return res, nil
 }
 
 // progressPrinter returns the callback that prints the monitor's progress

@@ -109,7 +109,7 @@ func stopInstances(o *stopOptions, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = stopOne(paths, f, sig, o.force, time.Duration(o.timeout)*time.Second)
+			errs[i] = stopOne(paths, f, sig, o.force, time.Duration(o.timeout)*time.Second, stderrLog.Infof)
 		}()
 	}
 	wg.Wait()
@@ -121,7 +121,8 @@ func stopInstances(o *stopOptions, args []string) error {
 // starting is stopped through its monitor, which aborts the start. Should
 // the monitor itself not finish, it is killed and its instance released
 // as a ghost: stop never waits without bound.
-func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool, timeout time.Duration) error {
+// say prints the steps ("Stopping ...").
+func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool, timeout time.Duration, say func(string, ...any)) error {
 	if sig == 0 {
 		sig = defaultStopSignal(f)
 	}
@@ -129,7 +130,7 @@ func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool
 		sig = unix.SIGKILL
 	}
 	starting := f.Pid <= 0 || f.State == instance.StateStarting
-	stderrLog.Infof("Stopping %s instance of %s (PID=%d)", f.Name, f.Image, f.Pid)
+	say("Stopping %s instance of %s (PID=%d)", f.Name, f.Image, f.Pid)
 	start := time.Now()
 	switch {
 	case starting:
@@ -146,7 +147,7 @@ func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool
 		}
 	}
 	if !instance.WaitGone(f, timeout) {
-		stderrLog.Infof("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
+		say("Killing %s instance of %s (PID=%d) (Timeout)", f.Name, f.Image, f.Pid)
 		if f.Pid > 0 {
 			_ = instance.SignalInit(f, unix.SIGKILL)
 		} else {

@@ -1,6 +1,10 @@
 package cli
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
+)
 
 func TestListPattern(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,5 +22,18 @@ func TestListPattern(t *testing.T) {
 		if some != tc.matchesSome || (some && glob != tc.glob) {
 			t.Errorf("listPattern(%q) = %q, %v; want %q, %v", tc.args, glob, some, tc.glob, tc.matchesSome)
 		}
+	}
+}
+
+func TestListedHidesShareNS(t *testing.T) {
+	files := []*instance.File{{Name: "web"}, {Name: "sharens_instance_9", ShareNSMode: true}}
+	if got := listed(files, false); len(got) != 1 || got[0].Name != "web" {
+		t.Errorf("listed without --all: %v", got)
+	}
+	if got := listed(files, true); len(got) != 2 {
+		t.Errorf("listed with --all: %v", got)
+	}
+	if sharedInstanceName(77) != "sharens_instance_77" {
+		t.Errorf("shared instance name %q", sharedInstanceName(77))
 	}
 }

@@ -3,6 +3,7 @@
 package instance
 
 import (
+	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,3 +27,14 @@ func SignalInit(*File, unix.Signal) error { return ErrInitGone }
 
 // InitAlive reports false.
 func InitAlive(*File) bool { return false }
+
+// ShareLock needs Linux's open file description locks.
+type ShareLock struct{}
+
+func AcquireShareLock(string, string) (*ShareLock, error) {
+	return nil, errors.New("--sharens needs Linux")
+}
+func (*ShareLock) Join() error          { return nil }
+func (*ShareLock) Leave() (bool, error) { return false, nil }
+func (*ShareLock) Remove() error        { return nil }
+func (*ShareLock) Close() error         { return nil }

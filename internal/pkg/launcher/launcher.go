@@ -102,9 +102,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	msgs = append(msgs, procMsgs...)
-	if o.Action.IsInstance() {
-		c.Instance = &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
-	}
+	c.Instance = instanceOf(o, h)
 	if len(nd.net.Networks) > 0 {
 		c.Network = networkConfig(conf, h, nd.net)
 	}
@@ -128,6 +126,18 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	return c, msgs, nil
 }
 
+// instanceOf says which instance o's container is; nil for none.
+func instanceOf(o Options, h Host) *config.Instance {
+	if !o.startsInstance() {
+		return nil
+	}
+	in := &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
+	if o.ShareNS {
+		in.ShareNS, in.StopWith = true, o.ShareNSParent
+	}
+	return in
+}
+
 // nsDecision is what decideNamespaces settles: the namespaces, the CNI
 // networks of a new network namespace, the hostname (empty without a UTS
 // namespace) and whether a --boot-hostnet instance gets a user namespace.
@@ -143,7 +153,7 @@ type nsDecision struct {
 func decideNamespaces(o Options, conf *apptainerconf.File, h Host) (nsDecision, []Message, error) {
 	var msgs []Message
 	ns := namespaces{
-		PID:       o.PID || o.ContainAll || o.Action.IsInstance(),
+		PID:       o.PID || o.ContainAll || o.startsInstance(),
 		IPC:       o.IPC || o.ContainAll,
 		UTS:       o.UTS || o.Hostname != "",
 		Net:       o.Net,
@@ -321,7 +331,7 @@ func checkBasics(o Options, h Host) error {
 	if o.UserNS {
 		return fmt.Errorf("%w: --userns is not supported by this build", ErrInvalid)
 	}
-	if o.Action.IsInstance() && o.InstanceName == "" {
+	if o.startsInstance() && o.InstanceName == "" {
 		return fmt.Errorf("%w: an instance name is required", ErrInvalid)
 	}
 	return nil
@@ -401,6 +411,14 @@ func decideProcess(c *config.Config, o Options, h Host, home string) ([]Message,
 // runscript, a shell, or the user's command.
 func processArgs(o Options, h Host) ([]string, bool, error) {
 	has := func(p string) bool { return h.ImageHas == nil || h.ImageHas(p) }
+	if o.ShareNS {
+		// The shared instance's PID 1 only holds it: each container of
+		// the parent process runs its own command in it, joined.
+		if o.Action == ActionExec && len(o.Args) == 0 {
+			return nil, false, fmt.Errorf("%w: exec needs a command to run", ErrInvalid)
+		}
+		return nil, true, nil
+	}
 	if o.App != "" {
 		return appArgs(o, h, has)
 	}

@@ -46,7 +46,7 @@ func MaxInstanceName(user, runRoot string, boot bool) (n int, why string) {
 // start fails half-way: binding the notify socket ("bind: invalid
 // argument") or opening the logs ("file name too long").
 func checkInstanceName(o Options, h Host) error {
-	if !o.Action.IsInstance() {
+	if !o.startsInstance() {
 		return nil
 	}
 	max, why := MaxInstanceName(h.User, h.RunRoot, o.Boot)

@@ -22,6 +22,10 @@ const (
 // IsInstance reports whether the action starts an instance.
 func (a Action) IsInstance() bool { return a == ActionInstanceStart || a == ActionInstanceRun }
 
+// startsInstance reports whether o's container is an instance: the
+// instance commands', and --sharens's shared one.
+func (o Options) startsInstance() bool { return o.Action.IsInstance() || o.ShareNS }
+
 // command is APPTAINER_COMMAND inside the container: the name of
 // upstream's action script for the action.
 func (a Action) command() string {
@@ -44,6 +48,12 @@ type Options struct {
 	Args         []string // command (exec), or arguments (run, shell, instance)
 	InstanceName string
 	PidFile      string
+	// ShareNS (--sharens) makes the container the hidden instance
+	// InstanceName, which every --sharens container of the caller's
+	// parent process, ShareNSParent, joins; it stops when that process
+	// does, at the latest.
+	ShareNS       bool
+	ShareNSParent int
 
 	Boot              bool
 	BootHostnet       bool

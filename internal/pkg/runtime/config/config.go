@@ -170,6 +170,11 @@ type Instance struct {
 	ConfigDir string `json:"configDir"`
 	// PidFile, when set, receives the instance PID after a successful start.
 	PidFile string `json:"pidFile,omitempty"`
+	// ShareNS marks the instance shared by the --sharens containers of one
+	// parent process; it is stopped when the host process StopWith exits
+	// (0: never for that reason).
+	ShareNS  bool `json:"shareNS,omitempty"`
+	StopWith int  `json:"stopWith,omitempty"`
 }
 
 // Boot holds the settings of a booted instance.

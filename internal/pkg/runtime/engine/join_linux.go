@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/capabilities"
@@ -197,4 +199,56 @@ func sameNamespace(pid int, t string) bool {
 		return false
 	}
 	return a.Ino == b.Ino && a.Dev == b.Dev
+}
+
+// RunInInstance runs jc inside the instance whose PID 1 has host PID pid,
+// with the caller's descriptors 0 to 2, waits for it and returns its exit
+// status (128+N when killed by signal N). It is ExecInInstance for a
+// caller with something left to do afterwards (--sharens stops the shared
+// instance). apptainer-nsenter gets a process group of its own, so that
+// each signal reaches it once, from here: it passes it on to jc.
+func RunInInstance(pid int, jc JoinConfig) (int, error) {
+	cmd, err := JoinCommand(pid, jc)
+	if err != nil {
+		return 255, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	defer signal.Stop(sigs)
+	err = cmd.Start()
+	for _, f := range cmd.ExtraFiles {
+		f.Close()
+	}
+	if err != nil {
+		return 255, fmt.Errorf("failed to join the instance: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+			continue
+		case err = <-done:
+		}
+		break
+	}
+	return exitStatus(err)
+}
+
+// exitStatus is a shell's $? for the end of a waited command.
+func exitStatus(err error) (int, error) {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	return 255, err
 }

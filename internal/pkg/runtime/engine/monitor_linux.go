@@ -201,6 +201,30 @@ type monitor struct {
 	stopping chan os.Signal
 	// releaseIDs frees the user namespace's id range.
 	releaseIDs func()
+	// stopWith is a pidfd of the process whose exit stops the instance
+	// (config.Instance.StopWith), or 0.
+	stopWith int
+}
+
+// watchStopWith makes the exit of the process behind pidfd a stop request:
+// the instance shared by --sharens containers ends with their parent
+// process at the latest, even if the last of them was killed before it
+// could stop it.
+func (m *monitor) watchStopWith(pidfd int) {
+	m.stopWith = pidfd
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, -1)
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue
+			case err == nil && n > 0:
+				m.stopping <- unix.SIGTERM
+			}
+			return
+		}
+	}()
 }
 
 func (m *monitor) progress(s string) { _ = writeSync(m.status, progressMsg(s)) }
@@ -230,6 +254,15 @@ func monitorMain(onMainThread bool) (int, error) {
 	}
 	// A stop request aimed at the monitor stops the instance cleanly.
 	m.stopping = stopRequests()
+	if pid := cfg.Instance.StopWith; pid > 0 {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			err = fmt.Errorf("cannot watch the process %d the instance lives with: %w", pid, err)
+			_ = writeSync(m.status, errorMsg(err))
+			return 1, err
+		}
+		m.watchStopWith(fd)
+	}
 
 	res, err := m.start()
 	if err != nil {

@@ -107,7 +107,7 @@ func (m *monitor) describeInstance() error {
 	f := &instance.File{
 		PPid: os.Getpid(), Name: inst.Name, User: inst.User, Image: m.cfg.Image,
 		LogOutPath: outPath, LogErrPath: errPath, State: instance.StateStarting,
-		Boot: m.cfg.Boot != nil, BootHostnet: m.cfg.HostNet != nil,
+		Boot: m.cfg.Boot != nil, BootHostnet: m.cfg.HostNet != nil, ShareNSMode: inst.ShareNS,
 		Started: time.Now().UTC(), RunDir: instanceRunDir(inst.User, inst.Name),
 	}
 	m.file = f

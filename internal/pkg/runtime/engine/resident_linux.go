@@ -44,6 +44,8 @@ type residentState struct {
 	ConsoleMaster int `json:"consoleMaster,omitempty"`
 	ConsoleSlave  int `json:"consoleSlave,omitempty"`
 	Notify        int `json:"notify,omitempty"`
+	// StopWith is the inherited pidfd of watchStopWith (0: none).
+	StopWith int `json:"stopWith,omitempty"`
 }
 
 // becomeResident re-executes the monitor as a resident monitor. It returns
@@ -107,6 +109,14 @@ func (m *monitor) becomeResident() error {
 			return err
 		}
 	}
+	if m.stopWith > 0 {
+		fd, err := unix.Dup(m.stopWith)
+		if err != nil {
+			return err
+		}
+		kept = append(kept, fd)
+		st.StopWith = fd
+	}
 	blob, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -164,7 +174,7 @@ func residentMain() (int, error) {
 
 // residentMonitor rebuilds the monitor from the handed-over state.
 func residentMonitor(st *residentState) (*monitor, error) {
-	for _, fd := range []int{st.ConsoleMaster, st.ConsoleSlave, st.Notify} {
+	for _, fd := range []int{st.ConsoleMaster, st.ConsoleSlave, st.Notify, st.StopWith} {
 		if fd > 0 {
 			unix.CloseOnExec(fd) // not for CNI plugins or firewall tools
 		}
@@ -176,6 +186,9 @@ func residentMonitor(st *residentState) (*monitor, error) {
 	paths := instance.Paths{ConfigDir: st.ConfigDir, Hostname: st.Hostname, User: st.User}
 	m := &monitor{cfg: cfg, paths: paths, file: st.File, runDir: st.File.RunDir}
 	m.stopping = stopRequests()
+	if st.StopWith > 0 {
+		m.watchStopWith(st.StopWith)
+	}
 	if len(st.File.CgroupPaths) > 0 {
 		m.cgPath, m.v1Cgroups = st.File.CgroupPaths[0], st.File.CgroupPaths[1:]
 	}

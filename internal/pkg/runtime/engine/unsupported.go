@@ -39,6 +39,8 @@ func CallerHasTerminal() bool { return false }
 
 func JoinWithTerminal(int, JoinConfig) (int, error) { return 255, errNotLinux }
 
+func RunInInstance(int, JoinConfig) (int, error) { return 255, errNotLinux }
+
 func Trusted(instance.Paths, *instance.File) (*instance.File, error) {
 	return nil, errNotLinux
 }
