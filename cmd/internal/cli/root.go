@@ -79,6 +79,7 @@ systemd images as instances (--boot), on their own network or, with
 		newActionCommand(actionShell),
 		newInstanceCommand(),
 		newBuildCommand(),
+		newPullCommand(),
 		newInspectCommand(),
 		newSIFCommand(),
 		hostnet,

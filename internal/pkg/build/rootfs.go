@@ -14,6 +14,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 )
 
 // Paths of the metadata inside an image, as upstream lays them out.
@@ -61,6 +62,8 @@ func (b *builder) bootstrap() error {
 	case BootstrapDebootstrap:
 		b.step(fmt.Sprintf("Running debootstrap (%s from %s)", h["osversion"], h["mirrorurl"]))
 		return b.command("debootstrap", debootstrapArgs(h, b.rootfs))
+	case ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive:
+		return b.bootstrapOCI()
 	case BootstrapLocalImage:
 		from := h["from"]
 		b.step("Copying " + from)

@@ -1,0 +1,283 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// tarLayer packs a directory as an image layer.
+func tarLayer(t *testing.T, dir string) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h.Name = rel
+		h.Uname, h.Gname = "", ""
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// busyboxImage is the e2e busybox rootfs as an OCI image: a second layer
+// deletes /etc/hostname with a whiteout and adds a file, and the config
+// carries an ENV, ENTRYPOINT, CMD and a label.
+func busyboxImage(t *testing.T) v1.Image {
+	t.Helper()
+	upper := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(upper, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"etc/.wh.hostname": "", "etc/upper": "from the upper layer\n"} {
+		if err := os.WriteFile(filepath.Join(upper, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := mutate.AppendLayers(empty.Image, tarLayer(t, env.Busybox), tarLayer(t, upper))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{
+		Env:        []string{"PATH=/bin:/sbin", "E2E_GREETING=hello from the image config"},
+		Entrypoint: []string{"/bin/echo", "entry:"},
+		Cmd:        []string{"default-cmd"},
+		Labels:     map[string]string{"org.e2e.label": "busybox-oci"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// startRegistry runs Debian's docker-registry on a free loopback port with
+// its storage in a temporary directory, and stops it when the test ends.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Skip("docker-registry is not installed (apt-get install docker-registry)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config.yml")
+	yml := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "storage"), addr)
+	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logb bytes.Buffer
+	cmd := exec.Command(bin, "serve", conf)
+	cmd.Stdout, cmd.Stderr = &logb, &logb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("docker-registry log:\n%s", logb.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "docker-registry to answer on "+addr, func() (bool, string) {
+		select {
+		case <-exited:
+			t.Fatalf("docker-registry exited:\n%s", logb.String())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return addr
+}
+
+// checkBusyboxSIF runs the image built from busyboxImage.
+func checkBusyboxSIF(t *testing.T, sif string) {
+	t.Helper()
+	r := apptainer(t, "exec", sif, "/bin/sh", "-c", `echo "$E2E_GREETING"; cat /etc/upper; test -e /etc/hostname && echo hostname-present; busybox true && echo busybox-ok`)
+	mustSucceed(t, r, "exec in "+sif)
+	want := "hello from the image config\nfrom the upper layer\nbusybox-ok\n"
+	if r.Stdout != want {
+		t.Errorf("exec printed %q, want %q", r.Stdout, want)
+	}
+	r = apptainer(t, "run", sif)
+	mustSucceed(t, r, "run "+sif)
+	if r.Stdout != "entry: default-cmd\n" {
+		t.Errorf("run printed %q, want ENTRYPOINT with CMD", r.Stdout)
+	}
+	r = apptainer(t, "run", sif, "one arg", "two")
+	mustSucceed(t, r, "run with arguments")
+	if r.Stdout != "entry: one arg two\n" {
+		t.Errorf("run with arguments printed %q, want ENTRYPOINT with them", r.Stdout)
+	}
+	r = apptainer(t, "inspect", sif)
+	mustSucceed(t, r, "inspect")
+	if !strings.Contains(r.Stdout, "org.e2e.label: busybox-oci") {
+		t.Errorf("the image's label is not in inspect:\n%s", r.Stdout)
+	}
+}
+
+// TestBuildFromRegistry: build and pull from a registry on loopback, with
+// the layer cache.
+func TestBuildFromRegistry(t *testing.T) {
+	addr := startRegistry(t)
+	ref := addr + "/e2e/busybox:latest"
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, busyboxImage(t)); err != nil {
+		t.Fatalf("push to the test registry: %v", err)
+	}
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cachedir")
+	cacheEnv := []string{"APPTAINER_CACHEDIR=" + cache}
+
+	sif := filepath.Join(dir, "x.sif")
+	mustSucceed(t, apptainerEnv(t, cacheEnv, "build", sif, "docker://"+ref), "build from the registry")
+	checkBusyboxSIF(t, sif)
+	blobs, _ := os.ReadDir(filepath.Join(cache, "cache", "blob"))
+	if len(blobs) < 2 {
+		t.Errorf("the layer cache holds %d entries, want the 2 layers", len(blobs))
+	}
+
+	// A definition with Registry: and a %runscript of its own.
+	def := filepath.Join(dir, "x.def")
+	if err := os.WriteFile(def, []byte("Bootstrap: docker\nRegistry: "+addr+"\nFrom: e2e/busybox:latest\n%runscript\necho own runscript \"$E2E_GREETING\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sif2 := filepath.Join(dir, "def.sif")
+	mustSucceed(t, apptainer(t, "build", "--disable-cache", sif2, def), "build from a definition")
+	r := apptainer(t, "run", sif2)
+	mustSucceed(t, r, "run")
+	if r.Stdout != "own runscript hello from the image config\n" {
+		t.Errorf("run printed %q, want the definition's runscript", r.Stdout)
+	}
+
+	// pull: upstream's default name, no overwrite without --force.
+	cmd := exec.Command(env.Bin, "pull", "docker://"+ref)
+	cmd.Dir = dir
+	cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "APPTAINER_DISABLE_CACHE=1", "APPTAINER_CACHEDIR=" + filepath.Join(dir, "nocache")}
+	mustSucceed(t, runResult(t, cmd), "pull")
+	checkBusyboxSIF(t, filepath.Join(dir, "busybox_latest.sif"))
+	if _, err := os.Stat(filepath.Join(dir, "nocache")); err == nil {
+		t.Error("APPTAINER_DISABLE_CACHE=1 still made a cache")
+	}
+	again := exec.Command(env.Bin, "pull", "docker://"+ref)
+	again.Dir, again.Env = dir, cmd.Env
+	mustFail(t, runResult(t, again), "will not overwrite")
+	mustSucceed(t, apptainer(t, "pull", "--force", filepath.Join(dir, "busybox_latest.sif"), "docker://"+ref), "pull --force")
+
+	mustFail(t, apptainer(t, "build", filepath.Join(dir, "missing.sif"), "docker://"+addr+"/e2e/missing:latest"), "missing")
+	mustFail(t, apptainer(t, "pull", filepath.Join(dir, "lib.sif"), "library://alpine"), "not supported by this build")
+	left, _ := filepath.Glob(filepath.Join(dir, ".apptainer-*"))
+	for _, p := range append(left, filepath.Join(dir, "missing.sif"), filepath.Join(dir, "lib.sif")) {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a failed build left %s", p)
+		}
+	}
+}
+
+// TestBuildFromOCIArchives: docker-archive, oci-archive and oci layouts
+// made by the test, offline.
+func TestBuildFromOCIArchives(t *testing.T) {
+	img := busyboxImage(t)
+	dir := t.TempDir()
+	tag, _ := name.NewTag("e2e/busybox:v1")
+	dockerTar := filepath.Join(dir, "docker.tar")
+	if err := tarball.WriteToFile(dockerTar, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	oci := filepath.Join(dir, "layout")
+	p, err := layout.Write(oci, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"})); err != nil {
+		t.Fatal(err)
+	}
+	ociTar := filepath.Join(dir, "oci.tar")
+	if out, err := exec.Command("tar", "-C", oci, "-cf", ociTar, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	for i, src := range []string{"docker-archive:" + dockerTar, "docker-archive:" + dockerTar + ":e2e/busybox:v1", "oci:" + oci, "oci-archive:" + ociTar + ":v1"} {
+		sif := filepath.Join(dir, fmt.Sprintf("%d.sif", i))
+		mustSucceed(t, apptainer(t, "build", sif, src), "build from "+src)
+		checkBusyboxSIF(t, sif)
+	}
+	sandbox := filepath.Join(dir, "sandbox")
+	mustSucceed(t, apptainer(t, "build", "--sandbox", sandbox, "oci:"+oci), "build --sandbox")
+	if _, err := os.Stat(filepath.Join(sandbox, ".singularity.d", "env", "10-docker2singularity.sh")); err != nil {
+		t.Errorf("no ENV script in the sandbox: %v", err)
+	}
+	mustFail(t, apptainer(t, "build", filepath.Join(dir, "bad.sif"), "oci-archive:"+ociTar+":nosuch"), `no image named "nosuch"`)
+}
