@@ -281,3 +281,78 @@ func TestBuildFromOCIArchives(t *testing.T) {
 	}
 	mustFail(t, apptainer(t, "build", filepath.Join(dir, "bad.sif"), "oci-archive:"+ociTar+":nosuch"), `no image named "nosuch"`)
 }
+
+// TestAttackOCILayers: a hostile image's layer plants a link to a host
+// directory and writes through it, then whiteouts it; the host directory
+// stays as it was, the write lands in the image. A layer with ".." fails
+// the build and leaves nothing.
+func TestAttackOCILayers(t *testing.T) {
+	host := t.TempDir()
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("host"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	layer := func(entries ...[3]string) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, e := range entries {
+			h := &tar.Header{Name: e[0], Mode: 0o644, ModTime: time.Unix(1700000000, 0)}
+			switch e[1] {
+			case "link":
+				h.Typeflag, h.Linkname = tar.TypeSymlink, e[2]
+			default:
+				h.Typeflag, h.Size = tar.TypeReg, int64(len(e[2]))
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = tw.Write([]byte(e[2]))
+		}
+		_ = tw.Close()
+		b := buf.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	build := func(id string, layers ...v1.Layer) (string, result) {
+		img, err := mutate.AppendLayers(empty.Image, append([]v1.Layer{tarLayer(t, env.Busybox)}, layers...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		archive := filepath.Join(t.TempDir(), id+".tar")
+		tag, _ := name.NewTag("e2e/hostile:" + id)
+		if err := tarball.WriteToFile(archive, tag, img); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		return out, apptainer(t, "build", "--sandbox", out, "docker-archive:"+archive)
+	}
+	out, r := build("through", layer([3]string{"evil", "link", host}, [3]string{"evil/pwned", "file", "x"}, [3]string{"evil/secret", "file", "overwritten"}),
+		layer([3]string{"evil/.wh.secret", "file", ""}))
+	mustSucceed(t, r, "build of the link-and-write image")
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "host" {
+		t.Errorf("the host secret was changed or removed: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(host, "pwned")); err == nil {
+		t.Error("the layer wrote into the host directory")
+	}
+	if b, err := os.ReadFile(filepath.Join(out, host, "pwned")); err != nil || string(b) != "x" {
+		t.Errorf("the write did not land inside the image: %q %v", b, err)
+	}
+	// Control: the planted link is there, aimed at the host directory.
+	if to, err := os.Readlink(filepath.Join(out, "evil")); err != nil || to != host {
+		t.Errorf("control: evil -> %q %v", to, err)
+	}
+
+	dotdot, r := build("dotdot", layer([3]string{"../../../../" + host + "/pwned2", "file", "x"}))
+	mustFail(t, r, "path escapes the root file system")
+	if _, err := os.Stat(dotdot); err == nil {
+		t.Error("a failed build left its output")
+	}
+	if _, err := os.Stat(filepath.Join(host, "pwned2")); err == nil {
+		t.Error("the .. entry reached the host")
+	}
+	mustFail(t, apptainer(t, "build", filepath.Join(t.TempDir(), "x.sif"), "library://alpine"), `transport "library" is not supported by this build`)
+}
