@@ -205,9 +205,43 @@ func TestBuildFromRegistry(t *testing.T) {
 	sif := filepath.Join(dir, "x.sif")
 	mustSucceed(t, apptainerEnv(t, cacheEnv, "build", sif, "docker://"+ref), "build from the registry")
 	checkBusyboxSIF(t, sif)
-	blobs, _ := os.ReadDir(filepath.Join(cache, "cache", "blob"))
-	if len(blobs) < 2 {
+	blobs, _ := os.ReadDir(filepath.Join(cache, "cache", "blob", "blobs", "sha256"))
+	if len(blobs) != 2 {
 		t.Errorf("the layer cache holds %d entries, want the 2 layers", len(blobs))
+	}
+	// A second build takes the layers from the cache: the registry is
+	// stopped from serving them by deleting them (its API allows it).
+	for _, b := range blobs {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/v2/e2e/busybox/blobs/sha256:"+b.Name(), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("deleting a layer from the registry: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	sifCached := filepath.Join(dir, "cached.sif")
+	mustSucceed(t, apptainerEnv(t, cacheEnv, "build", sifCached, "docker://"+ref), "build from the cache")
+	checkBusyboxSIF(t, sifCached)
+	// Control: without the cache, the registry no longer has the layers.
+	mustFail(t, apptainerEnv(t, cacheEnv, "build", "--disable-cache", filepath.Join(dir, "nocache.sif"), "docker://"+ref), "layer")
+
+	r := apptainerEnv(t, cacheEnv, "cache", "list", "-v")
+	mustSucceed(t, r, "cache list")
+	if !strings.Contains(r.Stdout, "There are 0 container file(s) using 0.00 KiB and 2 oci blob file(s) using") || !strings.Contains(r.Stdout, blobs[0].Name()[:22]) {
+		t.Errorf("cache list:\n%s", r)
+	}
+	mustSucceed(t, apptainerEnv(t, cacheEnv, "cache", "clean", "--dry-run"), "cache clean --dry-run")
+	if left, _ := os.ReadDir(filepath.Join(cache, "cache", "blob", "blobs", "sha256")); len(left) != 2 {
+		t.Errorf("a dry run removed blobs: %d left", len(left))
+	}
+	r = apptainerEnv(t, cacheEnv, "cache", "clean", "--force")
+	mustSucceed(t, r, "cache clean --force")
+	if left, _ := os.ReadDir(filepath.Join(cache, "cache", "blob", "blobs", "sha256")); len(left) != 0 || !strings.Contains(r.Stderr, "Removing blob cache entry") {
+		t.Errorf("cache clean left %d blobs:\n%s", len(left), r)
+	}
+	// Push the image again for the rest of the test.
+	if err := remote.Write(tag, busyboxImage(t)); err != nil {
+		t.Fatal(err)
 	}
 
 	// A definition with Registry: and a %runscript of its own.
@@ -217,7 +251,7 @@ func TestBuildFromRegistry(t *testing.T) {
 	}
 	sif2 := filepath.Join(dir, "def.sif")
 	mustSucceed(t, apptainer(t, "build", "--disable-cache", sif2, def), "build from a definition")
-	r := apptainer(t, "run", sif2)
+	r = apptainer(t, "run", sif2)
 	mustSucceed(t, r, "run")
 	if r.Stdout != "own runscript hello from the image config\n" {
 		t.Errorf("run printed %q, want the definition's runscript", r.Stdout)

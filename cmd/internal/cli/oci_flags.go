@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apptainer/apptainer/internal/pkg/imgcache"
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 )
 
@@ -30,7 +31,7 @@ func (o *ociFlags) register(cmd *cobra.Command) {
 func (o *ociFlags) options(getenv func(string) string) ociimage.Options {
 	opts := ociimage.Options{Insecure: o.noHTTPS || envTrue("NOHTTPS", getenv) || envTrue("NO_HTTPS", getenv)}
 	if !o.disableCache && !envTrue("DISABLE_CACHE", getenv) {
-		opts.LayerCache = filepath.Join(cacheRoot(getenv), "blob")
+		opts.LayerCache = imgcache.Cache{Root: cacheRoot(getenv)}.Blobs()
 	}
 	return opts
 }

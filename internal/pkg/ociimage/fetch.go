@@ -14,10 +14,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/cache"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/apptainer/apptainer/internal/pkg/imgcache"
 )
 
 // Options say how to reach an image.
@@ -29,7 +30,7 @@ type Options struct {
 	Insecure bool
 	// LayerCache, when set, holds registry layers by digest: a layer found
 	// there is not downloaded again, and one downloaded is kept there.
-	LayerCache string
+	LayerCache *imgcache.BlobStore
 	// Platform picks the image of a multi-platform index; nil is
 	// linux on this machine's architecture.
 	Platform *v1.Platform
@@ -103,13 +104,30 @@ func remoteImage(ctx context.Context, ref string, o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to get image docker://%s: %w", ref, err)
 	}
-	if o.LayerCache != "" {
-		if err := os.MkdirAll(o.LayerCache, 0o700); err != nil {
-			return nil, fmt.Errorf("failed to create the layer cache %s: %w", o.LayerCache, err)
-		}
-		img = cache.Image(img, cache.NewFilesystemCache(o.LayerCache))
+	if o.LayerCache != nil {
+		img = cachedImage{Image: img, store: o.LayerCache}
 	}
 	return img, nil
+}
+
+// cachedImage reads its layers through the blob store.
+type cachedImage struct {
+	v1.Image
+	store *imgcache.BlobStore
+}
+
+func (i cachedImage) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for n, l := range ls {
+		if out[n], err = i.store.Layer(l); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func dockerArchiveImage(s Source) (v1.Image, error) {

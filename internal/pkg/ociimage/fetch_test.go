@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apptainer/apptainer/internal/pkg/imgcache"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -184,8 +185,9 @@ func TestExtractFromRegistryWithCache(t *testing.T) {
 	if err := remote.Write(tag, img); err != nil {
 		t.Fatal(err)
 	}
-	cache := filepath.Join(t.TempDir(), "blobs")
-	checkExtract(t, Source{Transport: TransportDocker, Ref: ref}, Options{LayerCache: cache}, "remote")
+	cache := filepath.Join(t.TempDir(), "blob")
+	store := &imgcache.BlobStore{Dir: cache}
+	checkExtract(t, Source{Transport: TransportDocker, Ref: ref}, Options{LayerCache: store}, "remote")
 	var cached int
 	_ = filepath.WalkDir(cache, func(_ string, d fs.DirEntry, _ error) error {
 		if d != nil && !d.IsDir() {
@@ -207,7 +209,7 @@ func TestExtractFromRegistryWithCache(t *testing.T) {
 		t.Fatalf("deleting the layer from the registry: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	checkExtract(t, Source{Transport: TransportDocker, Ref: ref}, Options{LayerCache: cache}, "remote")
+	checkExtract(t, Source{Transport: TransportDocker, Ref: ref}, Options{LayerCache: store}, "remote")
 	if _, err := Extract(context.Background(), Source{Transport: TransportDocker, Ref: ref}, Options{}, t.TempDir(), nil); err == nil {
 		t.Error("control: the layer was still in the registry")
 	}
