@@ -179,6 +179,18 @@ func checkBusyboxSIF(t *testing.T, sif string) {
 	if r.Stdout != "entry: one arg two\n" {
 		t.Errorf("run with arguments printed %q, want ENTRYPOINT with them", r.Stdout)
 	}
+	// Arguments are evaluated by the runscript, as upstream's; --no-eval
+	// passes them as they are.
+	r = apptainer(t, "run", sif, "$E2E_GREETING")
+	mustSucceed(t, r, "run with a variable")
+	if r.Stdout != "entry: hello from the image config\n" {
+		t.Errorf("run '$E2E_GREETING' printed %q, want it evaluated", r.Stdout)
+	}
+	r = apptainer(t, "run", "--no-eval", sif, "$E2E_GREETING")
+	mustSucceed(t, r, "run --no-eval")
+	if r.Stdout != "entry: $E2E_GREETING\n" {
+		t.Errorf("run --no-eval '$E2E_GREETING' printed %q, want it as it is", r.Stdout)
+	}
 	r = apptainer(t, "inspect", sif)
 	mustSucceed(t, r, "inspect")
 	if !strings.Contains(r.Stdout, "org.e2e.label: busybox-oci") {
