@@ -256,6 +256,27 @@ func TestBuildFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// exec/run of the source itself: a SIF made once, kept in oci-tmp.
+	for i, want := range []string{"Converting OCI blobs to SIF format", "Using cached SIF image"} {
+		r := apptainerEnv(t, cacheEnv, "exec", "docker://"+ref, "/bin/sh", "-c", `echo "$E2E_GREETING"`)
+		mustSucceed(t, r, "exec docker://")
+		if r.Stdout != "hello from the image config\n" || !strings.Contains(r.Stderr, want) {
+			t.Errorf("exec docker:// #%d: want %q:\n%s", i+1, want, r)
+		}
+	}
+	if sifs, _ := os.ReadDir(filepath.Join(cache, "cache", "oci-tmp")); len(sifs) != 1 {
+		t.Errorf("oci-tmp holds %d SIFs, want 1", len(sifs))
+	}
+	tmp := t.TempDir()
+	r = apptainerEnv(t, append(cacheEnv, "TMPDIR="+tmp), "run", "--disable-cache", "docker://"+ref, "no cache")
+	mustSucceed(t, r, "run --disable-cache docker://")
+	if r.Stdout != "entry: no cache\n" {
+		t.Errorf("run --disable-cache docker:// printed %q", r.Stdout)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the temporary SIF was left behind: %v", left)
+	}
+
 	// A definition with Registry: and a %runscript of its own.
 	def := filepath.Join(dir, "x.def")
 	if err := os.WriteFile(def, []byte("Bootstrap: docker\nRegistry: "+addr+"\nFrom: e2e/busybox:latest\n%runscript\necho own runscript \"$E2E_GREETING\"\n"), 0o644); err != nil {

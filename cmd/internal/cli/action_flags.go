@@ -23,6 +23,9 @@ type actionOptions struct {
 	// told from no flag at all.
 	bootHostnetUserns bool
 	bootHostnetGuard  string
+	// oci says how an OCI source (docker://...) is fetched for exec, run
+	// and shell.
+	oci ociFlags
 	// sink receives values of flags this build does not implement.
 	sink struct {
 		b bool
@@ -163,6 +166,14 @@ var actionFlags = []flagSpec{
 		Var: unsupportedBool},
 	{Name: "security", Usage: "enable security features (SELinux, Apparmor, Seccomp)", EnvKeys: []string{"SECURITY"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedArray},
+
+	// OCI sources (exec/run/shell docker://...).
+	{Name: "disable-cache", Usage: "do not use or create cached images/blobs", EnvKeys: []string{"DISABLE_CACHE"}, Groups: groupActions,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.disableCache })},
+	{Name: "no-https", Usage: "use http instead of https for docker:// oras:// and library://<hostname>/... URIs", EnvKeys: []string{"NOHTTPS", "NO_HTTPS"}, Groups: groupActions,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.noHTTPS })},
+	{Name: "nohttps", Usage: "use http instead of https for docker:// oras:// and library://<hostname>/... URIs (deprecated: use --no-https)", Groups: groupActions, Hidden: true,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.noHTTPS })},
 
 	// Containment and environment.
 	{Name: "contain", Short: "c", Usage: "use minimal /dev and empty other directories (e.g. /tmp and $HOME) instead of sharing filesystems from your host", EnvKeys: []string{"CONTAIN"}, Groups: groupAll,

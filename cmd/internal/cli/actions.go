@@ -9,6 +9,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 	"github.com/spf13/cobra"
@@ -191,6 +192,14 @@ func launcherError(err error) error {
 }
 
 func runAction(o *actionOptions, image string) error {
+	if ociimage.IsSource(image) {
+		sif, release, err := ociActionImage(image, o.oci.options(os.Getenv))
+		if err != nil {
+			return err
+		}
+		defer release()
+		image = sif
+	}
 	cfg, err := buildConfig(o, image)
 	if err != nil {
 		return err

@@ -28,13 +28,27 @@ const TypeBlob = "blob"
 
 // Types are upstream's cache types: the SIF files of each source, then
 // the OCI blobs.
-var Types = []string{"library", "oci-tmp", "shub", "oras", "ipfs", "net", TypeBlob}
+var Types = []string{"library", TypeOCITmp, "shub", "oras", "ipfs", "net", TypeBlob}
 
 // ErrType: a cache type that does not exist.
 var ErrType = errors.New("unknown cache type")
 
 // Cache is the cache root, $APPTAINER_CACHEDIR/cache.
 type Cache struct{ Root string }
+
+// TypeOCITmp holds the SIF files made of OCI images for exec, run and
+// shell, named by the hex of the image's manifest digest.
+const TypeOCITmp = "oci-tmp"
+
+// OCISIF is where the SIF made of the image with manifest digest hex is
+// kept. Its directory is made, private, when missing.
+func (c Cache) OCISIF(hex string) (string, error) {
+	dir := filepath.Join(c.Root, TypeOCITmp)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("failed to create the cache directory %s: %w", dir, err)
+	}
+	return filepath.Join(dir, hex), nil
+}
 
 // Blobs is the layer store of the cache.
 func (c Cache) Blobs() *BlobStore { return &BlobStore{Dir: filepath.Join(c.Root, TypeBlob)} }

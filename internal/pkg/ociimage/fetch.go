@@ -297,3 +297,19 @@ func Extract(ctx context.Context, s Source, o Options, rootfs string, warn func(
 	}
 	return cf.Config, nil
 }
+
+// Digest returns the digest of the image's manifest (for an index, of the
+// image chosen in it): what names the image for a cache. For a registry
+// only the manifest is fetched.
+func Digest(ctx context.Context, s Source, o Options) (v1.Hash, error) {
+	img, release, err := Image(ctx, s, o)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer release()
+	d, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("failed to read the manifest of %s: %w", s, err)
+	}
+	return d, nil
+}
