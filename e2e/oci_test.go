@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -113,6 +114,13 @@ func busyboxImage(t *testing.T) v1.Image {
 // its storage in a temporary directory, and stops it when the test ends.
 func startRegistry(t *testing.T) string {
 	t.Helper()
+	return startRegistryWith(t, "")
+}
+
+// startRegistryWith starts the registry; with htpasswd (a line of an
+// htpasswd file, bcrypt) it asks for basic authentication.
+func startRegistryWith(t *testing.T, htpasswd string) string {
+	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Skip("docker-registry is not installed (apt-get install docker-registry)")
@@ -126,6 +134,13 @@ func startRegistry(t *testing.T) string {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "config.yml")
 	yml := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "storage"), addr)
+	if htpasswd != "" {
+		pwfile := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(pwfile, []byte(htpasswd+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		yml += fmt.Sprintf("auth:\n  htpasswd:\n    realm: e2e\n    path: %s\n", pwfile)
+	}
 	if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +170,7 @@ func startRegistry(t *testing.T) string {
 			return false, err.Error()
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
+		return resp.StatusCode == http.StatusOK || htpasswd != "" && resp.StatusCode == http.StatusUnauthorized, resp.Status
 	})
 	return addr
 }
@@ -422,4 +437,61 @@ func TestAttackOCILayers(t *testing.T) {
 		t.Error("the .. entry reached the host")
 	}
 	mustFail(t, apptainer(t, "build", filepath.Join(t.TempDir(), "x.sif"), "library://alpine"), `transport "library" is not supported by this build`)
+}
+
+// e2eHtpasswd is alice's line for the password "e2e-secret" (bcrypt, as
+// docker-registry requires; made once with golang.org/x/crypto/bcrypt).
+const e2eHtpasswd = "alice:$2a$10$db2WxUdDRbH99v0IPKismu8oqrZ/FOg4hSWIFlC7eTxOHrjJ1AVKm"
+
+// TestRegistryAuth: a registry that wants a login. Without credentials
+// the build fails; with them in the environment, or stored by registry
+// login in an --authfile, it works, until registry logout.
+func TestRegistryAuth(t *testing.T) {
+	addr := startRegistryWith(t, e2eHtpasswd)
+	ref := addr + "/private/busybox:latest"
+	tag, _ := name.NewTag(ref)
+	if err := remote.Write(tag, busyboxImage(t), remote.WithAuth(&authn.Basic{Username: "alice", Password: "e2e-secret"})); err != nil {
+		t.Fatalf("push with credentials: %v", err)
+	}
+	dir := t.TempDir()
+	noCache := []string{"APPTAINER_DISABLE_CACHE=1"}
+	mustFail(t, apptainerEnv(t, noCache, "build", filepath.Join(dir, "anon.sif"), "docker://"+ref), "UNAUTHORIZED")
+
+	withEnv := filepath.Join(dir, "env.sif")
+	mustSucceed(t, apptainerEnv(t, append(noCache, "APPTAINER_DOCKER_USERNAME=alice", "APPTAINER_DOCKER_PASSWORD=e2e-secret"),
+		"build", withEnv, "docker://"+ref), "build with APPTAINER_DOCKER_USERNAME/PASSWORD")
+	checkBusyboxSIF(t, withEnv)
+
+	authFile := filepath.Join(dir, "auth", "config.json")
+	login := func(password string) result {
+		cmd := exec.Command(env.Bin, "registry", "login", "--authfile", authFile, "-u", "alice", "--password-stdin", "docker://"+addr)
+		cmd.Env = []string{"HOME=" + env.Home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+		cmd.Stdin = strings.NewReader(password + "\n")
+		return runResult(t, cmd)
+	}
+	mustFail(t, login("wrong"), "while login to "+addr)
+	if _, err := os.Stat(authFile); err == nil {
+		t.Error("a failed login wrote the auth file")
+	}
+	r := login("e2e-secret")
+	mustSucceed(t, r, "registry login")
+	if !strings.Contains(r.Stderr, "Token stored in "+authFile) {
+		t.Errorf("registry login:\n%s", r)
+	}
+	if fi, err := os.Stat(authFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the auth file is not private: %v %v", fi, err)
+	}
+	withFile := filepath.Join(dir, "file.sif")
+	mustSucceed(t, apptainerEnv(t, noCache, "build", "--authfile", authFile, withFile, "docker://"+ref), "build --authfile")
+	checkBusyboxSIF(t, withFile)
+	r = apptainerEnv(t, append(noCache, "APPTAINER_AUTH_FILE="+authFile), "exec", "docker://"+ref, "/bin/sh", "-c", "cat /etc/upper")
+	mustSucceed(t, r, "exec docker:// with APPTAINER_AUTH_FILE")
+
+	r = apptainer(t, "registry", "logout", "--authfile", authFile, "docker://"+addr)
+	mustSucceed(t, r, "registry logout")
+	if !strings.Contains(r.Stderr, "Logout succeeded") {
+		t.Errorf("registry logout:\n%s", r)
+	}
+	mustFail(t, apptainerEnv(t, noCache, "build", "--authfile", authFile, filepath.Join(dir, "out.sif"), "docker://"+ref), "UNAUTHORIZED")
+	mustFail(t, apptainer(t, "registry", "logout", "--authfile", authFile, "docker://"+addr), "not logged in")
 }

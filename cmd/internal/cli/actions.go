@@ -193,7 +193,11 @@ func launcherError(err error) error {
 
 func runAction(o *actionOptions, image string) error {
 	if ociimage.IsSource(image) {
-		sif, release, err := ociActionImage(image, o.oci.options(os.Getenv))
+		opts, err := o.oci.options(os.Getenv)
+		if err != nil {
+			return err
+		}
+		sif, release, err := ociActionImage(image, opts)
 		if err != nil {
 			return err
 		}

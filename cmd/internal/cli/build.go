@@ -41,10 +41,14 @@ file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 			defer stop()
 			bo := build.Options{Out: args[0], Source: args[1], Sandbox: o.sandbox, Force: o.force, RunPost: postRunner(configSource(cmd, os.Getenv, stderrLog)),
-				Warn: func(msg string) { stderrLog.Warningf("%s", msg) }, OCI: o.oci.options(os.Getenv)}
+				Warn: func(msg string) { stderrLog.Warningf("%s", msg) }}
 			// Tool output and stage lines only on a terminal, unless -q.
 			if term.IsTerminal(int(os.Stderr.Fd())) && stderrLog.level >= levelInfo {
 				bo.Progress = os.Stderr
+			}
+			var err error
+			if bo.OCI, err = o.oci.options(os.Getenv); err != nil {
+				return err
 			}
 			if err := build.Build(ctx, bo); err != nil {
 				return err

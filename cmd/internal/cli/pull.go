@@ -60,9 +60,13 @@ build.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 			defer stop()
 			bo := build.Options{Out: out, Source: src, Sandbox: o.sandbox, Force: force,
-				Warn: func(msg string) { stderrLog.Warningf("%s", msg) }, OCI: o.oci.options(os.Getenv)}
+				Warn: func(msg string) { stderrLog.Warningf("%s", msg) }}
 			if term.IsTerminal(int(os.Stderr.Fd())) && stderrLog.level >= levelInfo {
 				bo.Progress = os.Stderr
+			}
+			var err error
+			if bo.OCI, err = o.oci.options(os.Getenv); err != nil {
+				return err
 			}
 			if err := build.Build(ctx, bo); err != nil {
 				return err

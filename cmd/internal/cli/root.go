@@ -81,6 +81,7 @@ systemd images as instances (--boot), on their own network or, with
 		newBuildCommand(),
 		newPullCommand(),
 		newCacheCommand(),
+		newRegistryCommand(),
 		newInspectCommand(),
 		newSIFCommand(),
 		hostnet,

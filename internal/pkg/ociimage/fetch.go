@@ -37,9 +37,10 @@ type Options struct {
 	// TmpDir receives the unpacked OCI layout of an oci-archive; "" is
 	// the system's temporary directory.
 	TmpDir string
-	// Auth, when set, is the registry credential to use; otherwise the
-	// docker config ($DOCKER_CONFIG/config.json) is consulted.
-	Auth *authn.AuthConfig
+	// Auth, when set, is the registry credential to use; otherwise
+	// Keychain finds one per registry (nil: docker's config file).
+	Auth     *authn.AuthConfig
+	Keychain authn.Keychain
 }
 
 func (o Options) platform() v1.Platform {
@@ -96,7 +97,11 @@ func remoteImage(ctx context.Context, ref string, o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w docker://%s: %v", ErrSource, ref, err)
 	}
-	auth := remote.WithAuthFromKeychain(authn.DefaultKeychain)
+	kc := o.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	auth := remote.WithAuthFromKeychain(kc)
 	if o.Auth != nil {
 		auth = remote.WithAuth(authn.FromConfig(*o.Auth))
 	}
