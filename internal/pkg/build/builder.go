@@ -82,7 +82,7 @@ func Build(ctx context.Context, o Options) error {
 	if err := b.squash(sq); err != nil {
 		return err
 	}
-	labels, err := os.ReadFile(filepath.Join(b.rootfs, labelsPath))
+	labels, err := readIn(b.rootfs, labelsPath)
 	if err != nil {
 		return fmt.Errorf("failed to read image labels: %w", err)
 	}

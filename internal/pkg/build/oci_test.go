@@ -180,3 +180,58 @@ func TestBuildFromOCILayout(t *testing.T) {
 		t.Errorf("a failed build left %v", left)
 	}
 }
+
+// TestBuildOCIMetaLinkOut: an image whose /.singularity.d (or labels.json)
+// is a link to a host directory (file) cannot make the build write there
+// or read from there.
+func TestBuildOCIMetaLinkOut(t *testing.T) {
+	host := t.TempDir()
+	secret := filepath.Join(host, "labels.json")
+	if err := os.WriteFile(secret, []byte(`{"host.secret": "leaked"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	layerOf := func(name, target string) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		_ = tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777})
+		_ = tw.Close()
+		b := buf.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	rel := strings.Repeat("../", 16) + strings.TrimPrefix(host, "/")
+	for _, c := range []struct{ name, link, target string }{
+		{"absolute meta dir", ".singularity.d", host},
+		{"relative meta dir", ".singularity.d", rel},
+		{"labels file", ".singularity.d/labels.json", secret},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img, _ := mutate.AppendLayers(empty.Image, layerOf(c.link, c.target))
+			dir := t.TempDir()
+			oci := filepath.Join(dir, "layout")
+			p, err := layout.Write(oci, empty.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AppendImage(img); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			err = Build(context.Background(), Options{Out: out, Source: "oci:" + oci, Sandbox: true})
+			t.Logf("build: %v", err)
+			names, _ := os.ReadDir(host)
+			if len(names) != 1 {
+				t.Errorf("the build wrote into the host directory: %v", names)
+			}
+			if b, _ := os.ReadFile(secret); string(b) != `{"host.secret": "leaked"}` {
+				t.Errorf("the host file changed: %q", b)
+			}
+			if lj, err := os.ReadFile(filepath.Join(out, labelsPath)); err == nil && strings.Contains(string(lj), "leaked") {
+				t.Errorf("a host file was read into the labels: %s", lj)
+			}
+		})
+	}
+}

@@ -293,7 +293,7 @@ func (a *applier) write(rel string, h *tar.Header, r io.Reader) error {
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		return a.mknod(parent, full, h)
 	}
-	a.warnOnce(fmt.Sprintf("tar entry type %q", h.Typeflag), fmt.Sprintf("%s: entries of tar type %q are not supported, left out", h.Name, h.Typeflag))
+	a.warnOnce(fmt.Sprintf("tar entry type %q", h.Typeflag), fmt.Sprintf("%q: entries of tar type %q are not supported, left out", h.Name, h.Typeflag))
 	return nil
 }
 
@@ -390,7 +390,7 @@ func (a *applier) mknod(parent, full string, h *tar.Header) error {
 		mode |= unix.S_IFIFO
 	}
 	if !a.privileged && h.Typeflag != tar.TypeFifo {
-		a.warnOnce("mknod", "device nodes need root: "+h.Name+" and any other is left out")
+		a.warnOnce("mknod", fmt.Sprintf("device nodes need root: %q and any other is left out", h.Name))
 		return nil
 	}
 	d, err := a.root.Open(parent)
@@ -401,7 +401,7 @@ func (a *applier) mknod(parent, full string, h *tar.Header) error {
 	dev := int(unix.Mkdev(uint32(h.Devmajor), uint32(h.Devminor)))
 	if err := mknodAt(int(d.Fd()), filepath.Base(full), mode, dev); err != nil {
 		if errors.Is(err, unix.EPERM) {
-			a.warnOnce("mknod", "device nodes cannot be made here: "+h.Name+" and any other is left out")
+			a.warnOnce("mknod", fmt.Sprintf("device nodes cannot be made here: %q and any other is left out", h.Name))
 			return nil
 		}
 		return fmt.Errorf("mknod: %w", err)
