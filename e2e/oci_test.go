@@ -282,6 +282,20 @@ func TestBuildFromRegistry(t *testing.T) {
 	if sifs, _ := os.ReadDir(filepath.Join(cache, "cache", "oci-tmp")); len(sifs) != 1 {
 		t.Errorf("oci-tmp holds %d SIFs, want 1", len(sifs))
 	}
+	// An instance runs the cached SIF; without the cache it is refused.
+	stopOnCleanup(t, "oci1")
+	r = apptainerEnv(t, cacheEnv, "instance", "start", "docker://"+ref, "oci1")
+	mustSucceed(t, r, "instance start docker://")
+	if !strings.Contains(r.Stderr, "Using cached SIF image") {
+		t.Errorf("instance start did not use the cached SIF:\n%s", r)
+	}
+	r = apptainer(t, "exec", "instance://oci1", "cat", "/etc/upper")
+	if r.Stdout != "from the upper layer\n" {
+		t.Errorf("exec instance://oci1:\n%s", r)
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", "oci1"), "instance stop")
+	mustFail(t, apptainerEnv(t, cacheEnv, "instance", "start", "--disable-cache", "docker://"+ref, "oci2"), "image cache, which is disabled")
+
 	tmp := t.TempDir()
 	r = apptainerEnv(t, append(cacheEnv, "TMPDIR="+tmp), "run", "--disable-cache", "docker://"+ref, "no cache")
 	mustSucceed(t, r, "run --disable-cache docker://")

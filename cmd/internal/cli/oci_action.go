@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 
@@ -55,4 +56,19 @@ func ociActionImage(arg string, opts ociimage.Options) (sif string, release func
 		return "", none, err
 	}
 	return bo.Out, none, nil
+}
+
+// ociInstanceImage is the SIF an instance of an OCI source runs: the one
+// in the cache, which outlives the command (an instance uses its image
+// for as long as it runs, so a temporary one would not do).
+func ociInstanceImage(o *actionOptions, arg string) (string, error) {
+	opts, err := o.oci.options(os.Getenv)
+	if err != nil {
+		return "", err
+	}
+	if opts.LayerCache == nil {
+		return "", errors.New("an instance of an OCI source runs the SIF kept in the image cache, which is disabled: build or pull the image first")
+	}
+	sif, _, err := ociActionImage(arg, opts)
+	return sif, err
 }
