@@ -17,7 +17,7 @@ type buildOptions struct {
 }
 
 func newBuildCommand() *cobra.Command {
-	o := &buildOptions{}
+	o := &buildOptions{oci: ociFlags{archEnv: "BUILD_ARCH"}}
 	cmd := &cobra.Command{
 		Use:   "build [local options...] <IMAGE PATH> <BUILD SPEC>",
 		Short: "Build an Apptainer image",

@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -26,7 +28,16 @@ type ociFlags struct {
 	authFile              string
 	dockerLogin           bool
 	dockerUser, dockerPW  string
+	// archEnv, when set, adds --arch and --arch-variant with this
+	// environment key (BUILD_ARCH for build, PULL_ARCH for pull, and
+	// _VARIANT after it).
+	archEnv           string
+	arch, archVariant string
 }
+
+// ociArchs are the architectures an image may be asked for, as OCI
+// platforms spell them.
+var ociArchs = []string{"386", "amd64", "arm", "arm64", "loong64", "mips64le", "ppc64le", "riscv64", "s390x"}
 
 func (o *ociFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
@@ -40,6 +51,31 @@ func (o *ociFlags) register(cmd *cobra.Command) {
 	f.StringVar(&o.dockerPW, "docker-password", "", "specify a password for docker authentication")
 	_ = f.MarkHidden("docker-username")
 	_ = f.MarkHidden("docker-password")
+	if o.archEnv != "" {
+		f.StringVar(&o.arch, "arch", "", "architecture to build for ("+strings.Join(ociArchs, ", ")+"; default: this machine's)")
+		f.StringVar(&o.archVariant, "arch-variant", "", "architecture variant to build for (v7, v8...)")
+	}
+}
+
+// platform is the image platform --arch and --arch-variant ask for, nil
+// for this machine's.
+func (o *ociFlags) platform(getenv func(string) string) (*v1.Platform, error) {
+	arch, variant := o.arch, o.archVariant
+	if o.archEnv != "" {
+		a, _ := envLookup(o.archEnv, getenv, stderrLog)
+		v, _ := envLookup(o.archEnv+"_VARIANT", getenv, stderrLog)
+		arch, variant = firstSet(arch, a), firstSet(variant, v)
+	}
+	if arch == "" {
+		if variant != "" {
+			return nil, usageError{errors.New("--arch-variant needs --arch")}
+		}
+		return nil, nil
+	}
+	if !slices.Contains(ociArchs, arch) {
+		return nil, usageError{fmt.Errorf("failed to parse the arch value: %s, should be one of %v", arch, ociArchs)}
+	}
+	return &v1.Platform{OS: "linux", Architecture: arch, Variant: variant}, nil
 }
 
 // options resolves the flags and their environment keys (APPTAINER_NOHTTPS,
@@ -48,6 +84,10 @@ func (o *ociFlags) register(cmd *cobra.Command) {
 // into what ociimage needs. --docker-login asks on the terminal.
 func (o *ociFlags) options(getenv func(string) string) (ociimage.Options, error) {
 	opts := ociimage.Options{Insecure: o.noHTTPS || envTrue("NOHTTPS", getenv) || envTrue("NO_HTTPS", getenv)}
+	var err error
+	if opts.Platform, err = o.platform(getenv); err != nil {
+		return opts, err
+	}
 	if !o.disableCache && !envTrue("DISABLE_CACHE", getenv) {
 		opts.LayerCache = imgcache.Cache{Root: cacheRoot(getenv)}.Blobs()
 	}
@@ -59,7 +99,6 @@ func (o *ociFlags) options(getenv func(string) string) (ociimage.Options, error)
 		func(msg string) { stderrLog.Warningf("%s", msg) })
 	user, pw := firstSet(o.dockerUser, envOrPlain("DOCKER_USERNAME", getenv)), firstSet(o.dockerPW, envOrPlain("DOCKER_PASSWORD", getenv))
 	if o.dockerLogin || envTrue("DOCKER_LOGIN", getenv) {
-		var err error
 		if user, pw, err = askCredentials(user); err != nil {
 			return opts, err
 		}

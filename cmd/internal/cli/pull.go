@@ -25,7 +25,7 @@ type pullOptions struct {
 }
 
 func newPullCommand() *cobra.Command {
-	o := &pullOptions{}
+	o := &pullOptions{oci: ociFlags{archEnv: "PULL_ARCH"}}
 	cmd := &cobra.Command{
 		Use:   "pull [pull options...] [output file] <URI>",
 		Short: "Pull an image from a URI",

@@ -38,3 +38,30 @@ func TestCheckPullSource(t *testing.T) {
 		t.Errorf("a plain path: %v, want a usage error", err)
 	}
 }
+
+func TestOCIPlatform(t *testing.T) {
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	o := ociFlags{archEnv: "PULL_ARCH"}
+	if p, err := o.platform(getenv); p != nil || err != nil {
+		t.Errorf("no --arch: %v %v", p, err)
+	}
+	o.arch, o.archVariant = "arm64", "v8"
+	if p, err := o.platform(getenv); err != nil || p.String() != "linux/arm64/v8" {
+		t.Errorf("--arch arm64 --arch-variant v8: %v %v", p, err)
+	}
+	o.arch = "sparc"
+	var ue usageError
+	if _, err := o.platform(getenv); !errors.As(err, &ue) {
+		t.Errorf("--arch sparc: %v, want a usage error", err)
+	}
+	o.arch, o.archVariant = "", "v7"
+	if _, err := o.platform(getenv); !errors.As(err, &ue) {
+		t.Errorf("--arch-variant alone: %v, want a usage error", err)
+	}
+	o.archVariant = ""
+	env["APPTAINER_PULL_ARCH"] = "s390x"
+	if p, err := o.platform(getenv); err != nil || p.String() != "linux/s390x" {
+		t.Errorf("APPTAINER_PULL_ARCH: %v %v", p, err)
+	}
+}

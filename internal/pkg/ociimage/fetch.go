@@ -215,13 +215,20 @@ func chooseDescriptor(ds []v1.Descriptor, ref string, plat v1.Platform) (v1.Desc
 	if len(ds) == 1 {
 		return ds[0], nil
 	}
+	var platforms []string
 	for _, d := range ds {
 		if d.Platform != nil && d.Platform.Satisfies(plat) {
 			return d, nil
 		}
+		if d.Platform != nil {
+			platforms = append(platforms, d.Platform.String())
+		}
 	}
-	if len(ds) == 0 {
+	switch {
+	case len(ds) == 0:
 		return v1.Descriptor{}, errors.New("the OCI layout holds no image")
+	case len(platforms) == len(ds):
+		return v1.Descriptor{}, fmt.Errorf("no image for %s (there are: %s)", plat.String(), strings.Join(platforms, ", "))
 	}
 	return v1.Descriptor{}, fmt.Errorf("the OCI layout holds %d images: name one after the path (:NAME)", len(ds))
 }

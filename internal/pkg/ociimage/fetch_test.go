@@ -261,3 +261,38 @@ func tarDir(t *testing.T, dir, out string) {
 		t.Fatal(err)
 	}
 }
+
+// A multi-platform index gives the image of the platform asked for, from
+// a registry and from an OCI layout.
+func TestPlatformChoice(t *testing.T) {
+	amd, arm := testImage(t, "amd64"), testImage(t, "arm64")
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}},
+	)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	ref := u.Host + "/multi/img:1"
+	tag, _ := name.NewTag(ref)
+	if err := remote.WriteIndex(tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Source{{Transport: TransportDocker, Ref: ref}, {Transport: TransportOCI, Path: dir}} {
+		checkExtract(t, s, Options{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}, "arm64")
+		checkExtract(t, s, Options{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}, "amd64")
+		if _, err := Extract(context.Background(), s, Options{Platform: &v1.Platform{OS: "linux", Architecture: "s390x"}}, t.TempDir(), nil); err == nil {
+			t.Errorf("%s: an image for s390x was found", s)
+		} else {
+			t.Logf("%s: %v", s, err)
+		}
+	}
+}
