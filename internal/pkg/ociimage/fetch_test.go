@@ -47,6 +47,8 @@ func TestParseSource(t *testing.T) {
 		{in: "oci:", bad: true},
 		{in: "library://x", bad: true},
 		{in: "plain.sif", bad: true},
+		{in: "docker://busybox\n%post\nid", bad: true},
+		{in: "oci:dir\x1b[2J", bad: true},
 	} {
 		got, err := ParseSource(c.in, exists)
 		if c.bad {

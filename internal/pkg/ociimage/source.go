@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Transports this package reads, as upstream spells them.
@@ -73,6 +74,9 @@ func IsSource(arg string) bool {
 // colon, and so may REF: exists tells where the path ends.
 func ParseSource(arg string, exists func(string) bool) (Source, error) {
 	scheme, rest, ok := strings.Cut(arg, ":")
+	if strings.ContainsFunc(arg, unicode.IsControl) {
+		return Source{}, fmt.Errorf("%w %q: control characters in it", ErrSource, arg)
+	}
 	if !ok || !IsSource(arg) {
 		return Source{}, fmt.Errorf("%w %q: want one of %s followed by \":\"", ErrSource, arg, strings.Join(Transports, ", "))
 	}
