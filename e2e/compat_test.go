@@ -41,7 +41,7 @@ var compatCases = []compatCase{
 	{args: "exec {bb} /nonexistent", code: 255, stderr: `^FATAL: +/nonexistent: no such file or directory\n$`, once: "/nonexistent: no such file or directory"},
 	{args: "exec {bb} nonexistent", code: 255, stderr: `^FATAL: +nonexistent: executable file not found in \$PATH\n$`, once: "executable file not found"},
 	// An image URI is a transport this build lacks, not a relative path.
-	{args: "exec docker://busybox true", code: 255, stderr: `^FATAL: +image "docker://busybox": transport "docker" is not supported by this build`},
+	{args: "exec shub://busybox true", code: 255, stderr: `^FATAL: +image "shub://busybox": transport "shub" is not supported by this build`},
 	{args: "inspect oras://ghcr.io/x/y:1", code: 255, stderr: `transport "oras" is not supported by this build`},
 	{args: "exec /nonexistent/image true", code: 255, stderr: `^FATAL: +could not open image /nonexistent/image: no such file or directory\n$`},
 	{args: "-c /nonexistent/apptainer.conf exec {bb} true", code: 255, stderr: `^FATAL: +failed to open configuration file "/nonexistent/apptainer.conf"`},

@@ -26,11 +26,13 @@ readonly GO_MIN_MINOR=24
 #   the shellcheck tool         `make lint` checks the shell scripts
 #   stress-ng                   `make e2e-loaded` (CI) keeps every core busy with it
 #                               while the e2e tests run (scripts/under-load.sh)
+#   docker-registry             the e2e tests start it on loopback to build and pull
+#                               from (its own systemd service is disabled below)
 readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
 	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
-	stress-ng libseccomp-dev
+	stress-ng libseccomp-dev docker-registry
 )
 
 step() { printf '==> %s\n' "$*" >&2; }
@@ -70,6 +72,12 @@ else
 	quiet apt-get update -q
 	step "apt-get install ${missing[*]}"
 	quiet apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# docker-registry's package enables a service on :5000 on every address;
+# the tests start their own on loopback, so the service stays off.
+if [ -e /etc/systemd/system/multi-user.target.wants/docker-registry.service ]; then
+	step "disabling the docker-registry service"
+	quiet systemctl --root=/ disable docker-registry
 fi
 
 # Go: a toolchain in PATH or at the usual /usr/local/go.

@@ -23,6 +23,9 @@ type actionOptions struct {
 	// told from no flag at all.
 	bootHostnetUserns bool
 	bootHostnetGuard  string
+	// oci says how an OCI source (docker://...) is fetched for exec, run
+	// and shell.
+	oci ociFlags
 	// sink receives values of flags this build does not implement.
 	sink struct {
 		b bool
@@ -163,6 +166,22 @@ var actionFlags = []flagSpec{
 		Var: unsupportedBool},
 	{Name: "security", Usage: "enable security features (SELinux, Apparmor, Seccomp)", EnvKeys: []string{"SECURITY"}, Groups: groupAll, Unsupported: true,
 		Var: unsupportedArray},
+
+	// OCI sources (exec/run/shell/instance start docker://...).
+	{Name: "disable-cache", Usage: "do not use or create cached images/blobs", EnvKeys: []string{"DISABLE_CACHE"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.disableCache })},
+	{Name: "no-https", Usage: "use http instead of https for docker:// oras:// and library://<hostname>/... URIs", EnvKeys: []string{"NOHTTPS", "NO_HTTPS"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.noHTTPS })},
+	{Name: "authfile", Usage: "Docker-style authentication file to use for writing/reading OCI registry credentials", EnvKeys: []string{"AUTH_FILE"}, Groups: groupAll,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.oci.authFile })},
+	{Name: "docker-login", Usage: "login to a Docker Repository interactively", EnvKeys: []string{"DOCKER_LOGIN"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.dockerLogin })},
+	{Name: "docker-username", Usage: "specify a username for docker authentication", EnvKeys: []string{"DOCKER_USERNAME"}, Groups: groupAll, Hidden: true,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.oci.dockerUser })},
+	{Name: "docker-password", Usage: "specify a password for docker authentication", EnvKeys: []string{"DOCKER_PASSWORD"}, Groups: groupAll, Hidden: true,
+		Var: stringFlag(func(o *actionOptions) *string { return &o.oci.dockerPW })},
+	{Name: "nohttps", Usage: "use http instead of https for docker:// oras:// and library://<hostname>/... URIs (deprecated: use --no-https)", Groups: groupAll, Hidden: true,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.oci.noHTTPS })},
 
 	// Containment and environment.
 	{Name: "contain", Short: "c", Usage: "use minimal /dev and empty other directories (e.g. /tmp and $HOME) instead of sharing filesystems from your host", EnvKeys: []string{"CONTAIN"}, Groups: groupAll,

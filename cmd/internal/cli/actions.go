@@ -9,6 +9,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 	"github.com/spf13/cobra"
@@ -197,6 +198,18 @@ func launcherError(err error) error {
 }
 
 func runAction(o *actionOptions, image string) error {
+	if ociimage.IsSource(image) {
+		opts, err := o.oci.options(os.Getenv)
+		if err != nil {
+			return err
+		}
+		sif, release, err := ociActionImage(image, opts)
+		if err != nil {
+			return err
+		}
+		defer release()
+		image = sif
+	}
 	cfg, err := buildConfig(o, image)
 	if err != nil {
 		return err

@@ -13,22 +13,28 @@ import (
 
 type buildOptions struct {
 	sandbox, force bool
+	oci            ociFlags
 }
 
 func newBuildCommand() *cobra.Command {
-	o := &buildOptions{}
+	o := &buildOptions{oci: ociFlags{archEnv: "BUILD_ARCH"}}
 	cmd := &cobra.Command{
 		Use:   "build [local options...] <IMAGE PATH> <BUILD SPEC>",
 		Short: "Build an Apptainer image",
-		Long: `Build an image from a definition file (Bootstrap: debootstrap or localimage),
-a sandbox directory or a SIF. The output is a SIF file, or a sandbox directory
+		Long: `Build an image from a definition file (Bootstrap: debootstrap, localimage,
+docker, oci, oci-archive or docker-archive), a sandbox directory, a SIF, or an
+OCI image: docker://[HOST[:PORT]/]NAME[:TAG|@DIGEST], docker-archive:FILE[:REF],
+oci-archive:FILE[:REF] or oci:DIR[:REF]. Registries on loopback or private
+addresses are spoken to in plain HTTP, others in HTTPS unless --no-https. The output is a SIF file, or a sandbox directory
 with --sandbox. It is assembled next to IMAGE PATH and moved into place only
 when the build succeeded. %post runs as root in a container on the new root
 file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
 /dev, the host's network), not in a chroot.`,
 		Example: `  apptainer build debian.sif examples/systemd-debian/systemd-debian.def
   apptainer build --sandbox debian/ debian.sif
-  apptainer build --force debian.sif debian/`,
+  apptainer build --force debian.sif debian/
+  apptainer build busybox.sif docker://127.0.0.1:5000/busybox:latest
+  apptainer build app.sif docker-archive:app.tar`,
 		Args:                  cobra.ExactArgs(2),
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +46,10 @@ file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
 			if term.IsTerminal(int(os.Stderr.Fd())) && stderrLog.level >= levelInfo {
 				bo.Progress = os.Stderr
 			}
+			var err error
+			if bo.OCI, err = o.oci.options(os.Getenv); err != nil {
+				return err
+			}
 			if err := build.Build(ctx, bo); err != nil {
 				return err
 			}
@@ -50,5 +60,6 @@ file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
 	f := cmd.Flags()
 	f.BoolVarP(&o.sandbox, "sandbox", "s", false, "build image as sandbox format (chroot directory structure)")
 	f.BoolVarP(&o.force, "force", "F", false, "forcibly delete and overwrite an existing image")
+	o.oci.register(cmd)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
@@ -64,6 +65,13 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	if o.Boot && len(o.Args) > 0 {
 		stderrLog.Warningf("--boot runs /sbin/init without arguments; ignoring %s", strings.Join(o.Args, " "))
 		o.Args = nil
+	}
+	if ociimage.IsSource(image) {
+		sif, err := ociInstanceImage(o, image)
+		if err != nil {
+			return err
+		}
+		image = sif
 	}
 	cfg, err := buildConfig(o, image)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 )
 
 // ErrExists is returned when the output exists and Force is not set.
@@ -41,6 +42,9 @@ type Options struct {
 	// Warn, when set, receives a warning: the build went on past a
 	// problem the user should know of.
 	Warn func(string)
+	// OCI says how to reach the image of a docker, oci, oci-archive or
+	// docker-archive source (plain HTTP, layer cache, temporary files).
+	OCI ociimage.Options
 }
 
 // Build builds an image. The new image is assembled in a temporary
@@ -63,7 +67,7 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("failed to create build directory next to %q: %w", out, err)
 	}
 	defer os.RemoveAll(work)
-	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost, warn: o.Warn}
+	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost, warn: o.Warn, oci: o.OCI}
 	if err := os.Mkdir(b.rootfs, 0o755); err != nil {
 		return fmt.Errorf("failed to create %q: %w", b.rootfs, err)
 	}
@@ -78,7 +82,7 @@ func Build(ctx context.Context, o Options) error {
 	if err := b.squash(sq); err != nil {
 		return err
 	}
-	labels, err := os.ReadFile(filepath.Join(b.rootfs, labelsPath))
+	labels, err := readIn(b.rootfs, labelsPath)
 	if err != nil {
 		return fmt.Errorf("failed to read image labels: %w", err)
 	}
@@ -90,10 +94,20 @@ func Build(ctx context.Context, o Options) error {
 }
 
 // loadSource turns the source into a definition: a sandbox or SIF source
-// is a "Bootstrap: localimage" definition with no sections.
+// is a "Bootstrap: localimage" definition with no sections, an OCI source
+// (docker://REF, oci-archive:FILE) one of its transport's agent.
 func loadSource(src string) (*Definition, error) {
-	if err := image.CheckLocal(src); err != nil {
-		return nil, err
+	if ociimage.IsSource(src) {
+		s, err := ociimage.ParseSource(src, func(string) bool { return false })
+		if err != nil {
+			return nil, err
+		}
+		from, _ := strings.CutPrefix(strings.TrimPrefix(src, s.Transport+":"), "//")
+		return Parse(strings.NewReader("Bootstrap: " + s.Transport + "\nFrom: " + from + "\n"))
+	}
+	if t, ok := image.Transport(src); ok {
+		return nil, fmt.Errorf("build source %q: transport %q %w (use docker://, docker-archive:, oci-archive:, oci:, a definition file, a sandbox directory or a SIF file)",
+			src, t, image.ErrTransport)
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -142,6 +156,7 @@ type builder struct {
 	progress io.Writer
 	runPost  func(ctx context.Context, rootfs, script string, out io.Writer) error
 	warn     func(string)
+	oci      ociimage.Options
 }
 
 func (b *builder) step(msg string) {

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 )
 
 // Bootstrap agents this builder knows.
@@ -22,9 +24,16 @@ const (
 	BootstrapLocalImage  = "localimage"
 )
 
+// agents are the bootstrap agents this builder knows, for messages.
+var agents = []string{BootstrapDebootstrap, BootstrapLocalImage, ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive}
+
 // headerKeys are the header keywords accepted, lower-cased. Keys of other
 // bootstrap agents are refused rather than silently ignored.
-var headerKeys = []string{"bootstrap", "from", "osversion", "mirrorurl", "include"}
+var headerKeys = []string{"bootstrap", "from", "osversion", "mirrorurl", "include", "registry", "namespace"}
+
+// unsupportedAgents are upstream's other bootstrap agents: refused with
+// upstream's name for them rather than as unknown.
+var unsupportedAgents = []string{"library", "oras", "shub", "docker-daemon", "yum", "zypper", "busybox", "arch", "scratch"}
 
 // SectionNames are the sections a definition may have, in build order.
 var SectionNames = []string{"setup", "files", "post", "environment", "runscript", "startscript", "test", "labels", "help"}
@@ -174,12 +183,18 @@ func (d *Definition) check() error {
 				return &ParseError{1, "header", fmt.Sprintf("Bootstrap: debootstrap needs %q", k)}
 			}
 		}
-	case BootstrapLocalImage:
+	case BootstrapLocalImage, ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive:
 		if d.Header["from"] == "" {
-			return &ParseError{1, "header", "Bootstrap: localimage needs \"From:\""}
+			return &ParseError{1, "header", fmt.Sprintf("Bootstrap: %s needs \"From:\"", b)}
 		}
 	default:
-		return &ParseError{1, "header", fmt.Sprintf("unsupported bootstrap agent %q (want %s or %s)", b, BootstrapDebootstrap, BootstrapLocalImage)}
+		if slices.Contains(unsupportedAgents, b) {
+			return &ParseError{1, "header", fmt.Sprintf("Bootstrap: %s is not supported by this build (want %s)", b, strings.Join(agents, ", "))}
+		}
+		return &ParseError{1, "header", fmt.Sprintf("unsupported bootstrap agent %q (want %s)", b, strings.Join(agents, ", "))}
+	}
+	if (d.Header["registry"] != "" || d.Header["namespace"] != "") && d.Header["bootstrap"] != ociimage.TransportDocker {
+		return &ParseError{1, "header", "Registry: and Namespace: apply to Bootstrap: docker only"}
 	}
 	if s, ok := d.Section("files"); ok {
 		if s.Args != "" {

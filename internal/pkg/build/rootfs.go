@@ -14,6 +14,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
+	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 )
 
 // Paths of the metadata inside an image, as upstream lays them out.
@@ -61,6 +62,8 @@ func (b *builder) bootstrap() error {
 	case BootstrapDebootstrap:
 		b.step(fmt.Sprintf("Running debootstrap (%s from %s)", h["osversion"], h["mirrorurl"]))
 		return b.command("debootstrap", debootstrapArgs(h, b.rootfs))
+	case ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive:
+		return b.bootstrapOCI()
 	case BootstrapLocalImage:
 		from := h["from"]
 		b.step("Copying " + from)
@@ -147,14 +150,32 @@ func (b *builder) squash(out string) error {
 	return b.command("mksquashfs", args)
 }
 
-// makeMetaDirs makes /.singularity.d and the directories below it.
+// makeMetaDirs makes /.singularity.d and the directories below it,
+// inside the new root: the source image may have planted
+// /.singularity.d as a link to a host directory.
 func makeMetaDirs(rootfs string) error {
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, dir := range []string{metaDir, metaDir + "/env", metaDir + "/actions", metaDir + "/libs"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, dir), 0o755); err != nil {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("failed to create /%s: %w", dir, err)
 		}
 	}
 	return nil
+}
+
+// readIn reads rel inside the new root; a link on the way that leads
+// out of it is an error, not a read of a host file.
+func readIn(rootfs, rel string) ([]byte, error) {
+	root, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.ReadFile(rel)
 }
 
 // writeMetadata writes /.singularity.d: scripts, environment, labels, help
@@ -233,7 +254,7 @@ func writeFile(rootfs, rel string, b []byte, mode os.FileMode) error {
 // and the schema labels, as an indented JSON object with sorted keys.
 func labelsJSON(rootfs string, d *Definition) ([]byte, error) {
 	m := map[string]string{}
-	if old, err := os.ReadFile(filepath.Join(rootfs, labelsPath)); err == nil {
+	if old, err := readIn(rootfs, labelsPath); err == nil {
 		_ = json.Unmarshal(old, &m) // a broken old file is replaced
 	}
 	m["org.label-schema.schema-version"] = "1.0"

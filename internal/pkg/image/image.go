@@ -111,11 +111,19 @@ var transports = []string{"library", "docker", "docker-archive", "docker-daemon"
 // ErrTransport: an image argument names a transport, not a local path.
 var ErrTransport = errors.New("is not supported by this build")
 
+// Transport returns the scheme of upstream's URIs that arg starts with.
+func Transport(arg string) (string, bool) {
+	scheme, _, ok := strings.Cut(arg, ":")
+	if ok && slices.Contains(transports, scheme) {
+		return scheme, true
+	}
+	return "", false
+}
+
 // CheckLocal refuses an image argument that is one of upstream's URIs,
 // before it is taken for a relative path ("./docker:/busybox").
 func CheckLocal(arg string) error {
-	scheme, _, ok := strings.Cut(arg, ":")
-	if ok && slices.Contains(transports, scheme) {
+	if scheme, ok := Transport(arg); ok {
 		return fmt.Errorf("image %q: transport %q %w (use a sandbox directory or a SIF file)", arg, scheme, ErrTransport)
 	}
 	return nil

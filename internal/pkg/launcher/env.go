@@ -160,6 +160,10 @@ func (p envPlan) forAction(eval bool) []string {
 	env["__APPTAINER_EVAL"] = ""
 	if eval {
 		env["__APPTAINER_EVAL"] = "1"
+	} else {
+		// As upstream: the runscript of an image built from an OCI image
+		// reads it to run ENTRYPOINT, CMD and the arguments as they are.
+		env["APPTAINER_NO_EVAL"], env["SINGULARITY_NO_EVAL"] = "1", "1"
 	}
 	for k, v := range p.paths {
 		env["__APPTAINER_"+k] = v

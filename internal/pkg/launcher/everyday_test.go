@@ -138,6 +138,14 @@ func TestEnvFileAndNoEval(t *testing.T) {
 	if v, _ := envValue(c.Spec.Process.Env, "__APPTAINER_FORCE_Q"); v != `a"b` {
 		t.Errorf("--no-eval: a value is escaped for an evaluation that does not happen: %q", v)
 	}
+	for _, k := range []string{"APPTAINER_NO_EVAL", "SINGULARITY_NO_EVAL"} {
+		if v, _ := envValue(c.Spec.Process.Env, k); v != "1" {
+			t.Errorf("--no-eval: %s=%q, want 1 for the image's runscript", k, v)
+		}
+		if _, ok := envValue(env, k); ok {
+			t.Errorf("without --no-eval, %s is set", k)
+		}
+	}
 }
 
 func TestOverlay(t *testing.T) {
