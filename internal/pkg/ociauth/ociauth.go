@@ -142,7 +142,7 @@ func Login(ctx context.Context, registry, username, password string, insecure bo
 	if err != nil {
 		return err
 	}
-	if err := checkLogin(ctx, reg, username, password); err != nil {
+	if err := checkLogin(ctx, reg, username, password, insecure); err != nil {
 		return fmt.Errorf("while login to %s: %w", registry, err)
 	}
 	cf, err := load(file)
@@ -174,13 +174,17 @@ func helper(cf *configfile.ConfigFile, key string) bool {
 
 // checkLogin asks the registry's /v2/ with the credentials: a token
 // registry checks them when giving the token, a basic one on the request.
-func checkLogin(ctx context.Context, reg name.Registry, username, password string) error {
+func checkLogin(ctx context.Context, reg name.Registry, username, password string, insecure bool) error {
 	auth := authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
-	rt, err := transport.NewWithContext(ctx, reg, auth, http.DefaultTransport, []string{reg.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, reg, auth, Transport(insecure), []string{reg.Scope(transport.PullScope)})
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.Scheme()+"://"+reg.RegistryStr()+"/v2/", nil)
+	scheme := "https"
+	if host := hostOf(reg.RegistryStr()); reg.Scheme() == "http" && PlainHTTPAllowed("http", host, insecure) {
+		scheme = "http"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+reg.RegistryStr()+"/v2/", nil)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/apptainer/apptainer/internal/pkg/imgcache"
+	"github.com/apptainer/apptainer/internal/pkg/ociauth"
 )
 
 // Options say how to reach an image.
@@ -105,7 +106,7 @@ func remoteImage(ctx context.Context, ref string, o Options) (v1.Image, error) {
 	if o.Auth != nil {
 		auth = remote.WithAuth(authn.FromConfig(*o.Auth))
 	}
-	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(o.platform()), auth)
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(o.platform()), auth, remote.WithTransport(ociauth.Transport(o.Insecure)))
 	if err != nil {
 		return nil, fmt.Errorf("failed to get image docker://%s: %w", ref, err)
 	}
