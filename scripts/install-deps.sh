@@ -71,13 +71,31 @@ else
 	step "apt-get update"
 	quiet apt-get update -q
 	step "apt-get install ${missing[*]}"
+	# docker-registry's package would start its service, listening on :5000
+	# on every address, right away: no service starts during the install
+	# (policy-rc.d, unless the machine has one of its own).
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\n# install-deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	quiet apt-get install -y -q --no-install-recommends "${missing[@]}"
+	if [ -n "$policy" ]; then
+		rm -f "$policy"
+		trap - EXIT
+	fi
 fi
-# docker-registry's package enables a service on :5000 on every address;
-# the tests start their own on loopback, so the service stays off.
+# The tests start their own registry on loopback: the package's service
+# stays off (and is stopped, should it run).
 if [ -e /etc/systemd/system/multi-user.target.wants/docker-registry.service ]; then
 	step "disabling the docker-registry service"
-	quiet systemctl --root=/ disable docker-registry
+	if [ -d /run/systemd/system ]; then
+		quiet systemctl disable --now docker-registry
+	else
+		quiet systemctl --root=/ disable docker-registry
+	fi
 fi
 
 # Go: a toolchain in PATH or at the usual /usr/local/go.
