@@ -93,6 +93,15 @@ type Options struct {
 	// Cache, when set, keeps pulled SIF files by digest (upstream's
 	// "oras" cache type); nil pulls straight to the output.
 	Cache *imgcache.FileStore
+	// Progress, when set, is told what a pull does: a download, or the
+	// use of the cache's copy.
+	Progress func(msg string)
+}
+
+func (o Options) progress(msg string) {
+	if o.Progress != nil {
+		o.Progress(msg)
+	}
 }
 
 func (o Options) remoteOptions() []remote.Option {

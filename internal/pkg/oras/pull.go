@@ -76,11 +76,19 @@ func checkSIF(path string) error {
 // Either way the download is checked against the layer's digest and size
 // as it is written and is a SIF, or nothing is left of it.
 func (a *Artifact) Fetch(o Options, dir, base string) (path string, cached bool, err error) {
+	open := func() (io.ReadCloser, error) {
+		o.progress("Downloading oras image")
+		return a.open()
+	}
 	if o.Cache != nil {
-		return o.Cache.Get(a.SIF.Digest, a.SIF.Size, a.open, checkSIF)
+		path, cached, err = o.Cache.Get(a.SIF.Digest, a.SIF.Size, open, checkSIF)
+		if cached {
+			o.progress("Using cached SIF image")
+		}
+		return path, cached, err
 	}
 	path = filepath.Join(dir, base)
-	rc, err := a.open()
+	rc, err := open()
 	if err != nil {
 		return "", false, err
 	}
