@@ -128,18 +128,18 @@ func (o Options) remoteOptions() []remote.Option {
 // against.
 func SIFLayer(m *v1.Manifest) (v1.Descriptor, error) {
 	if len(m.Layers) != 1 {
-		return v1.Descriptor{}, fmt.Errorf("%w: ORAS SIF image should have a single layer, found %d", ErrNotSIF, len(m.Layers))
+		return v1.Descriptor{}, fmt.Errorf("ORAS SIF image should have a single layer, found %d (%w)", len(m.Layers), ErrNotSIF)
 	}
 	l := m.Layers[0]
 	if l.MediaType != LayerMediaType && l.MediaType != LayerMediaTypeProto {
 		// The registry chose this text: quoted, so that it prints inert.
-		return v1.Descriptor{}, fmt.Errorf("%w: invalid layer mediatype: %q", ErrNotSIF, string(l.MediaType))
+		return v1.Descriptor{}, fmt.Errorf("invalid layer mediatype: %q (%w)", string(l.MediaType), ErrNotSIF)
 	}
 	if l.Digest.Algorithm != "sha256" || len(l.Digest.Hex) != 64 {
-		return v1.Descriptor{}, fmt.Errorf("%w: the SIF layer's digest %q is not a sha256", ErrNotSIF, l.Digest.String())
+		return v1.Descriptor{}, fmt.Errorf("the SIF layer's digest %q is not a sha256 (%w)", l.Digest.String(), ErrNotSIF)
 	}
 	if l.Size <= 0 {
-		return v1.Descriptor{}, fmt.Errorf("%w: the SIF layer has size %d", ErrNotSIF, l.Size)
+		return v1.Descriptor{}, fmt.Errorf("the SIF layer has size %d (%w)", l.Size, ErrNotSIF)
 	}
 	return l, nil
 }
