@@ -336,6 +336,25 @@ func TestORASRefusals(t *testing.T) {
 	if sha256File(t, out) != want {
 		t.Error("the repaired pull differs")
 	}
+
+	// A link planted at the output is replaced with --force, not written
+	// through: the file it points to stays as it was.
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("host file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.sif")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, apptainer(t, "pull", "--disable-cache", link, "oras://"+addr+"/e2e/damaged:1"), "will not overwrite")
+	mustSucceed(t, apptainer(t, "pull", "--force", "--disable-cache", link, "oras://"+addr+"/e2e/damaged:1"), "pull --force over a link")
+	if b, _ := os.ReadFile(victim); string(b) != "host file\n" {
+		t.Errorf("the pull wrote through the link: victim is now %d bytes", len(b))
+	}
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() || sha256File(t, link) != want {
+		t.Errorf("the output is not the pulled SIF: %v %v", fi, err)
+	}
 }
 
 // TestORASAuth: a registry that wants a login; push and pull with the

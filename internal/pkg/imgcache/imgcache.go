@@ -248,6 +248,18 @@ func makePrivateDirs(dir, top string) error {
 	return nil
 }
 
+// CheckSHA256 accepts a sha256 digest of 64 lower-case hex digits: what
+// the stores name their files by.
+func CheckSHA256(d v1.Hash) error {
+	if d.Algorithm != "sha256" {
+		return fmt.Errorf("%w: unsupported digest algorithm %q", ErrDigest, d.Algorithm)
+	}
+	if len(d.Hex) != 64 || strings.Trim(d.Hex, "0123456789abcdef") != "" {
+		return fmt.Errorf("%w: %q is not a sha256 digest", ErrDigest, d.Hex)
+	}
+	return nil
+}
+
 // ErrDigest: content read does not have the digest (or size) it was
 // announced with.
 var ErrDigest = errors.New("digest mismatch")
@@ -260,8 +272,8 @@ var ErrDigest = errors.New("digest mismatch")
 // path. A directory at path is replaced; a symbolic link at path is
 // replaced, not followed.
 func WriteVerified(path string, r io.Reader, d v1.Hash, size int64, perm os.FileMode, check func(string) error) error {
-	if d.Algorithm != "sha256" {
-		return fmt.Errorf("%w: unsupported digest algorithm %q", ErrDigest, d.Algorithm)
+	if err := CheckSHA256(d); err != nil {
+		return err
 	}
 	tmp, err := createNext(path, perm)
 	if err != nil {
@@ -345,8 +357,9 @@ type FileStore struct{ Dir string }
 // open and written with WriteVerified (check, when set, must accept it).
 // cached tells which.
 func (s *FileStore) Get(d v1.Hash, size int64, open func() (io.ReadCloser, error), check func(string) error) (path string, cached bool, err error) {
-	if d.Algorithm != "sha256" {
-		return "", false, fmt.Errorf("%w: unsupported digest algorithm %q", ErrDigest, d.Algorithm)
+	// The digest names a file: it must be one, never a path.
+	if err := CheckSHA256(d); err != nil {
+		return "", false, err
 	}
 	p := filepath.Join(s.Dir, d.String())
 	if ok, err := matches(p, d); err != nil {

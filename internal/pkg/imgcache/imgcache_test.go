@@ -279,6 +279,11 @@ func TestFileStore(t *testing.T) {
 	if p2, cached, err := s.Get(d, int64(len(body)), open, nil); err != nil || !cached || p2 != p || opens != 1 {
 		t.Fatalf("second Get: %v %v, %d opens", cached, err, opens)
 	}
+	// A digest that is a path is refused before anything is opened.
+	escape := v1.Hash{Algorithm: "sha256", Hex: "../../" + strings.Repeat("a", 58)}
+	if _, _, err := s.Get(escape, 1, open, nil); !errors.Is(err, ErrDigest) || opens != 1 {
+		t.Errorf("Get of a path digest: %v, %d opens", err, opens)
+	}
 	entries, err := Cache{Root: filepath.Dir(s.Dir)}.Entries([]string{TypeORAS})
 	if err != nil || len(entries) != 1 || entries[0].Type != TypeORAS {
 		t.Errorf("entries: %+v %v", entries, err)

@@ -135,7 +135,7 @@ func SIFLayer(m *v1.Manifest) (v1.Descriptor, error) {
 		// The registry chose this text: quoted, so that it prints inert.
 		return v1.Descriptor{}, fmt.Errorf("invalid layer mediatype: %q (%w)", string(l.MediaType), ErrNotSIF)
 	}
-	if l.Digest.Algorithm != "sha256" || len(l.Digest.Hex) != 64 {
+	if imgcache.CheckSHA256(l.Digest) != nil {
 		return v1.Descriptor{}, fmt.Errorf("the SIF layer's digest %q is not a sha256 (%w)", l.Digest.String(), ErrNotSIF)
 	}
 	if l.Size <= 0 {

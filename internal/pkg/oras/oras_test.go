@@ -153,6 +153,7 @@ func TestSIFLayer(t *testing.T) {
 		{"escape in media type", []v1.Descriptor{with(func(l *v1.Descriptor) { l.MediaType = "\x1b]0;pwned\a" })}, `"\x1b]0;pwned\a"`},
 		{"sha512", []v1.Descriptor{with(func(l *v1.Descriptor) { l.Digest.Algorithm = "sha512" })}, "not a sha256"},
 		{"short hex", []v1.Descriptor{with(func(l *v1.Descriptor) { l.Digest.Hex = "ab" })}, "not a sha256"},
+		{"path in hex", []v1.Descriptor{with(func(l *v1.Descriptor) { l.Digest.Hex = "../../../../../../../etc/" + strings.Repeat("a", 40) })}, "not a sha256"},
 		{"no size", []v1.Descriptor{with(func(l *v1.Descriptor) { l.Size = 0 })}, "size 0"},
 		{"negative size", []v1.Descriptor{with(func(l *v1.Descriptor) { l.Size = -1 })}, "size -1"},
 	}
