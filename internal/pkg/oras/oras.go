@@ -13,6 +13,7 @@ package oras
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"strings"
 	"unicode"
@@ -80,9 +81,11 @@ func ParseRef(arg string, insecure bool) (name.Reference, error) {
 // Options say how to reach the registry and where to keep what is pulled.
 type Options struct {
 	// Insecure allows plain HTTP with any registry (--no-https).
-	// Without it, registries on loopback and private addresses may still
-	// answer in plain HTTP (go-containerregistry's rule).
 	Insecure bool
+	// Transport, when set, carries every registry request (the CLI's
+	// policy of which hosts may be spoken to in plain HTTP); nil is
+	// go-containerregistry's default.
+	Transport http.RoundTripper
 	// Auth, when set, is the credential to use; otherwise Keychain finds
 	// one per registry (nil: docker's config file).
 	Auth     *authn.AuthConfig
@@ -117,7 +120,11 @@ func (o Options) remoteOptions() []remote.Option {
 	if o.Auth != nil {
 		auth = remote.WithAuth(authn.FromConfig(*o.Auth))
 	}
-	return []remote.Option{remote.WithPlatform(plat), auth}
+	opts := []remote.Option{remote.WithPlatform(plat), auth}
+	if o.Transport != nil {
+		opts = append(opts, remote.WithTransport(o.Transport))
+	}
+	return opts
 }
 
 // SIFLayer checks that a manifest is a SIF artifact, as upstream checks

@@ -469,6 +469,42 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestTransport: every request goes through the transport given.
+func TestTransport(t *testing.T) {
+	sif := testSIF(t)
+	addr := startRegistry(t, nil)
+	ref := mustRef(t, "oras://"+addr+"/t/x:1")
+	var seen int
+	o := Options{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen++
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	if _, err := Push(context.Background(), sif, ref, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	pushed := seen
+	a, err := Resolve(context.Background(), ref, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PullTo(o, filepath.Join(t.TempDir(), "x.sif")); err != nil {
+		t.Fatal(err)
+	}
+	if pushed == 0 || seen <= pushed {
+		t.Errorf("the transport saw %d requests for the push and %d for the pull", pushed, seen-pushed)
+	}
+	refuse := Options{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, errors.New("refused by policy")
+	})}
+	if _, err := Resolve(context.Background(), ref, refuse); err == nil || !strings.Contains(err.Error(), "refused by policy") {
+		t.Errorf("a refusing transport: %v", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 type staticKeychain struct{ a authn.Authenticator }
 
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.a, nil }
