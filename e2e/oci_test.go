@@ -121,6 +121,14 @@ func startRegistry(t *testing.T) string {
 // htpasswd file, bcrypt) it asks for basic authentication.
 func startRegistryWith(t *testing.T, htpasswd string) string {
 	t.Helper()
+	addr, _ := startRegistryStorage(t, htpasswd)
+	return addr
+}
+
+// startRegistryStorage starts the registry and also returns the
+// directory it keeps its blobs in, for tests that damage them.
+func startRegistryStorage(t *testing.T, htpasswd string) (addr, storage string) {
+	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Skip("docker-registry is not installed (apt-get install docker-registry)")
@@ -129,11 +137,12 @@ func startRegistryWith(t *testing.T, htpasswd string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
+	addr = l.Addr().String()
 	l.Close()
 	dir := t.TempDir()
+	storage = filepath.Join(dir, "storage")
 	conf := filepath.Join(dir, "config.yml")
-	yml := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "storage"), addr)
+	yml := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", storage, addr)
 	if htpasswd != "" {
 		pwfile := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(pwfile, []byte(htpasswd+"\n"), 0o600); err != nil {
@@ -172,7 +181,7 @@ func startRegistryWith(t *testing.T, htpasswd string) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK || htpasswd != "" && resp.StatusCode == http.StatusUnauthorized, resp.Status
 	})
-	return addr
+	return addr, storage
 }
 
 // checkBusyboxSIF runs the image built from busyboxImage.

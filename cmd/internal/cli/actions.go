@@ -10,6 +10,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
+	"github.com/apptainer/apptainer/internal/pkg/oras"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 	"github.com/spf13/cobra"
@@ -198,12 +199,12 @@ func launcherError(err error) error {
 }
 
 func runAction(o *actionOptions, image string) error {
-	if ociimage.IsSource(image) {
+	if ociimage.IsSource(image) || oras.IsRef(image) {
 		opts, err := o.oci.options(os.Getenv)
 		if err != nil {
 			return err
 		}
-		sif, release, err := ociActionImage(image, opts)
+		sif, release, _, err := remoteActionImage(image, opts)
 		if err != nil {
 			return err
 		}

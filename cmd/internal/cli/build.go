@@ -22,9 +22,10 @@ func newBuildCommand() *cobra.Command {
 		Use:   "build [local options...] <IMAGE PATH> <BUILD SPEC>",
 		Short: "Build an Apptainer image",
 		Long: `Build an image from a definition file (Bootstrap: debootstrap, localimage,
-docker, oci, oci-archive or docker-archive), a sandbox directory, a SIF, or an
+docker, oci, oci-archive, docker-archive or oras), a sandbox directory, a SIF, an
 OCI image: docker://[HOST[:PORT]/]NAME[:TAG|@DIGEST], docker-archive:FILE[:REF],
-oci-archive:FILE[:REF] or oci:DIR[:REF]. Registries on loopback or private
+oci-archive:FILE[:REF] or oci:DIR[:REF], or a SIF stored in a registry as an
+ORAS artifact: oras://[HOST[:PORT]/]NAME[:TAG|@DIGEST]. Registries on loopback or private
 addresses are spoken to in plain HTTP, others in HTTPS unless --no-https. The output is a SIF file, or a sandbox directory
 with --sandbox. It is assembled next to IMAGE PATH and moved into place only
 when the build succeeded. %post runs as root in a container on the new root
@@ -50,6 +51,7 @@ file system (its own mount, PID, IPC and UTS namespaces and /proc, a minimal
 			if bo.OCI, err = o.oci.options(os.Getenv); err != nil {
 				return err
 			}
+			bo.ORAS = orasOptions(bo.OCI, os.Getenv)
 			if err := build.Build(ctx, bo); err != nil {
 				return err
 			}

@@ -19,7 +19,9 @@ func newCacheCommand() *cobra.Command {
 		Short: "Manage the local cache",
 		Long: `Manage the image cache, $APPTAINER_CACHEDIR/cache (by default
 ~/.apptainer/cache). This build keeps the layers of registry images there (type
-"blob"); the other types are upstream's and are listed and cleaned as well.`,
+"blob"), the SIF files pulled from oras:// references (type "oras") and the SIF
+files exec, run and shell make of OCI images (type "oci-tmp"); the other types
+are upstream's and are listed and cleaned as well.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -48,7 +50,7 @@ func newCacheListCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVarP(&types, "type", "T", []string{"all"}, "a list of cache types to display, possible entries: library, oci, shub, blob(s), all")
+	cmd.Flags().StringSliceVarP(&types, "type", "T", []string{"all"}, "a list of cache types to display, possible entries: library, oci, shub, blob(s), oras, all")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "include cache entries in the output")
 	return cmd
 }

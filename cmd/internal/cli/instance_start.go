@@ -12,6 +12,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/launcher"
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
+	"github.com/apptainer/apptainer/internal/pkg/oras"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
@@ -66,7 +67,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		stderrLog.Warningf("--boot runs /sbin/init without arguments; ignoring %s", strings.Join(o.Args, " "))
 		o.Args = nil
 	}
-	if ociimage.IsSource(image) {
+	if ociimage.IsSource(image) || oras.IsRef(image) {
 		sif, err := ociInstanceImage(o, image)
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/imgcache"
 	"github.com/apptainer/apptainer/internal/pkg/ociauth"
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
+	"github.com/apptainer/apptainer/internal/pkg/oras"
 )
 
 // ociFlags are the flags of build, pull and the actions that reach an
@@ -33,6 +34,9 @@ type ociFlags struct {
 	// _VARIANT after it).
 	archEnv           string
 	arch, archVariant string
+	// authOnly registers only the flags that reach a registry (upstream's
+	// set for push): no cache, no --docker-login.
+	authOnly bool
 }
 
 // ociArchs are the architectures an image may be asked for, as OCI
@@ -44,9 +48,11 @@ func (o *ociFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&o.noHTTPS, "no-https", false, "use http instead of https for docker:// oras:// and library://<hostname>/... URIs")
 	f.BoolVar(&o.noHTTPS, "nohttps", false, "use http instead of https for docker:// oras:// and library://<hostname>/... URIs")
 	_ = f.MarkDeprecated("nohttps", "use --no-https")
-	f.BoolVar(&o.disableCache, "disable-cache", false, "do not use cache or create cache")
 	f.StringVar(&o.authFile, "authfile", "", "Docker-style authentication file to use for writing/reading OCI registry credentials")
-	f.BoolVar(&o.dockerLogin, "docker-login", false, "login to a Docker Repository interactively")
+	if !o.authOnly {
+		f.BoolVar(&o.disableCache, "disable-cache", false, "do not use cache or create cache")
+		f.BoolVar(&o.dockerLogin, "docker-login", false, "login to a Docker Repository interactively")
+	}
 	f.StringVar(&o.dockerUser, "docker-username", "", "specify a username for docker authentication")
 	f.StringVar(&o.dockerPW, "docker-password", "", "specify a password for docker authentication")
 	_ = f.MarkHidden("docker-username")
@@ -88,7 +94,7 @@ func (o *ociFlags) options(getenv func(string) string) (ociimage.Options, error)
 	if opts.Platform, err = o.platform(getenv); err != nil {
 		return opts, err
 	}
-	if !o.disableCache && !envTrue("DISABLE_CACHE", getenv) {
+	if !o.authOnly && !o.disableCache && !envTrue("DISABLE_CACHE", getenv) {
 		opts.LayerCache = imgcache.Cache{Root: cacheRoot(getenv)}.Blobs()
 	}
 	authFile := o.authFile
@@ -98,7 +104,7 @@ func (o *ociFlags) options(getenv func(string) string) (ociimage.Options, error)
 	opts.Keychain = ociauth.Keychain(ociauth.ChooseFile(authFile, userHome(getenv), getenv), authFile != "",
 		func(msg string) { stderrLog.Warningf("%s", msg) })
 	user, pw := firstSet(o.dockerUser, envOrPlain("DOCKER_USERNAME", getenv)), firstSet(o.dockerPW, envOrPlain("DOCKER_PASSWORD", getenv))
-	if o.dockerLogin || envTrue("DOCKER_LOGIN", getenv) {
+	if o.dockerLogin || !o.authOnly && envTrue("DOCKER_LOGIN", getenv) {
 		if user, pw, err = askCredentials(user); err != nil {
 			return opts, err
 		}
@@ -107,6 +113,17 @@ func (o *ociFlags) options(getenv func(string) string) (ociimage.Options, error)
 		opts.Auth = &authn.AuthConfig{Username: user, Password: pw}
 	}
 	return opts, nil
+}
+
+// orasOptions are the same choices for an oras:// reference: its SIF
+// files are cached (type "oras") whenever the layers would be.
+func orasOptions(o ociimage.Options, getenv func(string) string) oras.Options {
+	oo := oras.Options{Insecure: o.Insecure, Auth: o.Auth, Keychain: o.Keychain, Platform: o.Platform,
+		Progress: func(msg string) { stderrLog.Infof("%s", msg) }}
+	if o.LayerCache != nil {
+		oo.Cache = imgcache.Cache{Root: cacheRoot(getenv)}.ORAS()
+	}
+	return oo
 }
 
 func firstSet(a, b string) string {

@@ -17,6 +17,8 @@ func TestPullName(t *testing.T) {
 		"docker-archive:/tmp/app.tar":                "app.tar_latest.sif",
 		"oci-archive:/tmp/app.tar:v2":                "app.tar_v2.sif",
 		"docker://x:a,b":                             "x_a.sif",
+		"oras://127.0.0.1:5000/e2e/busybox:v1":       "busybox_v1.sif",
+		"oras://127.0.0.1:5000/e2e/busybox":          "busybox_latest.sif",
 	} {
 		if got := pullName(in); got != want {
 			t.Errorf("pullName(%q) = %q, want %q", in, got, want)
@@ -25,10 +27,12 @@ func TestPullName(t *testing.T) {
 }
 
 func TestCheckPullSource(t *testing.T) {
-	if err := checkPullSource("docker://busybox"); err != nil {
-		t.Error(err)
+	for _, s := range []string{"docker://busybox", "oras://127.0.0.1:5000/x:1"} {
+		if err := checkPullSource(s); err != nil {
+			t.Error(err)
+		}
 	}
-	for _, s := range []string{"library://alpine", "oras://127.0.0.1:5000/x:1", "shub://x/y"} {
+	for _, s := range []string{"library://alpine", "oras:127.0.0.1:5000/x:1", "shub://x/y"} {
 		if err := checkPullSource(s); !errors.Is(err, image.ErrTransport) {
 			t.Errorf("%s: %v, want ErrTransport", s, err)
 		}

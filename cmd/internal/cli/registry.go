@@ -21,7 +21,8 @@ func newRegistryCommand() *cobra.Command {
 		Long: `Log in to and out of OCI/Docker registries. Credentials are kept in a
 docker-style authentication file: --authfile, else ~/.apptainer/docker-config.json
 when it exists, else docker's ($DOCKER_CONFIG/config.json, ~/.docker/config.json).
-build, pull, exec, run and shell read them from the same file.`,
+build, pull, push, exec, run and shell read them from the same file, for
+docker:// and oras:// alike.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}

@@ -80,6 +80,7 @@ systemd images as instances (--boot), on their own network or, with
 		newInstanceCommand(),
 		newBuildCommand(),
 		newPullCommand(),
+		newPushCommand(),
 		newCacheCommand(),
 		newRegistryCommand(),
 		newInspectCommand(),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
+	"github.com/apptainer/apptainer/internal/pkg/oras"
 )
 
 // ErrExists is returned when the output exists and Force is not set.
@@ -45,6 +46,9 @@ type Options struct {
 	// OCI says how to reach the image of a docker, oci, oci-archive or
 	// docker-archive source (plain HTTP, layer cache, temporary files).
 	OCI ociimage.Options
+	// ORAS says how to reach the SIF of an oras:// source or a
+	// "Bootstrap: oras" definition.
+	ORAS oras.Options
 }
 
 // Build builds an image. The new image is assembled in a temporary
@@ -67,7 +71,7 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("failed to create build directory next to %q: %w", out, err)
 	}
 	defer os.RemoveAll(work)
-	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost, warn: o.Warn, oci: o.OCI}
+	b := &builder{ctx: ctx, def: def, rootfs: filepath.Join(work, "rootfs"), progress: o.Progress, runPost: o.RunPost, warn: o.Warn, oci: o.OCI, oras: o.ORAS}
 	if err := os.Mkdir(b.rootfs, 0o755); err != nil {
 		return fmt.Errorf("failed to create %q: %w", b.rootfs, err)
 	}
@@ -97,6 +101,9 @@ func Build(ctx context.Context, o Options) error {
 // is a "Bootstrap: localimage" definition with no sections, an OCI source
 // (docker://REF, oci-archive:FILE) one of its transport's agent.
 func loadSource(src string) (*Definition, error) {
+	if from, ok := strings.CutPrefix(src, oras.Prefix); ok {
+		return Parse(strings.NewReader("Bootstrap: " + BootstrapORAS + "\nFrom: " + strings.TrimLeft(from, "/") + "\n"))
+	}
 	if ociimage.IsSource(src) {
 		s, err := ociimage.ParseSource(src, func(string) bool { return false })
 		if err != nil {
@@ -106,7 +113,7 @@ func loadSource(src string) (*Definition, error) {
 		return Parse(strings.NewReader("Bootstrap: " + s.Transport + "\nFrom: " + from + "\n"))
 	}
 	if t, ok := image.Transport(src); ok {
-		return nil, fmt.Errorf("build source %q: transport %q %w (use docker://, docker-archive:, oci-archive:, oci:, a definition file, a sandbox directory or a SIF file)",
+		return nil, fmt.Errorf("build source %q: transport %q %w (use docker://, oras://, docker-archive:, oci-archive:, oci:, a definition file, a sandbox directory or a SIF file)",
 			src, t, image.ErrTransport)
 	}
 	fi, err := os.Stat(src)
@@ -157,6 +164,7 @@ type builder struct {
 	runPost  func(ctx context.Context, rootfs, script string, out io.Writer) error
 	warn     func(string)
 	oci      ociimage.Options
+	oras     oras.Options
 }
 
 func (b *builder) step(msg string) {

@@ -22,10 +22,13 @@ import (
 const (
 	BootstrapDebootstrap = "debootstrap"
 	BootstrapLocalImage  = "localimage"
+	// BootstrapORAS starts from a SIF stored in a registry as an ORAS
+	// artifact; From: is HOST[:PORT]/NAME[:TAG], as upstream.
+	BootstrapORAS = "oras"
 )
 
 // agents are the bootstrap agents this builder knows, for messages.
-var agents = []string{BootstrapDebootstrap, BootstrapLocalImage, ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive}
+var agents = []string{BootstrapDebootstrap, BootstrapLocalImage, ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive, BootstrapORAS}
 
 // headerKeys are the header keywords accepted, lower-cased. Keys of other
 // bootstrap agents are refused rather than silently ignored.
@@ -33,7 +36,7 @@ var headerKeys = []string{"bootstrap", "from", "osversion", "mirrorurl", "includ
 
 // unsupportedAgents are upstream's other bootstrap agents: refused with
 // upstream's name for them rather than as unknown.
-var unsupportedAgents = []string{"library", "oras", "shub", "docker-daemon", "yum", "zypper", "busybox", "arch", "scratch"}
+var unsupportedAgents = []string{"library", "shub", "docker-daemon", "yum", "zypper", "busybox", "arch", "scratch"}
 
 // SectionNames are the sections a definition may have, in build order.
 var SectionNames = []string{"setup", "files", "post", "environment", "runscript", "startscript", "test", "labels", "help"}
@@ -183,7 +186,7 @@ func (d *Definition) check() error {
 				return &ParseError{1, "header", fmt.Sprintf("Bootstrap: debootstrap needs %q", k)}
 			}
 		}
-	case BootstrapLocalImage, ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive:
+	case BootstrapLocalImage, BootstrapORAS, ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive:
 		if d.Header["from"] == "" {
 			return &ParseError{1, "header", fmt.Sprintf("Bootstrap: %s needs \"From:\"", b)}
 		}

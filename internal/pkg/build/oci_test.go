@@ -169,7 +169,7 @@ func TestBuildFromOCILayout(t *testing.T) {
 	if err := Build(context.Background(), Options{Out: filepath.Join(dir, "bad"), Source: "oci:" + filepath.Join(dir, "missing"), Sandbox: true}); err == nil {
 		t.Error("a missing layout was built from")
 	}
-	for _, src := range []string{"library://alpine", "oras://127.0.0.1:5000/x:1", "shub://x"} {
+	for _, src := range []string{"library://alpine", "oras:127.0.0.1:5000/x:1", "shub://x"} {
 		err := Build(context.Background(), Options{Out: filepath.Join(dir, "bad"), Source: src, Sandbox: true})
 		if err == nil || !strings.Contains(err.Error(), "is not supported by this build") {
 			t.Errorf("%s: %v", src, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
+	"github.com/apptainer/apptainer/internal/pkg/oras"
 )
 
 // Paths of the metadata inside an image, as upstream lays them out.
@@ -65,34 +66,61 @@ func (b *builder) bootstrap() error {
 	case ociimage.TransportDocker, ociimage.TransportDockerArchive, ociimage.TransportOCI, ociimage.TransportOCIArchive:
 		return b.bootstrapOCI()
 	case BootstrapLocalImage:
-		from := h["from"]
-		b.step("Copying " + from)
-		kind, err := image.Detect(from)
-		if err != nil {
-			return fmt.Errorf("bootstrap From: %w", err)
-		}
-		if kind == image.KindSandbox {
-			return b.command("copy of "+from, []string{"cp", "-a", from + "/.", b.rootfs})
-		}
-		s, err := image.ReadSIF(from)
-		if err != nil {
-			return err
-		}
-		err = b.command("extraction of "+from, []string{"unsquashfs", "-o", strconv.FormatInt(s.Primary.Offset, 10),
-			"-f", "-no-progress", "-d", b.rootfs, from})
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 2 {
-			// unsquashfs exits 2 when it extracted the file system but
-			// could not create some files in it (device nodes, where mknod
-			// is not allowed): upstream warns and goes on, and so do we.
-			if b.warn != nil {
-				b.warn(fmt.Sprintf("%v; the build goes on without those files", err))
-			}
-			return nil
-		}
-		return err
+		return b.copyLocal(h["from"])
+	case BootstrapORAS:
+		return b.bootstrapORAS(h["from"])
 	}
 	return fmt.Errorf("unsupported bootstrap agent %q", h["bootstrap"])
+}
+
+// copyLocal fills the root file system with a sandbox's tree or a SIF's
+// primary partition.
+func (b *builder) copyLocal(from string) error {
+	b.step("Copying " + from)
+	kind, err := image.Detect(from)
+	if err != nil {
+		return fmt.Errorf("bootstrap From: %w", err)
+	}
+	if kind == image.KindSandbox {
+		return b.command("copy of "+from, []string{"cp", "-a", from + "/.", b.rootfs})
+	}
+	s, err := image.ReadSIF(from)
+	if err != nil {
+		return err
+	}
+	err = b.command("extraction of "+from, []string{"unsquashfs", "-o", strconv.FormatInt(s.Primary.Offset, 10),
+		"-f", "-no-progress", "-d", b.rootfs, from})
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 2 {
+		// unsquashfs exits 2 when it extracted the file system but
+		// could not create some files in it (device nodes, where mknod
+		// is not allowed): upstream warns and goes on, and so do we.
+		if b.warn != nil {
+			b.warn(fmt.Sprintf("%v; the build goes on without those files", err))
+		}
+		return nil
+	}
+	return err
+}
+
+// bootstrapORAS pulls the SIF of an oras reference (through the cache
+// when there is one, else into the build directory, removed with it) and
+// starts from it as from a local SIF.
+func (b *builder) bootstrapORAS(from string) error {
+	ref, err := oras.ParseRef(oras.Prefix+from, b.oras.Insecure)
+	if err != nil {
+		return err
+	}
+	b.step("Fetching ORAS image " + oras.Prefix + from)
+	a, err := oras.Resolve(b.ctx, ref, b.oras)
+	if err != nil {
+		return fmt.Errorf("while fetching oras image: %w", err)
+	}
+	sif, _, err := a.Fetch(b.oras, filepath.Dir(b.rootfs), "oras.sif")
+	if err != nil {
+		return fmt.Errorf("while fetching oras image: %w", err)
+	}
+	return b.copyLocal(sif)
 }
 
 // debootstrapArgs builds the debootstrap command line. Include may list

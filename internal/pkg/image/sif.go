@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/sylabs/sif/v2/pkg/sif"
 )
@@ -30,6 +31,8 @@ type SIF struct {
 	Deffile []byte
 	// Labels is the JSON object of the image's labels (nil if none).
 	Labels []byte
+	// Created is when the SIF was made, from its header.
+	Created time.Time
 }
 
 // LabelsObjectName names the JSON.Generic descriptor holding the labels.
@@ -107,7 +110,7 @@ func readSIF(r sif.ReadWriter, size int64) (*SIF, error) {
 	if err := checkSquashfs(r, p); err != nil {
 		return nil, err
 	}
-	out := &SIF{Primary: p}
+	out := &SIF{Primary: p, Created: fimg.CreatedAt()}
 	if dd, err := fimg.GetDescriptor(sif.WithDataType(sif.DataDeffile)); err == nil {
 		if out.Deffile, err = dd.GetData(); err != nil {
 			return nil, fmt.Errorf("%w: definition file: %w", ErrCorrupt, err)

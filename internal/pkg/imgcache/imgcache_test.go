@@ -179,3 +179,119 @@ func TestListAndClean(t *testing.T) {
 		t.Errorf("clean left %+v", es)
 	}
 }
+
+func TestWriteVerified(t *testing.T) {
+	body := "the blob"
+	sum, _, err := v1.SHA256(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse := errors.New("refused by check")
+	cases := []struct {
+		name  string
+		body  string
+		d     v1.Hash
+		size  int64
+		check func(string) error
+		err   error
+	}{
+		{"good", body, sum, int64(len(body)), nil, nil},
+		{"size unknown", body, sum, -1, nil, nil},
+		{"other content", "other content", sum, -1, nil, ErrDigest},
+		{"short", body[:3], sum, int64(len(body)), nil, ErrDigest},
+		{"longer than announced", body + "x", sum, int64(len(body)), nil, ErrDigest},
+		{"sha512", body, v1.Hash{Algorithm: "sha512", Hex: sum.Hex}, -1, nil, ErrDigest},
+		{"check refuses", body, sum, -1, func(string) error { return refuse }, refuse},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			must := func(err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(os.WriteFile(out, []byte("old"), 0o644))
+			err := WriteVerified(out, strings.NewReader(c.body), c.d, c.size, 0o755, c.check)
+			if !errors.Is(err, c.err) {
+				t.Fatalf("error %v, want %v", err, c.err)
+			}
+			got, _ := os.ReadFile(out)
+			names, _ := os.ReadDir(dir)
+			if c.err != nil && (string(got) != "old" || len(names) != 1) {
+				t.Errorf("a refused write changed the output (%q) or left %d files", got, len(names))
+			}
+			if c.err == nil && string(got) != body {
+				t.Errorf("output %q", got)
+			}
+		})
+	}
+
+	// A link planted at the output is replaced, not followed; a directory
+	// is replaced.
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("host file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteVerified(link, strings.NewReader(body), sum, -1, 0o644, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "host file" {
+		t.Errorf("the write followed the link: victim now %q", b)
+	}
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink != 0 {
+		t.Error("the link is still there")
+	}
+	sub := filepath.Join(dir, "sandbox")
+	if err := os.MkdirAll(filepath.Join(sub, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteVerified(sub, strings.NewReader(body), sum, -1, 0o644, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(sub); string(b) != body {
+		t.Errorf("the directory was not replaced: %q", b)
+	}
+}
+
+func TestFileStore(t *testing.T) {
+	body := "a SIF, say"
+	d, _, err := v1.SHA256(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Cache{Root: filepath.Join(t.TempDir(), "cache")}.ORAS()
+	opens := 0
+	open := func() (io.ReadCloser, error) { opens++; return io.NopCloser(strings.NewReader(body)), nil }
+	p, cached, err := s.Get(d, int64(len(body)), open, nil)
+	if err != nil || cached || opens != 1 || filepath.Base(p) != "sha256:"+d.Hex || filepath.Base(filepath.Dir(p)) != TypeORAS {
+		t.Fatalf("first Get: %s %v %v, %d opens", p, cached, err, opens)
+	}
+	if fi, _ := os.Stat(s.Dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("store mode %v", fi.Mode())
+	}
+	if p2, cached, err := s.Get(d, int64(len(body)), open, nil); err != nil || !cached || p2 != p || opens != 1 {
+		t.Fatalf("second Get: %v %v, %d opens", cached, err, opens)
+	}
+	// A digest that is a path is refused before anything is opened.
+	escape := v1.Hash{Algorithm: "sha256", Hex: "../../" + strings.Repeat("a", 58)}
+	if _, _, err := s.Get(escape, 1, open, nil); !errors.Is(err, ErrDigest) || opens != 1 {
+		t.Errorf("Get of a path digest: %v, %d opens", err, opens)
+	}
+	entries, err := Cache{Root: filepath.Dir(s.Dir)}.Entries([]string{TypeORAS})
+	if err != nil || len(entries) != 1 || entries[0].Type != TypeORAS {
+		t.Errorf("entries: %+v %v", entries, err)
+	}
+	if err := os.WriteFile(p, []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, cached, err := s.Get(d, int64(len(body)), open, nil); err != nil || cached || opens != 2 {
+		t.Fatalf("Get over a damaged entry: %v %v, %d opens", cached, err, opens)
+	}
+}
