@@ -119,7 +119,8 @@ func (o *ociFlags) options(getenv func(string) string) (ociimage.Options, error)
 // files are cached (type "oras") whenever the layers would be.
 func orasOptions(o ociimage.Options, getenv func(string) string) oras.Options {
 	oo := oras.Options{Insecure: o.Insecure, Auth: o.Auth, Keychain: o.Keychain, Platform: o.Platform,
-		Progress: func(msg string) { stderrLog.Infof("%s", msg) }}
+		Transport: ociauth.Transport(o.Insecure),
+		Progress:  func(msg string) { stderrLog.Infof("%s", msg) }}
 	if o.LayerCache != nil {
 		oo.Cache = imgcache.Cache{Root: cacheRoot(getenv)}.ORAS()
 	}
