@@ -108,6 +108,8 @@ install: all
 	@echo " INSTALL $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)/apptainer"
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 0644 $(BUILDDIR)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	@# The singularity alias gets its page too (man singularity).
+	ln -sfn apptainer.1 $(DESTDIR)$(MANDIR)/man1/singularity.1
 	$(INSTALL) -m 0644 $(BUILDDIR)/bash-completion/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
 
 # Configuration (CONFFILES, network/*.conflist, and any FILE.new next to
@@ -118,6 +120,7 @@ uninstall:
 	rm -f $(DESTDIR)$(ENGINEDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter
 	-rmdir $(DESTDIR)$(ENGINEDIR) $(DESTDIR)$(LIBEXECDIR)/apptainer 2>/dev/null
 	rm -f $(DESTDIR)$(MANDIR)/man1/apptainer.1 $(DESTDIR)$(MANDIR)/man1/apptainer-*.1
+	if [ "$$(readlink $(DESTDIR)$(MANDIR)/man1/singularity.1)" = apptainer.1 ]; then rm -f $(DESTDIR)$(MANDIR)/man1/singularity.1; fi
 	rm -rf $(DESTDIR)$(CONFDIR)/network-overrides
 	@echo "kept $(DESTDIR)$(CONFDIR): remove it by hand if it is no longer wanted"
 
