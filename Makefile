@@ -96,11 +96,12 @@ bench:
 
 # The packages build in a temporary copy of the source tree (nothing is
 # written here but $(BUILDDIR)/packages) and need no network once
-# `go mod download` has run.
-deb:
+# `go mod download` has run. $(BUILDDIR) is configured first, so that the
+# packages folder does not make it a foreign directory to mconfig.
+deb: $(BUILDDIR)/Makefile
 	GO=$(GO) scripts/build-package.sh deb $(BUILDDIR)/packages
 
-rpm:
+rpm: $(BUILDDIR)/Makefile
 	GO=$(GO) scripts/build-package.sh rpm $(BUILDDIR)/packages
 
 ci:
