@@ -14,6 +14,9 @@
 #   make image     build or refresh the cached e2e Debian image
 #   make demo      the README demo: boot on a throwaway fake host network
 #   make bench     benchmarks against systemd-nspawn and the bare host (as root)
+#   make deb       the Debian package, built from a copy of the tree into
+#                  $(BUILDDIR)/packages (docs/packaging.md)
+#   make rpm       the RPM, the same way
 #   make ci        everything CI runs (scripts/ci.sh)
 #   make soak      200 start/stop cycles with the leak check (as root)
 #   make fuzz      every fuzz target for FUZZTIME (default 10m) in turn
@@ -30,7 +33,7 @@ E2E_TESTFLAGS ?=
 
 SHELL_SCRIPTS := mconfig .ci/run $(wildcard scripts/*.sh)
 
-.PHONY: all install uninstall test e2e e2e-loaded check lint image demo bench ci clean distclean
+.PHONY: all install uninstall test e2e e2e-loaded check lint image demo bench deb rpm ci clean distclean
 
 all: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR)
@@ -90,6 +93,16 @@ bench:
 		{ echo "make bench: the benchmarks boot containers and must run as root" >&2; exit 1; }
 	rootfs=$$(scripts/e2e-image.sh) && \
 		$(GO) run ./bench -image "$$rootfs" -out $(BUILDDIR)/bench $(BENCHFLAGS)
+
+# The packages build in a temporary copy of the source tree (nothing is
+# written here but $(BUILDDIR)/packages) and need no network once
+# `go mod download` has run. $(BUILDDIR) is configured first, so that the
+# packages folder does not make it a foreign directory to mconfig.
+deb: $(BUILDDIR)/Makefile
+	GO=$(GO) scripts/build-package.sh deb $(BUILDDIR)/packages
+
+rpm: $(BUILDDIR)/Makefile
+	GO=$(GO) scripts/build-package.sh rpm $(BUILDDIR)/packages
 
 ci:
 	scripts/ci.sh

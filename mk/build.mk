@@ -108,6 +108,8 @@ install: all
 	@echo " INSTALL $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)/apptainer"
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 0644 $(BUILDDIR)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	@# The singularity alias gets its page too (man singularity).
+	ln -sfn apptainer.1 $(DESTDIR)$(MANDIR)/man1/singularity.1
 	$(INSTALL) -m 0644 $(BUILDDIR)/bash-completion/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
 
 # Configuration (CONFFILES, network/*.conflist, and any FILE.new next to
@@ -118,6 +120,7 @@ uninstall:
 	rm -f $(DESTDIR)$(ENGINEDIR)/apptainer-engine $(DESTDIR)$(ENGINEDIR)/apptainer-nsenter
 	-rmdir $(DESTDIR)$(ENGINEDIR) $(DESTDIR)$(LIBEXECDIR)/apptainer 2>/dev/null
 	rm -f $(DESTDIR)$(MANDIR)/man1/apptainer.1 $(DESTDIR)$(MANDIR)/man1/apptainer-*.1
+	if [ "$$(readlink $(DESTDIR)$(MANDIR)/man1/singularity.1)" = apptainer.1 ]; then rm -f $(DESTDIR)$(MANDIR)/man1/singularity.1; fi
 	rm -rf $(DESTDIR)$(CONFDIR)/network-overrides
 	@echo "kept $(DESTDIR)$(CONFDIR): remove it by hand if it is no longer wanted"
 
@@ -127,12 +130,17 @@ test:
 # The e2e tests boot real instances of the cached Debian image, whose root
 # filesystem they get through the environment; they build their own binary
 # with paths pointing at their scratch configuration.
+# The package install test gets the .debs its image lacks from
+# scripts/e2e-debs.sh here, where the network is (the tests have none); it
+# builds the .deb itself unless APPTAINER_E2E_DEB names one (CI passes make
+# deb's).
 e2e: e2e-root $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter
 	cd $(SRCDIR) && rootfs=$$(scripts/e2e-image.sh) && \
 		sysvinit=$$(scripts/e2e-image.sh --recipe sysvinit) && \
 		example=$$(scripts/e2e-example.sh $(BUILDDIR)/apptainer | tail -n 1) && \
+		debdeps=$$(scripts/e2e-debs.sh "$$rootfs" | tail -n 1) && \
 		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_SYSVINIT_ROOTFS=$$sysvinit \
-		APPTAINER_E2E_EXAMPLE_SIF=$$example \
+		APPTAINER_E2E_EXAMPLE_SIF=$$example APPTAINER_E2E_DEB_DEPS=$$debdeps \
 		$(GO) test -tags e2e -count=1 -timeout 60m $(E2E_TESTFLAGS) ./e2e/...
 
 # The tests most sensitive to timing on a loaded machine: the faults, the

@@ -28,11 +28,12 @@ readonly GO_MIN_MINOR=24
 #                               while the e2e tests run (scripts/under-load.sh)
 #   docker-registry             the e2e tests start it on loopback to build and pull
 #                               from (its own systemd service is disabled below)
+#   debhelper lintian rpm       make deb (dpkg-buildpackage), its lintian check, make rpm
 readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
 	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
-	stress-ng libseccomp-dev docker-registry
+	stress-ng libseccomp-dev docker-registry debhelper lintian rpm
 )
 
 step() { printf '==> %s\n' "$*" >&2; }

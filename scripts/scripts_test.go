@@ -125,6 +125,48 @@ func TestE2EImageKeyIsStable(t *testing.T) {
 	}
 }
 
+// TestPackageVersion checks how build-package.sh turns a source version
+// into a dpkg and rpm version: pre-releases sort before their release,
+// builds after a tag after it, and what neither tool accepts is refused.
+func TestPackageVersion(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"1.2.3", "1.2.3"},
+		{"0.1.0-dev", "0.1.0~dev"},
+		{"1.2.3-rc.1", "1.2.3~rc.1"},
+		{"1.2.3-rc-2", "1.2.3~rc.2"},
+		{"1.2.3-4-gabc123", "1.2.3+4.gabc123"},
+		{"1.2.3-4-gabc123-dirty", "1.2.3+4.gabc123.dirty"},
+		{"1.2.3-dirty", "1.2.3+dirty"},
+		{"x1.0", ""},
+		{"1.0 beta", ""},
+		{"1.0/../x", ""},
+		{"-1", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		out, code := run(t, "scripts/build-package.sh", "--pkg-version", tt.in)
+		switch {
+		case tt.want == "" && (code == 0 || !strings.Contains(out, "cannot make a package version")):
+			t.Errorf("%q: exit %d, %q; want a refusal", tt.in, code, out)
+		case tt.want != "" && (code != 0 || out != tt.want+"\n"):
+			t.Errorf("%q: exit %d, %q; want %q", tt.in, code, out, tt.want)
+		}
+	}
+}
+
+// TestBuildPackageRefusesUnknownKind: a typo fails at once, before any
+// copy of the tree is made.
+func TestBuildPackageRefusesUnknownKind(t *testing.T) {
+	tmp := t.TempDir()
+	out, code := run(t, "env", "TMPDIR="+tmp, "scripts/build-package.sh", "apk", filepath.Join(tmp, "out"))
+	if code == 0 || !strings.Contains(out, `unknown package kind "apk"`) {
+		t.Errorf("exit %d, %q; want a refusal naming the kind", code, out)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("a refused build left %d entries in TMPDIR", len(left))
+	}
+}
+
 // TestFakehost makes a fake host, checks the network it promises, and
 // checks that down removes it and that the real namespace's links did not
 // change.
