@@ -149,6 +149,7 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 					at := time.Duration(spawnAt.UnixNano() - cfg.TraceStart)
 					res.Trace = append([]TracePoint{{"monitor spawned", at}}, res.Trace...)
 				}
+				res.MonitorPid = cmd.Process.Pid
 				return res, nil
 			default:
 				return nil, fmt.Errorf("the instance monitor sent a %q message on its status pipe; %s", in.m.Type, stop())
