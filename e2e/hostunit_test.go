@@ -131,6 +131,12 @@ func TestHostUnit(t *testing.T) {
 		}
 	}
 
+	// Joining the nested instance works under the fake host's seccomp
+	// filter too (apptainer-nsenter's keyring step, see keyringLeft).
+	if r := h.run(t, "apptainer", "exec", "instance://demo", "hostname"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "demo" {
+		t.Errorf("exec instance://demo in the fake host:\n%s", r)
+	}
+
 	// systemctl stop halts it cleanly: the console log shows systemd's
 	// shutdown, and the unit ends without failure (the positive control
 	// of the crash below).
@@ -163,6 +169,14 @@ func TestHostUnit(t *testing.T) {
 	if again == initPID {
 		t.Errorf("the restarted instance has the killed init's PID %s", again)
 	}
+	// A reboot asked for inside is no clean end either: the unit boots
+	// the instance again.
+	mustSucceed(t, h.run(t, "apptainer", "exec", "instance://demo", "systemctl", "reboot"), "systemctl reboot in the instance")
+	waitFor(t, 3*time.Minute, "the unit to be restarted after the reboot request", func() (bool, string) {
+		got := h.show(t, unit, "NRestarts") + " " + h.show(t, unit, "ActiveState") + " " + h.show(t, unit, "SubState")
+		return got == "2 active running", got
+	})
+	again = nestedInitPID(t, h.run(t, "apptainer", "instance", "list", "--json", "demo").Stdout)
 
 	// Without Restart=, the crash leaves the unit failed, with the status
 	// of the killed init.
@@ -233,7 +247,7 @@ func TestInstanceStartNotifies(t *testing.T) {
 	}()
 	stopOnCleanup(t, name)
 	start := time.Now()
-	mustSucceed(t, apptainerEnv(t, []string{"NOTIFY_SOCKET=" + sock}, "instance", "start", env.Busybox, name), "instance start under a notify socket")
+	mustSucceed(t, apptainerEnv(t, []string{"NOTIFY_SOCKET=" + sock, "APPTAINER_E2E_NOTIFY_PROBE=1"}, "instance", "start", env.Busybox, name), "instance start under a notify socket")
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("instance start took %s: did it wait out the barrier's timeout?", d)
 	}
@@ -259,6 +273,12 @@ func TestInstanceStartNotifies(t *testing.T) {
 		t.Errorf("the last message before the barrier is %q, want it to start with %q", ready, want)
 	}
 	inst := getInstance(t, name)
+	// The monitor re-executes itself once the instance runs: read its
+	// environment once it is the resident one.
+	waitFor(t, 30*time.Second, "the resident monitor", func() (bool, string) {
+		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", monitor))
+		return strings.Contains(string(environ), "_APPTAINER_STAGE=monitor-resident"), string(environ)
+	})
 	for what, pid := range map[string]int{"the monitor": monitor, "the container's PID 1": inst.Pid} {
 		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		if err != nil {
@@ -268,15 +288,9 @@ func TestInstanceStartNotifies(t *testing.T) {
 			t.Errorf("%s inherited NOTIFY_SOCKET", what)
 		}
 	}
-	// Positive control of the environ check: the variable does reach a
-	// process started with it, and is found there.
-	probe := exec.Command("sleep", "60")
-	probe.Env = []string{"NOTIFY_SOCKET=" + sock}
-	if err := probe.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = probe.Process.Kill(); _ = probe.Wait() }()
-	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", probe.Process.Pid)); err != nil || !strings.Contains(string(environ), "NOTIFY_SOCKET="+sock) {
-		t.Errorf("positive control: NOTIFY_SOCKET not found in a process started with it (%v)", err)
+	// Positive control of the environ check: the caller's other
+	// variables do reach the monitor, and are found there.
+	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", monitor)); err != nil || !strings.Contains(string(environ), "APPTAINER_E2E_NOTIFY_PROBE=1") {
+		t.Errorf("positive control: a variable of the caller's is not in the monitor's environment (%v)", err)
 	}
 }
