@@ -246,10 +246,10 @@ func TestInstanceStartNotifies(t *testing.T) {
 		}
 	}()
 	stopOnCleanup(t, name)
-	start := time.Now()
-	mustSucceed(t, apptainerEnv(t, []string{"NOTIFY_SOCKET=" + sock, "APPTAINER_E2E_NOTIFY_PROBE=1"}, "instance", "start", env.Busybox, name), "instance start under a notify socket")
-	if d := time.Since(start); d > 4*time.Second {
-		t.Errorf("instance start took %s: did it wait out the barrier's timeout?", d)
+	r := apptainerEnv(t, []string{"NOTIFY_SOCKET=" + sock, "APPTAINER_E2E_NOTIFY_PROBE=1"}, "instance", "start", env.Busybox, name)
+	mustSucceed(t, r, "instance start under a notify socket")
+	if strings.Contains(r.Stderr, "WARNING") {
+		t.Errorf("instance start warned (a barrier not released, a message not sent?):\n%s", r)
 	}
 	var msgs []string
 	for done := false; !done; {
