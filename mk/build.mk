@@ -41,6 +41,11 @@ CONFDIR       := $(SYSCONFDIR)/apptainer
 CONFFILES     := apptainer.conf capability.json ecl.toml nvliblist.conf \
                  rocmliblist.conf remote.yaml global-pgp-public
 COMPLETIONDIR := $(DATADIR)/bash-completion/completions
+# Older build directories were configured before mconfig knew the unit dir.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# The host unit template, and the folder of its per-instance files.
+UNIT          := apptainer-instance@.service
+INSTANCECONFDIR := $(CONFDIR)/instances
 INSTALL       := install
 
 # Extra `go test` flags, e.g. make e2e E2E_TESTFLAGS='-run TestBoot -v'.
@@ -111,6 +116,14 @@ install: all
 	@# The singularity alias gets its page too (man singularity).
 	ln -sfn apptainer.1 $(DESTDIR)$(MANDIR)/man1/singularity.1
 	$(INSTALL) -m 0644 $(BUILDDIR)/bash-completion/apptainer $(DESTDIR)$(COMPLETIONDIR)/apptainer
+	@echo " INSTALL $(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT) $(DESTDIR)$(INSTANCECONFDIR)"
+	@# The unit names the installed paths; it is ours and replaced (admins
+	@# change it with drop-ins). The instance files are the admin's.
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		$(SRCDIR)/etc/systemd/$(UNIT).in >$(BUILDDIR)/$(UNIT)
+	$(INSTALL) -m 0644 $(BUILDDIR)/$(UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT)
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(INSTANCECONFDIR)
 
 # Configuration (CONFFILES, network/*.conflist, and any FILE.new next to
 # them) is the admin's and stays.
@@ -121,6 +134,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(ENGINEDIR) $(DESTDIR)$(LIBEXECDIR)/apptainer 2>/dev/null
 	rm -f $(DESTDIR)$(MANDIR)/man1/apptainer.1 $(DESTDIR)$(MANDIR)/man1/apptainer-*.1
 	if [ "$$(readlink $(DESTDIR)$(MANDIR)/man1/singularity.1)" = apptainer.1 ]; then rm -f $(DESTDIR)$(MANDIR)/man1/singularity.1; fi
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT)
 	rm -rf $(DESTDIR)$(CONFDIR)/network-overrides
 	@echo "kept $(DESTDIR)$(CONFDIR): remove it by hand if it is no longer wanted"
 
@@ -163,6 +177,6 @@ e2e-root:
 		{ echo "make e2e: the end-to-end tests boot containers and must run as root" >&2; exit 1; }
 
 clean:
-	rm -rf $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter $(BUILDDIR)/man $(BUILDDIR)/bash-completion
+	rm -rf $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/apptainer-nsenter $(BUILDDIR)/man $(BUILDDIR)/bash-completion $(BUILDDIR)/$(UNIT)
 
 FORCE:

@@ -124,6 +124,9 @@ var actionFlags = []flagSpec{
 		Var: func(fs *pflag.FlagSet, o *actionOptions, name, short, usage string) {
 			fs.IntVarP(&o.bootTimeout, name, short, 0, usage)
 		}},
+	{Name: "delegated-cgroup", Usage: "with --boot, make the instance's cgroup below the cgroup this command runs in, which systemd delegated to it (Delegate=yes; apptainer-instance@.service sets this), instead of apptainer/USER.NAME at the top of the cgroup2 hierarchy (root only)",
+		EnvKeys: []string{"DELEGATED_CGROUP"}, Groups: groupInstance,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.DelegatedCgroup })},
 	{Name: "pid-file", Usage: "write instance PID to the file with the given name", EnvKeys: []string{"PID_FILE"}, Groups: groupInstance,
 		Var: stringFlag(func(o *actionOptions) *string { return &o.PidFile })},
 

@@ -14,6 +14,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/ociimage"
 	"github.com/apptainer/apptainer/internal/pkg/oras"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/engine"
+	"github.com/apptainer/apptainer/internal/pkg/sdnotify"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -23,6 +24,7 @@ import (
 
 func newInstanceStartCommand(action launcher.Action) *cobra.Command {
 	o := &actionOptions{}
+	var confPath string
 	verb := "start"
 	short := "Start a named instance of the given container image"
 	if action == launcher.ActionInstanceRun {
@@ -30,14 +32,32 @@ func newInstanceStartCommand(action launcher.Action) *cobra.Command {
 		short = "Run a named instance of the given container image"
 	}
 	cmd := &cobra.Command{
-		Use:                   verb + " [" + verb + " options...] <container path> <instance name> [" + verb + "script args...]",
-		Short:                 short,
-		Args:                  cobra.MinimumNArgs(2),
+		Use:   verb + " [" + verb + " options...] <container path> <instance name> [" + verb + "script args...]",
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("conf") {
+				return cobra.ExactArgs(1)(cmd, args)
+			}
+			return cobra.MinimumNArgs(2)(cmd, args)
+		},
 		DisableFlagsInUseLine: true,
 		Example: `  apptainer instance ` + verb + ` /tmp/debian web
   apptainer instance ` + verb + ` --boot /srv/images/node web
-  apptainer instance ` + verb + ` --boot --boot-hostnet /srv/images/node node1`,
+  apptainer instance ` + verb + ` --boot --boot-hostnet /srv/images/node node1
+  apptainer instance ` + verb + ` --conf /etc/apptainer/instances/node1.conf node1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if confPath != "" {
+				// The file's image, arguments and flags, as if they
+				// were on the command line: <image> <name> [args].
+				c, err := readInstanceConf(confPath, cmd.Flags())
+				if err != nil {
+					return err
+				}
+				if err := applyInstanceConf(c, cmd.Flags(), confPath); err != nil {
+					return err
+				}
+				args = append([]string{c.image, args[0]}, c.args...)
+			}
 			if err := applyEnv(cmd, actionFlags, os.Getenv, stderrLog); err != nil {
 				return err
 			}
@@ -56,10 +76,17 @@ func newInstanceStartCommand(action launcher.Action) *cobra.Command {
 	}
 	cmd.Flags().SetInterspersed(false)
 	register(cmd, actionFlags, groupInstance, o)
+	cmd.Flags().StringVar(&confPath, "conf", "", "read the image, its arguments and flags from this file of \"key = value\" lines (see docs/host-unit.md); give only the instance name then (root only)")
 	return cmd
 }
 
 func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
+	// Under systemd (a Type=notify unit) the CLI tells it how the start
+	// goes; nothing it starts inherits the socket.
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		stderrLog.Warningf("not reporting to systemd: %v", err)
+	}
 	if err := instance.CheckName(o.InstanceName); err != nil {
 		return err
 	}
@@ -74,11 +101,12 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 		image = sif
 	}
+	_ = notify.Send(sdnotify.Status("starting instance " + o.InstanceName + " of " + image))
 	cfg, err := buildConfig(o, image)
 	if err != nil {
 		return err
 	}
-	res, err := launchInstance(cfg, o.InstanceName)
+	res, err := launchInstance(cfg, o.InstanceName, notify)
 	if err != nil {
 		return err
 	}
@@ -107,6 +135,7 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 	}
 	stderrLog.Infof("instance started successfully")
+	handOver(notify, o.InstanceName, res)
 	if cfg.Boot != nil {
 		printBootState(cmd.OutOrStdout(), o.InstanceName, res)
 	}
@@ -130,9 +159,31 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 	return nil
 }
 
+// handOver tells systemd, when `instance start` is a Type=notify unit's
+// main process, that the instance is up and that its monitor, which lives
+// as long as the instance, is the unit's main process from now on; it
+// waits until systemd has read that, since this process exits next.
+func handOver(notify *sdnotify.Notifier, name string, res *engine.StartResult) {
+	if notify == nil {
+		return
+	}
+	status := name + ": running"
+	if res.State != "" {
+		status = name + ": " + res.State
+	}
+	err := notify.Send(sdnotify.Ready(res.MonitorPid, status))
+	if err == nil {
+		err = notify.Barrier()
+	}
+	if err != nil {
+		stderrLog.Warningf("%v", err)
+	}
+}
+
 // launchInstance starts the instance name of cfg, with its logs, and
-// returns once it runs or failed, printing the monitor's progress.
-func launchInstance(cfg *config.Config, name string) (*engine.StartResult, error) {
+// returns once it runs or failed, printing the monitor's progress (and
+// passing it to systemd as STATUS= under a Type=notify unit).
+func launchInstance(cfg *config.Config, name string, notify *sdnotify.Notifier) (*engine.StartResult, error) {
 	paths, err := instancePaths("")
 	if err != nil {
 		return nil, err
@@ -148,7 +199,11 @@ func launchInstance(cfg *config.Config, name string) (*engine.StartResult, error
 	defer outLog.Close()
 	defer errLog.Close()
 
-	progress := progressPrinter(stderrLog, term.IsTerminal(int(os.Stderr.Fd())))
+	show := progressPrinter(stderrLog, term.IsTerminal(int(os.Stderr.Fd())))
+	progress := func(s string) {
+		show(s)
+		_ = notify.Send(sdnotify.Status(s))
+	}
 	res, err := engine.StartInstance(cfg, outLog, errLog, progress)
 	if err != nil {
 		// A monitor that was killed, or did not finish in time, leaves

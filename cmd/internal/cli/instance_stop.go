@@ -142,6 +142,11 @@ func stopOne(paths instance.Paths, f *instance.File, sig unix.Signal, force bool
 			return fmt.Errorf("failed to send %s to the monitor of instance %s: %w", signal.Name(msig), f.Name, err)
 		}
 	default:
+		// Before the signal: the monitor's exit code (what a systemd unit
+		// judges the instance by) counts an end asked for as no failure.
+		if err := engine.NoteStopRequest(f); err != nil {
+			stderrLog.Warningf("%v", err)
+		}
 		if err := instance.SignalInit(f, sig); err != nil && !errors.Is(err, instance.ErrInitGone) {
 			return fmt.Errorf("failed to send %s to instance %s: %w", signal.Name(sig), f.Name, err)
 		}

@@ -78,7 +78,7 @@ func startShared(o *actionOptions, image, name string, ppid int) error {
 	if err != nil {
 		return err
 	}
-	_, err = launchInstance(cfg, name)
+	_, err = launchInstance(cfg, name, nil)
 	return err
 }
 

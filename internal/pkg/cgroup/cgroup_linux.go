@@ -61,6 +61,41 @@ func Path(mountpoint, user, name string) string {
 	return filepath.Join(mountpoint, parentName, user+"."+name)
 }
 
+// DelegatedPath is the cgroup2 directory of one instance below the
+// cgroup own (a path in the hierarchy, as /proc/self/cgroup gives it) that
+// a service manager delegated to the caller: apptainer/USER.NAME there,
+// as at the top, so that what is below own and ours is in one place.
+func DelegatedPath(mountpoint, own, user, name string) string {
+	return filepath.Join(mountpoint, own, parentName, user+"."+name)
+}
+
+// Own returns this process's cgroup in the cgroup2 hierarchy, as a path
+// from the hierarchy's root (its cgroup namespace's).
+func Own() (string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	return unifiedPath(string(b))
+}
+
+// unifiedPath finds the cgroup2 line ("0::/PATH") of a /proc/PID/cgroup
+// text. A path outside the reader's cgroup namespace ("/.." first) names
+// no directory the reader can reach, and is an error.
+func unifiedPath(procCgroup string) (string, error) {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		p, ok := strings.CutPrefix(line, "0::")
+		if !ok {
+			continue
+		}
+		if !strings.HasPrefix(p, "/") || filepath.Clean(p) != p || strings.HasPrefix(p, "/..") {
+			return "", fmt.Errorf("this process's cgroup2 cgroup %q is not a path below its cgroup namespace's root", p)
+		}
+		return p, nil
+	}
+	return "", errors.New("this process is in no cgroup2 cgroup (no \"0::\" line in /proc/self/cgroup)")
+}
+
 // Create makes the instance's cgroup and returns an open directory fd for
 // clone(CLONE_INTO_CGROUP). A leftover directory of a dead instance with the
 // same name is removed first; one with live processes is an error.

@@ -58,3 +58,32 @@ func TestMountpoint(t *testing.T) {
 		t.Errorf("%s is not a cgroup2 root: %v", mp, err)
 	}
 }
+
+func TestDelegatedPath(t *testing.T) {
+	got := DelegatedPath("/sys/fs/cgroup", "/system.slice/apptainer-instance@demo.service", "root", "demo")
+	if want := "/sys/fs/cgroup/system.slice/apptainer-instance@demo.service/apptainer/root.demo"; got != want {
+		t.Errorf("DelegatedPath = %s, want %s", got, want)
+	}
+}
+
+func TestUnifiedPath(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"0::/system.slice/apptainer-instance@demo.service\n", "/system.slice/apptainer-instance@demo.service", true},
+		// A hybrid host: v1 lines first.
+		{"12:pids:/system.slice/x.service\n1:name=systemd:/system.slice/x.service\n0::/system.slice/x.service\n", "/system.slice/x.service", true},
+		{"0::/\n", "/", true},
+		{"1:name=systemd:/x\n", "", false}, // cgroup v1 only
+		{"0::/../../outside\n", "", false},
+		{"0::/a/../b\n", "", false},
+		{"0::relative\n", "", false},
+		{"", "", false},
+	} {
+		got, err := unifiedPath(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("unifiedPath(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

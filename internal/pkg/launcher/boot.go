@@ -28,6 +28,24 @@ func checkBoot(o Options, h Host) error {
 	return nil
 }
 
+// checkDelegatedCgroup refuses --delegated-cgroup where it means nothing
+// (only a booted instance has a cgroup of its own) and with resource
+// limits: in a delegated cgroup the unit's processes (the monitor) sit
+// beside the instance's cgroup, and cgroup2 lets a cgroup with processes
+// hand no controller to its children. The unit's own limits (MemoryMax=,
+// CPUQuota=, TasksMax=) cover the instance there.
+func checkDelegatedCgroup(o Options) error {
+	switch {
+	case !o.DelegatedCgroup:
+		return nil
+	case !o.Boot:
+		return fmt.Errorf("%w: --delegated-cgroup requires --boot: only a booted instance has a cgroup of its own", ErrInvalid)
+	case o.Limits.set():
+		return fmt.Errorf("%w: resource limits (--memory, --cpus, --pids-limit, ...) cannot be combined with --delegated-cgroup: set them on the systemd unit instead (MemoryMax=, CPUQuota=, TasksMax= in a drop-in), which holds the instance", ErrInvalid)
+	}
+	return nil
+}
+
 // checkBootHostnet refuses --boot-hostnet where it cannot work or is not
 // allowed. It runs before any namespace decision, so nothing is started for
 // a refused combination.

@@ -40,6 +40,9 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err := checkBoot(o, h); err != nil {
 		return nil, nil, err
 	}
+	if err := checkDelegatedCgroup(o); err != nil {
+		return nil, nil, err
+	}
 	if err := checkMountConf(o, conf); err != nil {
 		return nil, nil, err
 	}
@@ -131,7 +134,7 @@ func instanceOf(o Options, h Host) *config.Instance {
 	if !o.startsInstance() {
 		return nil
 	}
-	in := &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile}
+	in := &config.Instance{Name: o.InstanceName, User: h.User, UID: h.UID, ConfigDir: h.ConfigDir, PidFile: o.PidFile, DelegatedCgroup: o.DelegatedCgroup}
 	if o.ShareNS {
 		in.ShareNS, in.StopWith = true, o.ShareNSParent
 	}

@@ -48,6 +48,10 @@ type Options struct {
 	Args         []string // command (exec), or arguments (run, shell, instance)
 	InstanceName string
 	PidFile      string
+	// DelegatedCgroup (--delegated-cgroup) puts a booted instance's
+	// cgroup below the caller's own cgroup, which a service manager
+	// delegated to it.
+	DelegatedCgroup bool
 	// ShareNS (--sharens) makes the container the hidden instance
 	// InstanceName, which every --sharens container of the caller's
 	// parent process, ShareNSParent, joins; it stops when that process

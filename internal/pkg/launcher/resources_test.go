@@ -88,3 +88,36 @@ func TestParseCgroupsFile(t *testing.T) {
 		t.Errorf("--apply-cgroups with --memory: %v", err)
 	}
 }
+
+// TestDelegatedCgroup: --delegated-cgroup reaches the instance's
+// configuration for a booted instance, and is refused without --boot and
+// with resource limits, before anything starts.
+func TestDelegatedCgroup(t *testing.T) {
+	opts := func(boot bool, l Limits) Options {
+		return instanceOpts(func(o *Options) { o.Boot = boot; o.Limits = l; o.DelegatedCgroup = true })
+	}
+	c, _, err := Build(opts(true, Limits{}), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Instance.DelegatedCgroup {
+		t.Error("--delegated-cgroup did not reach the instance's configuration")
+	}
+	c, _, err = Build(instanceOpts(func(o *Options) { o.Boot = true }), apptainerconf.Default(), rootHost())
+	if err != nil || c.Instance.DelegatedCgroup {
+		t.Errorf("control: without the flag, delegated=%v, err %v", c != nil && c.Instance.DelegatedCgroup, err)
+	}
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{opts(false, Limits{}), "--delegated-cgroup requires --boot"},
+		{opts(true, Limits{Memory: "1G"}), "cannot be combined with --delegated-cgroup"},
+		{opts(true, Limits{PidsLimit: 10}), "MemoryMax="},
+	} {
+		_, _, err := Build(tc.o, apptainerconf.Default(), rootHost())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error with %q", err, tc.want)
+		}
+	}
+}

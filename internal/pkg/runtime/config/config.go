@@ -170,6 +170,10 @@ type Instance struct {
 	ConfigDir string `json:"configDir"`
 	// PidFile, when set, receives the instance PID after a successful start.
 	PidFile string `json:"pidFile,omitempty"`
+	// DelegatedCgroup puts a booted instance's cgroup2 cgroup below the
+	// monitor's own cgroup, which systemd delegated to the unit that runs
+	// it (Delegate=yes), instead of apptainer/USER.NAME at the top.
+	DelegatedCgroup bool `json:"delegatedCgroup,omitempty"`
 	// ShareNS marks the instance shared by the --sharens containers of one
 	// parent process; it is stopped when the host process StopWith exits
 	// (0: never for that reason).

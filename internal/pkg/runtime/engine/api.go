@@ -15,9 +15,12 @@ import (
 
 // StartResult is what `instance start` reports once the instance runs.
 type StartResult struct {
-	Pid   int    `json:"pid"`
-	IP    string `json:"ip,omitempty"`
-	State string `json:"state,omitempty"`
+	Pid int `json:"pid"`
+	// MonitorPid is the monitor's PID, set by StartInstance: the process
+	// that lives as long as the instance.
+	MonitorPid int    `json:"-"`
+	IP         string `json:"ip,omitempty"`
+	State      string `json:"state,omitempty"`
 	// Init names a boot's init (IdentifyInit); Readiness says how its
 	// start ended (ReadyNotified, ReadySettled or ReadyUnknown).
 	Init        string   `json:"init,omitempty"`

@@ -149,6 +149,7 @@ func StartInstance(cfg *config.Config, outLog, errLog *os.File, progress func(st
 					at := time.Duration(spawnAt.UnixNano() - cfg.TraceStart)
 					res.Trace = append([]TracePoint{{"monitor spawned", at}}, res.Trace...)
 				}
+				res.MonitorPid = cmd.Process.Pid
 				return res, nil
 			default:
 				return nil, fmt.Errorf("the instance monitor sent a %q message on its status pipe; %s", in.m.Type, stop())
@@ -432,12 +433,13 @@ func (m *monitor) run() int {
 	// start that was stopped before the instance ran, or an admin's kill);
 	// each is passed to PID 1 as the instance's own stop signal.
 	var stateMu sync.Mutex
-	exitedPID1 := false
+	exitedPID1, asked := false, false
 	go func() {
 		for range m.stopping {
 			stateMu.Lock()
 			if !exitedPID1 {
 				m.setState(instance.StateStopping)
+				asked = true
 			}
 			stateMu.Unlock()
 			_ = unix.Kill(m.c.pid, m.stopSignal())
@@ -446,6 +448,7 @@ func (m *monitor) run() int {
 	ws, err := m.c.wait()
 	stateMu.Lock()
 	exitedPID1 = true
+	asked = asked || stopWasRequested(m.runDir)
 	stateMu.Unlock()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ERROR:   waiting for the instance: %v\n", err)
@@ -453,7 +456,33 @@ func (m *monitor) run() int {
 	fmt.Fprintf(os.Stderr, "instance %s: %s\n", m.cfg.Instance.Name, describeExit(ws, m.cfg.Boot != nil))
 	m.setState(instance.StateStopping)
 	m.cleanup()
-	return 0
+	if err != nil {
+		return 1
+	}
+	return monitorExitCode(ws, m.cfg.Boot != nil, asked)
+}
+
+// monitorExitCode is the monitor's exit code once PID 1 ended, which is
+// what a service manager that runs the monitor as a unit's main process
+// (apptainer-instance@.service) judges the instance by: 0 when the end
+// was asked for (instance stop, or a stop request to the monitor) or was
+// PID 1's own clean halt or poweroff (a booted init that exited 0, or
+// that the kernel ended with SIGINT, see describeExit); otherwise PID 1's
+// status in the shell's way: its exit status, or 128 plus the signal that
+// killed it. A booted init's reboot (exit 133, or SIGHUP) is thus a
+// failure, which Restart=on-failure turns into the reboot it asked for.
+func monitorExitCode(ws unix.WaitStatus, boot, stopRequested bool) int {
+	switch {
+	case stopRequested:
+		return 0
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled() && boot && ws.Signal() == unix.SIGINT:
+		return 0
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 1
 }
 
 // expectInit tells the notify listener which process is the instance's

@@ -244,3 +244,59 @@ func TestStartTimeoutCoversEveryBound(t *testing.T) {
 		t.Errorf("startTimeout = %s, not above the monitor's own bounds (%s)", got, own)
 	}
 }
+
+// TestMonitorExitCode: the monitor exits 0 when the instance was stopped
+// on request or halted cleanly by itself, and with PID 1's status
+// otherwise (shell-style for a signal), so that a systemd unit fails when
+// the instance crashed.
+func TestMonitorExitCode(t *testing.T) {
+	exited := func(code int) unix.WaitStatus { return unix.WaitStatus(code << 8) }
+	killed := func(sig unix.Signal) unix.WaitStatus { return unix.WaitStatus(sig) }
+	for _, tt := range []struct {
+		name          string
+		ws            unix.WaitStatus
+		boot, stopped bool
+		want          int
+	}{
+		{"booted init halted cleanly (systemd-shutdown exits 0)", exited(0), true, false, 0},
+		{"booted init halted, ended by the kernel with SIGINT", killed(unix.SIGINT), true, false, 0},
+		{"booted init killed", killed(unix.SIGKILL), true, false, 137},
+		{"booted init segfaulted", killed(unix.SIGSEGV), true, false, 139},
+		{"booted init exited with an error", exited(1), true, false, 1},
+		{"booted init asked for a reboot (exit 133)", exited(133), true, false, 133},
+		{"booted init asked for a reboot (SIGHUP)", killed(unix.SIGHUP), true, false, 129},
+		{"booted init killed after instance stop", killed(unix.SIGKILL), true, true, 0},
+		{"booted init exited with an error after instance stop", exited(1), true, true, 0},
+		{"plain instance ended by itself", exited(0), false, false, 0},
+		{"plain instance failed", exited(3), false, false, 3},
+		{"plain instance's PID 1 killed by SIGINT unasked", killed(unix.SIGINT), false, false, 130},
+		{"plain instance stopped", killed(unix.SIGINT), false, true, 0},
+	} {
+		if got := monitorExitCode(tt.ws, tt.boot, tt.stopped); got != tt.want {
+			t.Errorf("%s: monitorExitCode = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestStopRequestMarker: NoteStopRequest leaves the mark stopWasRequested
+// finds, in that instance's runtime directory only; a runtime directory
+// that is gone is no error.
+func TestStopRequestMarker(t *testing.T) {
+	dir := t.TempDir()
+	other := t.TempDir()
+	if stopWasRequested(dir) {
+		t.Fatal("a fresh runtime directory reads as stopped on request")
+	}
+	if err := NoteStopRequest(&instance.File{Name: "a", RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if !stopWasRequested(dir) {
+		t.Fatal("the stop request was not recorded")
+	}
+	if stopWasRequested(other) || stopWasRequested("") {
+		t.Fatal("another runtime directory reads as stopped on request")
+	}
+	if err := NoteStopRequest(&instance.File{Name: "b", RunDir: filepath.Join(other, "gone")}); err != nil {
+		t.Fatalf("a runtime directory that is gone: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func (m *monitor) describeInstance() error {
 		// Limits on a hybrid host live in the v1 hierarchies, which the
 		// instance then joins even in a user namespace.
 		v1 := m.cfg.UserNS == nil || cgroup.HasLimits(m.cfg.Spec.Linux.Resources)
-		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1); err != nil {
+		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1, inst.DelegatedCgroup); err != nil {
 			return err
 		}
 		f.Cgroup = true
@@ -153,13 +154,28 @@ func (m *monitor) describeInstance() error {
 // host. Root in the instance is host root then, and may mount a v1
 // hierarchy: it must find its own cgroup there as the root, not the
 // hierarchy's (see cgroup.V1Paths). In a user namespace the kernel refuses
-// it the release_agent anyway.
-func instanceCgroups(user, name string, v1 bool) ([]string, error) {
+// it the release_agent anyway. With delegated (--delegated-cgroup, from
+// a systemd unit with Delegate=yes) the cgroup2 one goes below the
+// monitor's own cgroup, the unit's, so that systemd counts the instance's
+// processes as the unit's; the v1 ones, which are there for safety and
+// not systemd's business, stay where they are.
+func instanceCgroups(user, name string, v1, delegated bool) ([]string, error) {
 	mnt, err := cgroup.Mountpoint()
 	if err != nil {
 		return nil, err
 	}
-	paths := []string{cgroup.Path(mnt, user, name)}
+	unified := cgroup.Path(mnt, user, name)
+	if delegated {
+		own, err := cgroup.Own()
+		if err != nil {
+			return nil, fmt.Errorf("--delegated-cgroup: %w", err)
+		}
+		if own == "/" {
+			return nil, errors.New("--delegated-cgroup: this process runs in the root cgroup, which no service manager delegates; run it from a systemd unit with Delegate=yes")
+		}
+		unified = cgroup.DelegatedPath(mnt, own, user, name)
+	}
+	paths := []string{unified}
 	if v1 {
 		more, err := cgroup.V1Paths(user, name)
 		if err != nil {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"golang.org/x/sys/unix"
 )
 
 // Instance names are unique in an instance store (a user's configuration
@@ -56,4 +58,38 @@ func runDirOwner(dir string) (int, bool) {
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid, err == nil && pid > 0
+}
+
+// stopRequestFile, in a runtime directory, says that `instance stop` asked
+// the instance to end: its PID 1's exit is then no failure, however it
+// ended (see monitorExitCode).
+const stopRequestFile = "stop-requested"
+
+// NoteStopRequest records in the instance's runtime directory that it is
+// being stopped on request, before its PID 1 is signalled: the monitor
+// reads it once PID 1 exited, so it is there by then, whatever the order
+// in which the processes run. A runtime directory that is gone (an
+// instance that already ended) is no error.
+func NoteStopRequest(f *instance.File) error {
+	if f.RunDir == "" {
+		return nil
+	}
+	fd, err := unix.Open(filepath.Join(f.RunDir, stopRequestFile), unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot record the stop request of instance %s: %w", f.Name, err)
+	}
+	return unix.Close(fd)
+}
+
+// stopWasRequested reports whether `instance stop` recorded a stop request
+// in runtime directory dir.
+func stopWasRequested(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(dir, stopRequestFile))
+	return err == nil
 }

@@ -50,3 +50,5 @@ func ReleaseGhost(instance.Paths, *instance.File) error { return errNotLinux }
 func HostnetDiff(*instance.File) (hostnet.Diff, error) { return hostnet.Diff{}, errNotLinux }
 
 func InstanceStats(*instance.File) (*InstanceUsage, error) { return nil, errNotLinux }
+
+func NoteStopRequest(*instance.File) error { return nil }

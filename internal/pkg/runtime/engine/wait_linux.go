@@ -81,10 +81,40 @@ func closeInheritedOnExec() {
 func leaveSessionKeyring() error {
 	// A NULL name makes a new anonymous keyring; a name (even "") would
 	// join, or share, a keyring of that name.
-	if _, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); errno != 0 && errno != unix.ENOSYS {
-		return fmt.Errorf("failed to join a new session keyring: %w", errno)
+	_, _, joinErr := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	var probeErr unix.Errno
+	if joinErr == unix.EPERM {
+		// Asking for the id of one's own session keyring is refused only
+		// by a filter over every keyring call.
+		_, _, probeErr = unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, keySpecSessionKeyring, 0)
 	}
-	return nil
+	if keyringLeft(joinErr, probeErr) {
+		return nil
+	}
+	return fmt.Errorf("failed to join a new session keyring: %w", joinErr)
+}
+
+// keySpecSessionKeyring is KEY_SPEC_SESSION_KEYRING, the caller's session
+// keyring (x/sys/unix has no name for it).
+const keySpecSessionKeyring = ^uintptr(2) // -3
+
+// keyringLeft decides from the errors of joining a new session keyring
+// (join) and of asking for the session keyring's id (probe, tried only
+// after an EPERM) whether this process is rid of the caller's keys. A
+// kernel without keyrings has none (ENOSYS). When both calls are refused
+// with EPERM, a seccomp filter refuses every keyring call, as that of a
+// booted instance (or Docker's default) does to a runtime nested in it:
+// filters are inherited and cannot be removed, so neither this process
+// nor anything it starts can reach a key, and there is nothing to leave.
+// An EPERM for the join alone is some other refusal, and an error.
+func keyringLeft(join, probe unix.Errno) bool {
+	switch join {
+	case 0, unix.ENOSYS:
+		return true
+	case unix.EPERM:
+		return probe == unix.EPERM
+	}
+	return false
 }
 
 // signalName names a signal in messages: "SIGKILL", "SIGRTMIN+3".
