@@ -61,11 +61,6 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	msgs = append(msgs, capMsgs...)
-	if h.UID != 0 {
-		// Checked after the root-only features so that each gets upstream's
-		// own message first.
-		return nil, nil, fmt.Errorf("%w: this build runs containers as root only (no setuid starter, no user namespace support yet)", ErrPermission)
-	}
 	if err := checkImageAllowed(conf, h); err != nil {
 		return nil, nil, err
 	}
@@ -73,25 +68,33 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err != nil {
 		return nil, nil, err
 	}
+	if h.UID != 0 {
+		// Checked after the root-only features so that each gets upstream's
+		// own message first.
+		if err := checkUnprivileged(o, userBinds); err != nil {
+			return nil, nil, err
+		}
+	}
 	contain := o.Contain || o.ContainAll || o.Boot
 	home := homeDest(o, h)
 	mp, err := planMounts(o, h, mountInputs{
-		Contain:   contain,
-		PIDNS:     hasNS(nd.list, specs.PIDNamespace),
-		IPCNS:     hasNS(nd.list, specs.IPCNamespace),
-		NewNetNS:  newNetNamespace(nd.list),
-		Hostname:  nd.hostname,
-		HomeDest:  home,
-		Boot:      o.Boot,
-		HostNet:   o.BootHostnet,
-		Cgroup:    o.Boot,
-		BindPaths: conf.BindPath,
-		NoTmp:     !conf.MountTmp,
-		NoHome:    !conf.MountHome || o.NoHome,
-		NoProc:    !conf.MountProc,
-		NoSys:     !conf.MountSys,
-		Dev:       conf.MountDev,
-		NoDevPts:  !conf.MountDevPts,
+		Contain:      contain,
+		PIDNS:        hasNS(nd.list, specs.PIDNamespace),
+		IPCNS:        hasNS(nd.list, specs.IPCNamespace),
+		NewNetNS:     newNetNamespace(nd.list),
+		Hostname:     nd.hostname,
+		HomeDest:     home,
+		Boot:         o.Boot,
+		HostNet:      o.BootHostnet,
+		Cgroup:       o.Boot,
+		BindPaths:    conf.BindPath,
+		NoTmp:        !conf.MountTmp,
+		NoHome:       !conf.MountHome || o.NoHome,
+		NoProc:       !conf.MountProc,
+		NoSys:        !conf.MountSys,
+		Dev:          conf.MountDev,
+		NoDevPts:     !conf.MountDevPts,
+		Unprivileged: h.UID != 0,
 	}, userBinds, dns, conf.ConfigResolvConf)
 	if err != nil {
 		return nil, nil, err
@@ -246,6 +249,7 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 		Cgroup:          o.Boot,
 		NoNewPrivileges: caps.NoNewPrivs,
 		MaxLoopDevices:  &conf.MaxLoopDevices,
+		Unprivileged:    h.UID != 0,
 	}
 	cwd := h.Cwd
 	if contain {
