@@ -125,6 +125,9 @@ func (a *assembler) outside() error {
 		if err != nil {
 			return err
 		}
+		if err := a.confined(m.Destination, target); err != nil {
+			return err
+		}
 		if err := a.mountPoint(target, true); err != nil {
 			return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
 		}
@@ -339,6 +342,9 @@ func (a *assembler) mountSpec(m specs.Mount) error {
 	}
 	target, err := mountTarget(a.root(), m.Destination, flags&unix.MS_BIND != 0 && a.cfg.Rootfs != config.RootfsWritable)
 	if err != nil {
+		return err
+	}
+	if err := a.confined(m.Destination, target); err != nil {
 		return err
 	}
 	if err := a.mountPoint(target, isDir); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
+	"github.com/apptainer/apptainer/internal/pkg/termtext"
 	"golang.org/x/sys/unix"
 )
 
@@ -281,4 +282,25 @@ func shadowParents(lower, upper string, dirs []string) error {
 		}
 	}
 	return nil
+}
+
+// confined refuses, for an ordinary user's container, a mount point that
+// does not exist yet and that the image's symbolic links lead onto another
+// file system than the root's: one the runtime bound from the host (the
+// host's /tmp, the home directory), where making it would leave a file or
+// directory on the host, in a place the image chose. Where dest resolves
+// to itself, or stays on the root, nothing is refused.
+func (a *assembler) confined(dest, target string) error {
+	if !a.unprivileged {
+		return nil
+	}
+	missing := firstMissing(target)
+	if missing == "" || target == filepath.Join(a.root(), filepath.Clean("/"+dest)) {
+		return nil
+	}
+	var parent, root unix.Stat_t
+	if unix.Stat(filepath.Dir(missing), &parent) == nil && unix.Stat(a.root(), &root) == nil && parent.Dev == root.Dev {
+		return nil
+	}
+	return fmt.Errorf("mount point %s: the image's symbolic links lead it out of the image, to %s: refused", dest, termtext.Line(strings.TrimPrefix(target, a.root())))
 }
