@@ -109,7 +109,9 @@ install: all
 		cp -R -P $(SRCDIR)/etc/network-overrides $(DESTDIR)$(CONFDIR)/network-overrides && \
 		chmod -R u=rwX,go=rX $(DESTDIR)$(CONFDIR)/network-overrides; \
 	fi
-	$(INSTALL) -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/apptainer
+	@# The session mount point: root creates it on first use, ordinary
+	@# users cannot (their containers need it).
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/apptainer/mnt/session
 	@echo " INSTALL $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)/apptainer"
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)
 	$(INSTALL) -m 0644 $(BUILDDIR)/man/*.1 $(DESTDIR)$(MANDIR)/man1/

@@ -29,11 +29,16 @@ readonly GO_MIN_MINOR=24
 #   docker-registry             the e2e tests start it on loopback to build and pull
 #                               from (its own systemd service is disabled below)
 #   debhelper lintian rpm       make deb (dpkg-buildpackage), its lintian check, make rpm
+#   squashfuse fuse3            SIF images of users without root: squashfuse serves
+#                               the squashfs in the user's namespace (fuse3: fusermount3)
+#   fuse-overlayfs              the root overlay of users without root where the kernel
+#                               refuses overlayfs to a user namespace (before Linux 5.11)
 readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
 	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
 	stress-ng libseccomp-dev docker-registry debhelper lintian rpm
+	squashfuse fuse3 fuse-overlayfs
 )
 
 step() { printf '==> %s\n' "$*" >&2; }

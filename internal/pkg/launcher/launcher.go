@@ -34,16 +34,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkBootHostnet(o, h, conf.AllowBootHostnet); err != nil {
-		return nil, nil, err
-	}
-	if err := checkBoot(o, h); err != nil {
-		return nil, nil, err
-	}
-	if err := checkDelegatedCgroup(o); err != nil {
-		return nil, nil, err
-	}
-	if err := checkMountConf(o, conf); err != nil {
+	if err := checkFeatures(o, conf, h); err != nil {
 		return nil, nil, err
 	}
 	limits, err := limitResources(o)
@@ -64,11 +55,6 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	msgs = append(msgs, capMsgs...)
-	if h.UID != 0 {
-		// Checked after the root-only features so that each gets upstream's
-		// own message first.
-		return nil, nil, fmt.Errorf("%w: this build runs containers as root only (no setuid starter, no user namespace support yet)", ErrPermission)
-	}
 	if err := checkImageAllowed(conf, h); err != nil {
 		return nil, nil, err
 	}
@@ -76,25 +62,33 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err != nil {
 		return nil, nil, err
 	}
+	if h.UID != 0 {
+		// Checked after the root-only features so that each gets upstream's
+		// own message first.
+		if err := checkUnprivileged(o, userBinds); err != nil {
+			return nil, nil, err
+		}
+	}
 	contain := o.Contain || o.ContainAll || o.Boot
 	home := homeDest(o, h)
 	mp, err := planMounts(o, h, mountInputs{
-		Contain:   contain,
-		PIDNS:     hasNS(nd.list, specs.PIDNamespace),
-		IPCNS:     hasNS(nd.list, specs.IPCNamespace),
-		NewNetNS:  newNetNamespace(nd.list),
-		Hostname:  nd.hostname,
-		HomeDest:  home,
-		Boot:      o.Boot,
-		HostNet:   o.BootHostnet,
-		Cgroup:    o.Boot,
-		BindPaths: conf.BindPath,
-		NoTmp:     !conf.MountTmp,
-		NoHome:    !conf.MountHome || o.NoHome,
-		NoProc:    !conf.MountProc,
-		NoSys:     !conf.MountSys,
-		Dev:       conf.MountDev,
-		NoDevPts:  !conf.MountDevPts,
+		Contain:      contain,
+		PIDNS:        hasNS(nd.list, specs.PIDNamespace),
+		IPCNS:        hasNS(nd.list, specs.IPCNamespace),
+		NewNetNS:     newNetNamespace(nd.list),
+		Hostname:     nd.hostname,
+		HomeDest:     home,
+		Boot:         o.Boot,
+		HostNet:      o.BootHostnet,
+		Cgroup:       o.Boot,
+		BindPaths:    conf.BindPath,
+		NoTmp:        !conf.MountTmp,
+		NoHome:       !conf.MountHome || o.NoHome,
+		NoProc:       !conf.MountProc,
+		NoSys:        !conf.MountSys,
+		Dev:          conf.MountDev,
+		NoDevPts:     !conf.MountDevPts,
+		Unprivileged: h.UID != 0,
 	}, userBinds, dns, conf.ConfigResolvConf)
 	if err != nil {
 		return nil, nil, err
@@ -127,6 +121,21 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		}
 	}
 	return c, msgs, nil
+}
+
+// checkFeatures refuses a feature the caller or apptainer.conf does not
+// allow, each with its own message, in upstream's order.
+func checkFeatures(o Options, conf *apptainerconf.File, h Host) error {
+	if err := checkBootHostnet(o, h, conf.AllowBootHostnet); err != nil {
+		return err
+	}
+	if err := checkBoot(o, h); err != nil {
+		return err
+	}
+	if err := checkDelegatedCgroup(o); err != nil {
+		return err
+	}
+	return checkMountConf(o, conf)
 }
 
 // instanceOf says which instance o's container is; nil for none.
@@ -249,6 +258,7 @@ func newConfig(o Options, conf *apptainerconf.File, h Host, nd nsDecision, caps 
 		Cgroup:          o.Boot,
 		NoNewPrivileges: caps.NoNewPrivs,
 		MaxLoopDevices:  &conf.MaxLoopDevices,
+		Unprivileged:    h.UID != 0,
 	}
 	cwd := h.Cwd
 	if contain {

@@ -66,6 +66,11 @@ type mountInputs struct {
 	// minimal /dev of a contained one.
 	NoProc, NoSys, NoDevPts bool
 	Dev                     string
+	// Unprivileged is a caller other than root, whose user namespace
+	// maps only its own ids and owns no network namespace: /sys is the
+	// host's, bound, and devpts names no group (the tty group is not
+	// mapped).
+	Unprivileged bool
 }
 
 // planMounts lays out the container's filesystem on top of the image, in
@@ -125,7 +130,13 @@ func planKernelFS(p *mountPlan, in mountInputs) {
 		// away from host devices.
 		sysOpts = append(sysOpts, "ro")
 	}
-	if !in.NoSys {
+	switch {
+	case in.NoSys:
+	case in.Unprivileged:
+		// A user namespace may mount only the sysfs of a network
+		// namespace it owns.
+		p.add(specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "nodev", "noexec"}})
+	default:
 		p.add(specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts})
 	}
 	if in.Cgroup {
@@ -148,7 +159,12 @@ func planMinimalDev(p *mountPlan, h Host, in mountInputs) {
 		p.Devices = append(p.Devices, specs.LinuxDevice{Path: "/dev/" + d.name, Type: "c", Major: d.major, Minor: d.minor, FileMode: &mode})
 	}
 	if !in.NoDevPts {
-		p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}})
+		opts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}
+		if in.Unprivileged {
+			// The kernel refuses a gid the user namespace does not map.
+			opts = opts[:len(opts)-1]
+		}
+		p.add(specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: opts})
 		p.Symlinks = append(p.Symlinks, config.Symlink{Path: "/dev/ptmx", Target: "pts/ptmx"})
 	}
 	p.add(specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "nodev", "mode=1777"}})

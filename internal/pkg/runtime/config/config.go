@@ -127,6 +127,12 @@ type Config struct {
 	// 0..Size-1 are host ids HostID..HostID+Size-1, so root inside is never
 	// host root. The monitor allocates HostID; the launcher only asks.
 	UserNS *UserNS `json:"userNS,omitempty"`
+	// Unprivileged is set when a user other than root runs the container:
+	// it runs in a new user namespace that maps only the caller's own uid
+	// and gid (Spec.Process.User) to themselves, which the stage creates
+	// together with the other namespaces and in which it builds the root
+	// itself, with no privilege on the host (upstream's non-setuid mode).
+	Unprivileged bool `json:"unprivileged,omitempty"`
 	// Cgroup asks for a cgroup per instance, with its own cgroup namespace
 	// and cgroup2 mounted at /sys/fs/cgroup.
 	Cgroup bool `json:"cgroup,omitempty"`

@@ -56,8 +56,11 @@ func containerMain() error {
 		return err
 	}
 	setup := setupContainer
-	if cfg.UserNS != nil {
+	switch {
+	case cfg.UserNS != nil:
 		setup = enterAssembled
+	case cfg.Unprivileged:
+		setup = setupUnprivileged
 	}
 	if err := setup(cfg); err != nil {
 		return report(sync, err)

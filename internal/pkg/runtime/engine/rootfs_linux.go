@@ -80,6 +80,8 @@ type assembler struct {
 	// for the container is owned by its root, and host files are seen
 	// through idmapped mounts.
 	owner *mappedOwner
+	// unprivileged is an ordinary user's container (unpriv_linux.go).
+	unprivileged bool
 }
 
 func (a *assembler) root() string { return filepath.Join(a.session, "root") }
@@ -102,7 +104,7 @@ func (a *assembler) outside() error {
 			return err
 		}
 	}
-	if err := makeDevices(a.root(), a.cfg.Spec.Linux.Devices, a.owner != nil); err != nil {
+	if err := makeDevices(a.root(), a.cfg.Spec.Linux.Devices, a.owner != nil || a.unprivileged); err != nil {
 		return err
 	}
 	for _, l := range a.cfg.Symlinks {
@@ -121,6 +123,9 @@ func (a *assembler) outside() error {
 	for _, m := range inside {
 		target, err := mountTarget(a.root(), m.Destination, false)
 		if err != nil {
+			return err
+		}
+		if err := a.confined(m.Destination, target); err != nil {
 			return err
 		}
 		if err := a.mountPoint(target, true); err != nil {
@@ -154,6 +159,9 @@ func (a *assembler) mountRootfs() error {
 		if kind, err = image.Detect(cfg.Image); err != nil {
 			return err
 		}
+	}
+	if a.unprivileged {
+		return a.unprivilegedRootfs(kind)
 	}
 	if a.owner != nil {
 		// The image, SIF or not, is seen through an idmapped mount: its
@@ -248,6 +256,12 @@ func (a *assembler) overlayRoot(lower string) error {
 		}
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
+	if a.unprivileged {
+		if err := shadowParents(lower, upper, mountParents(a.cfg)); err != nil {
+			return err
+		}
+		return unprivilegedOverlay(a.root(), data)
+	}
 	return mount("overlay", a.root(), "overlay", 0, data)
 }
 
@@ -328,6 +342,9 @@ func (a *assembler) mountSpec(m specs.Mount) error {
 	}
 	target, err := mountTarget(a.root(), m.Destination, flags&unix.MS_BIND != 0 && a.cfg.Rootfs != config.RootfsWritable)
 	if err != nil {
+		return err
+	}
+	if err := a.confined(m.Destination, target); err != nil {
 		return err
 	}
 	if err := a.mountPoint(target, isDir); err != nil {

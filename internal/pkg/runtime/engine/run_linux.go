@@ -17,16 +17,16 @@ func Run(cfg *config.Config) (int, error) {
 
 // RunWith is Run with the container's standard streams given.
 func RunWith(cfg *config.Config, stdin, stdout, stderr *os.File) (int, error) {
-	runDir, err := os.MkdirTemp(RunRoot(), "exec-")
-	if err != nil {
-		if err := os.MkdirAll(RunRoot(), 0o700); err != nil {
-			return 255, fmt.Errorf("failed to create %s: %w", RunRoot(), err)
+	// An ordinary user's container has no network to keep a reference of,
+	// and could not write below RunRoot anyway.
+	runDir := ""
+	if !cfg.Unprivileged {
+		var err error
+		if runDir, err = execRunDir(); err != nil {
+			return 255, err
 		}
-		if runDir, err = os.MkdirTemp(RunRoot(), "exec-"); err != nil {
-			return 255, fmt.Errorf("failed to create a runtime directory: %w", err)
-		}
+		defer os.RemoveAll(runDir)
 	}
-	defer os.RemoveAll(runDir)
 
 	// Signals meant for the container reach it through us when we are not
 	// in a terminal's foreground group with it.
@@ -58,4 +58,19 @@ func RunWith(cfg *config.Config, stdin, stdout, stderr *os.File) (int, error) {
 		return 255, err
 	}
 	return exitCode(ws), nil
+}
+
+// execRunDir makes the runtime directory of a foreground container.
+func execRunDir() (string, error) {
+	runDir, err := os.MkdirTemp(RunRoot(), "exec-")
+	if err == nil {
+		return runDir, nil
+	}
+	if err := os.MkdirAll(RunRoot(), 0o700); err != nil {
+		return "", fmt.Errorf("failed to create %s: %w", RunRoot(), err)
+	}
+	if runDir, err = os.MkdirTemp(RunRoot(), "exec-"); err != nil {
+		return "", fmt.Errorf("failed to create a runtime directory: %w", err)
+	}
+	return runDir, nil
 }

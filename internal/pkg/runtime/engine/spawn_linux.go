@@ -147,8 +147,12 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		}
 	}
 	cfg.RunDir = o.RunDir
-	// The mapped root of a user namespace cannot create it on the host.
-	if err := os.MkdirAll(SessionDir(), 0o755); err != nil {
+	if cfg.Unprivileged {
+		if err := checkSessionDir(); err != nil {
+			return c, err
+		}
+	} else if err := os.MkdirAll(SessionDir(), 0o755); err != nil {
+		// The mapped root of a user namespace cannot create it on the host.
 		return c, fmt.Errorf("failed to create %s: %w", SessionDir(), err)
 	}
 	cp, err := newConfigPipe(cfg)
@@ -224,6 +228,9 @@ func stageCommand(cfg *config.Config, o spawnOptions, flags uintptr, joinNet, he
 		cmd.SysProcAttr.GidMappings = idMap
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	if cfg.Unprivileged {
+		unprivilegedAttr(cmd.SysProcAttr, cfg)
 	}
 	if o.CgroupFD != nil {
 		cmd.SysProcAttr.UseCgroupFD = true

@@ -1,0 +1,39 @@
+package launcher
+
+import (
+	"fmt"
+
+	"github.com/apptainer/apptainer/internal/pkg/bind"
+)
+
+// An ordinary user's container runs in a user namespace of its own that
+// maps only the user's uid and gid (config.Unprivileged). Inside it the
+// kernel lets the user mount what a user namespace may own (tmpfs, proc
+// of its own PID namespace, devpts, mqueue of its own IPC namespace,
+// overlayfs, FUSE, binds of what the user can see) and nothing that would
+// act on the host. What needs more (loop devices, cgroups, CNI, instances
+// kept by a monitor) stays root's in this build, and checkUnprivileged
+// says so before anything starts.
+
+// checkUnprivileged refuses, for a caller other than root, what this build
+// cannot run without root. The root-only features that upstream refuses
+// with messages of its own (--boot, --keep-privs, networks) were refused
+// before, with those messages.
+func checkUnprivileged(o Options, userBinds []bind.Spec) error {
+	switch {
+	case o.startsInstance():
+		return fmt.Errorf("%w: instances need root in this build: without root, only exec, run and shell are supported", ErrPermission)
+	case o.Net || o.NetnsPath != "":
+		return fmt.Errorf("%w: network namespaces need root in this build (--net, --network, --netns-path)", ErrPermission)
+	case len(o.Overlay) > 0:
+		return fmt.Errorf("%w: --overlay needs root in this build: without root, use --writable-tmpfs", ErrPermission)
+	case o.AddCaps != "":
+		return fmt.Errorf("%w: Could not configure --add-caps: --add-caps requires root privileges", ErrPermission)
+	}
+	for _, b := range userBinds {
+		if b.IsImage() {
+			return fmt.Errorf("%w: binding from an image file (%s) needs root in this build: it is mounted through a loop device", ErrPermission, b.Source)
+		}
+	}
+	return nil
+}

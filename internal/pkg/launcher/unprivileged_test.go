@@ -1,0 +1,183 @@
+package launcher
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func userHost() Host {
+	h := rootHost()
+	h.UID, h.GID, h.User, h.HomeDir, h.ConfigDir = 1000, 1000, "alice", "/home/alice", "/home/alice/.apptainer"
+	h.GIDs, h.Groups = []int{1000}, []string{"alice"}
+	return h
+}
+
+// userExec is an exec of id by the user, changed by mod.
+func userExec(mod func(*Options)) Options {
+	return execOpts(func(o *Options) {
+		o.Args = []string{"id"}
+		if mod != nil {
+			mod(o)
+		}
+	})
+}
+
+// mountAt is the last spec mount at dest, or nil.
+func mountAt(mounts []specs.Mount, dest string) *specs.Mount {
+	var found *specs.Mount
+	for i := range mounts {
+		if mounts[i].Destination == dest {
+			found = &mounts[i]
+		}
+	}
+	return found
+}
+
+func TestUnprivilegedAccepted(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   Options
+		wantNS string
+		// check looks at the config beyond the namespaces.
+		check func(t *testing.T, mounts []specs.Mount, devices []specs.LinuxDevice)
+	}{
+		{"exec: the host's /proc, /sys and /dev, bound", userExec(nil), "mount", func(t *testing.T, m []specs.Mount, _ []specs.LinuxDevice) {
+			for _, dest := range []string{"/proc", "/sys", "/dev"} {
+				got := mountAt(m, dest)
+				if got == nil || got.Type != "bind" || got.Source != dest {
+					t.Errorf("%s: got %+v, want a bind of the host's", dest, got)
+				}
+			}
+			if home := mountAt(m, "/home/alice"); home == nil || home.Source != "/home/alice" {
+				t.Errorf("home: got %+v, want the user's home bound at /home/alice", home)
+			}
+			if tmp := mountAt(m, "/tmp"); tmp == nil || tmp.Source != "/tmp" {
+				t.Errorf("/tmp: got %+v, want the host's", tmp)
+			}
+		}},
+		{"--pid: proc of its own PID namespace", userExec(func(o *Options) { o.PID = true }), "mount,pid", func(t *testing.T, m []specs.Mount, _ []specs.LinuxDevice) {
+			if p := mountAt(m, "/proc"); p == nil || p.Type != "proc" {
+				t.Errorf("/proc: got %+v, want a new proc", p)
+			}
+		}},
+		{"--containall: minimal /dev, devpts without the unmapped tty group", userExec(func(o *Options) { o.ContainAll = true }), "mount,pid,ipc", func(t *testing.T, m []specs.Mount, d []specs.LinuxDevice) {
+			pts := mountAt(m, "/dev/pts")
+			if pts == nil || pts.Type != "devpts" {
+				t.Fatalf("/dev/pts: got %+v, want a devpts", pts)
+			}
+			if slices.ContainsFunc(pts.Options, func(o string) bool { return strings.HasPrefix(o, "gid=") }) {
+				t.Errorf("devpts options %v name a group the user namespace does not map", pts.Options)
+			}
+			if len(d) == 0 {
+				t.Error("no device nodes planned for the minimal /dev")
+			}
+			if mq := mountAt(m, "/dev/mqueue"); mq == nil || mq.Type != "mqueue" {
+				t.Errorf("/dev/mqueue: got %+v, want the IPC namespace's mqueue", mq)
+			}
+		}},
+		{"--hostname: a UTS namespace", userExec(func(o *Options) { o.Hostname = "box" }), "mount,uts", nil},
+		{"run", Options{Action: ActionRun, Image: "/img"}, "mount", nil},
+		{"shell", Options{Action: ActionShell, Image: "/img"}, "mount", nil},
+		{"--writable-tmpfs", userExec(func(o *Options) { o.WritableTmpfs = true }), "mount", nil},
+		{"--bind of a directory", userExec(func(o *Options) { o.Binds = []string{"/data:/data:ro"} }), "mount", func(t *testing.T, m []specs.Mount, _ []specs.LinuxDevice) {
+			if b := mountAt(m, "/data"); b == nil || b.Source != "/data" || !slices.Contains(b.Options, "ro") {
+				t.Errorf("/data: got %+v, want a read-only bind", b)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Build(tt.opts, apptainerconf.Default(), userHost())
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if !c.Unprivileged {
+				t.Error("config not marked unprivileged")
+			}
+			if got := nsSummary(c); got != tt.wantNS {
+				t.Errorf("namespaces = %q, want %q", got, tt.wantNS)
+			}
+			if u := c.Spec.Process.User; u.UID != 1000 || u.GID != 1000 {
+				t.Errorf("process user = %d:%d, want 1000:1000", u.UID, u.GID)
+			}
+			if caps := c.Spec.Process.Capabilities; caps != nil && len(caps.Bounding)+len(caps.Effective)+len(caps.Ambient) > 0 {
+				t.Errorf("capabilities %+v, want none", caps)
+			}
+			if !c.NoNewPrivileges {
+				t.Error("no_new_privs not set")
+			}
+			for _, m := range c.Spec.Mounts {
+				if m.Type == "sysfs" || m.Type == "cgroup2" {
+					t.Errorf("mount %+v: a user namespace may not mount it", m)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, c.Spec.Mounts, c.Spec.Linux.Devices)
+			}
+		})
+	}
+}
+
+func TestUnprivilegedRootKeepsItsPaths(t *testing.T) {
+	c, _, err := Build(userExec(func(o *Options) { o.ContainAll = true }), apptainerconf.Default(), rootHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Unprivileged {
+		t.Error("root's config marked unprivileged")
+	}
+	if s := mountAt(c.Spec.Mounts, "/sys"); s == nil || s.Type != "sysfs" {
+		t.Errorf("root's /sys: got %+v, want sysfs", s)
+	}
+	if pts := mountAt(c.Spec.Mounts, "/dev/pts"); pts == nil || !slices.Contains(pts.Options, "gid=5") {
+		t.Errorf("root's devpts: got %+v, want gid=5", pts)
+	}
+}
+
+func TestUnprivilegedRefusals(t *testing.T) {
+	allowNet := apptainerconf.Default()
+	allowNet.AllowNetUsers = []string{"alice"}
+	allowNet.AllowNetNetworks = []string{"bridge"}
+	tests := []struct {
+		name string
+		opts Options
+		conf *apptainerconf.File
+		want string
+	}{
+		{"instance start", instanceOpts(nil), nil, "instances need root in this build"},
+		{"instance run", instanceOpts(func(o *Options) { o.Action = ActionInstanceRun }), nil, "instances need root in this build"},
+		{"--sharens", userExec(func(o *Options) { o.ShareNS = true; o.InstanceName = "x" }), nil, "instances need root in this build"},
+		{"--boot: upstream's message", instanceOpts(func(o *Options) { o.Boot = true }), nil, "Could not configure --boot: --boot requires root privileges"},
+		{"--keep-privs: upstream's message", userExec(func(o *Options) { o.KeepPrivs = true }), nil, "--keep-privs requires root privileges"},
+		{"--net: upstream's message", userExec(func(o *Options) { o.Net = true }), nil, "network requires root or a suid installation"},
+		{"--net allowed by apptainer.conf: still root only here", userExec(func(o *Options) { o.Net = true }), allowNet, "network namespaces need root in this build"},
+		{"--overlay", userExec(func(o *Options) { o.Overlay = []string{"/ov"} }), nil, "--overlay needs root in this build"},
+		{"--add-caps", userExec(func(o *Options) { o.AddCaps = "CAP_NET_RAW" }), nil, "--add-caps requires root privileges"},
+		{"image bind", userExec(func(o *Options) { o.Binds = []string{"/data.img:/data:image-src=/"} }), nil, "binding from an image file (/data.img) needs root"},
+		{"--userns", userExec(func(o *Options) { o.UserNS = true }), nil, "--userns is not supported"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := tt.conf
+			if conf == nil {
+				conf = apptainerconf.Default()
+			}
+			_, _, err := Build(tt.opts, conf, userHost())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Build: err %v, want %q", err, tt.want)
+			}
+			if !errors.Is(err, ErrPermission) && !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v has no class", err)
+			}
+		})
+	}
+	// Positive control: the same user, the same image, nothing root only.
+	if _, _, err := Build(userExec(nil), apptainerconf.Default(), userHost()); err != nil {
+		t.Fatalf("plain exec refused: %v", err)
+	}
+}
