@@ -157,6 +157,13 @@ write_files() {
 # start_node NODE: boot NODE's instance in NODE's namespace.
 start_node() {
 	local node=$1
+	[ -z "$("$APPTAINER" instance list "$node" | tail -n +2)" ] ||
+		die "an instance named $node already runs: this demo uses the names ${NODES[*]}"
+	# Only what this script started is ever stopped by it. The name is
+	# recorded before the start: an interrupt while instance start runs
+	# must not leave the instance behind, and the check above made sure
+	# the name is not someone else's.
+	echo "$node" >>"$STATE/started"
 	in_node "$node" "$APPTAINER" instance start --boot --boot-hostnet \
 		--hostname "$node" \
 		--bind "$STATE/hosts:/etc/hosts:ro" \
@@ -164,8 +171,6 @@ start_node() {
 		--bind "$STATE/cgroup.conf:/etc/slurm/cgroup.conf:ro" \
 		--bind "$STATE/munge/munge.key:/etc/munge/munge.key:ro" \
 		"$IMAGE" "$node"
-	# Only what this script started is ever stopped by it.
-	echo "$node" >>"$STATE/started"
 }
 
 # node_state NODE: NODE's compact state as sinfo prints it (idle, drain,
@@ -188,7 +193,7 @@ wait_state() {
 
 up() {
 	local node
-	if [ -e "$STATE" ] || ip netns list | grep -q "^$PREFIX-"; then
+	if [ -e "$STATE" ] || [ -n "$(our_namespaces)" ]; then
 		die "a cluster $PREFIX is already there (run: $SELF down)"
 	fi
 	install -d -m 0700 /run/apptainer-cluster-demo "$STATE"
@@ -225,8 +230,9 @@ down() {
 	if [ -r "$STATE/started" ]; then
 		for node in node2 node1 head; do
 			grep -qx "$node" "$STATE/started" || continue
-			"$APPTAINER" instance stop -t 30 "$node" >/dev/null 2>&1 ||
-				echo "cluster-demo: warning: instance stop $node failed" >&2
+			# It may never have started, or be stopped already: what
+			# is still there is what check_clean reports.
+			"$APPTAINER" instance stop -t 30 "$node" >/dev/null 2>&1 || true
 		done
 	fi
 	for node in "${NODES[@]}" lan; do
@@ -255,11 +261,22 @@ $left"
 	done
 }
 
+# our_namespaces: the names of this cluster's network namespaces, one a line.
+our_namespaces() {
+	local ns
+	for ns in /run/netns/"$PREFIX"-*; do
+		[ -e "$ns" ] && basename "$ns"
+	done
+	return 0
+}
+
 leftovers() {
 	local image=$1 node
-	ip netns list | grep "^$PREFIX-" | sed 's/^/namespace /' || true
+	our_namespaces | sed 's/^/namespace /'
 	for node in "${NODES[@]}"; do
-		pgrep -f "^Apptainer instance: root \[$node\]" >/dev/null && echo "monitor of instance $node"
+		# The caller's instances (its HOME and host name), not every
+		# process of that name on the machine.
+		[ -n "$("$APPTAINER" instance list "$node" 2>/dev/null | tail -n +2)" ] && echo "instance $node"
 	done
 	[ -n "$image" ] && losetup -j "$image" | sed 's/^/loop device /'
 	grep -F "$STATE" /proc/self/mountinfo | sed 's/^/mount /' || true
