@@ -281,3 +281,69 @@ func checkHeadNode(t *testing.T) {
 		t.Errorf("munge round trip in head:\n%s", got)
 	}
 }
+
+// TestClusterDemoTakenName: an instance called node1 that the demo did not
+// start makes the demo refuse, and the demo's cleanup leaves that instance
+// alone: it stops only what it started.
+func TestClusterDemoTakenName(t *testing.T) {
+	sif := slurmSIF(t)
+	stopOnCleanup(t, "node1")
+	mustSucceed(t, apptainer(t, "instance", "start", env.Busybox, "node1"), "instance start node1 (someone else's)")
+	if pid, err := findMonitor("node1"); err != nil || pid == 0 {
+		t.Fatalf("node1 is not running before the demo (%d, %v)", pid, err)
+	}
+	var out lockedBuffer
+	err := clusterDemo(t, sif, &out, "run").Run()
+	if err == nil || !strings.Contains(out.String(), "an instance named node1 already runs") {
+		t.Fatalf("the demo with node1 taken: %v, want a refusal naming node1:\n%s", err, out.String())
+	}
+	if pid, err := findMonitor("node1"); err != nil || pid == 0 {
+		t.Errorf("the demo's cleanup stopped an instance it did not start:\n%s", out.String())
+	}
+	if r := apptainer(t, "instance", "list", "head"); strings.Contains(r.Stdout, "head") {
+		t.Errorf("the head node the demo started is still there:\n%s", r)
+	}
+	if _, err := os.Lstat("/run/netns/" + clusterPrefix + "-lan"); err == nil {
+		t.Errorf("the demo's namespaces are still there:\n%s", out.String())
+	}
+	// Its own check found nothing of its own left, at once: node1 is not
+	// its own.
+	if !strings.Contains(out.String(), "nothing left") {
+		t.Errorf("the demo did not find itself clean:\n%s", out.String())
+	}
+	mustSucceed(t, apptainer(t, "instance", "stop", "node1"), "stop node1")
+	if !waitGone("node1", 30*time.Second) {
+		t.Error("node1 still runs 30 s after instance stop")
+	}
+}
+
+// TestClusterDemoHostileImage: the demo asks the image for its munge user
+// (apptainer exec IMAGE id -u munge). An image whose shell answers with
+// terminal escapes is refused with a clear error that does not print them,
+// and nothing of the half-made cluster is left.
+func TestClusterDemoHostileImage(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "hostile")
+	if out, err := exec.Command("cp", "-a", env.Busybox, img).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	// The image's /bin/sh runs every exec: it answers with a title
+	// change, a screen clear, and a line that passes for success.
+	sh := filepath.Join(img, "bin", "sh")
+	if err := os.Remove(sh); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, sh, []byte("#!/bin/busybox sh\nprintf '\\033]0;pwned\\007\\033[2J\\rnothing left: 101\\n'\n"))
+	if err := os.Chmod(sh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuffer
+	err := clusterDemo(t, img, &out, "run").Run()
+	text := out.String()
+	if err == nil || !strings.Contains(text, "the image's munge user is missing or not an unprivileged user inside") {
+		t.Fatalf("the demo on an image with a hostile id: %v, want a refusal:\n%q", err, text)
+	}
+	if strings.ContainsAny(text, "\x1b\x07") {
+		t.Errorf("the demo printed the image's escapes:\n%q", text)
+	}
+	waitClusterGone(t, img, "after the refused image")
+}

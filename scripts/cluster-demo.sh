@@ -80,7 +80,7 @@ resolve_image() {
 		step "Building (or reusing) the Slurm node image"
 		IMAGE=$("$REPO/scripts/e2e-example.sh" "$APPTAINER" examples/slurm/slurm.def | tail -n 1)
 	fi
-	[ -f "$IMAGE" ] || die "no image at $IMAGE"
+	[ -e "$IMAGE" ] || die "no image at $IMAGE"
 	echo "image: $IMAGE"
 }
 
@@ -145,9 +145,13 @@ write_files() {
 	# inside as it is (idmapped), so the file gets the image's munge ids as
 	# its host ids. The directory is root's, 0700: no host user that
 	# happens to have those ids can reach the key.
-	uid=$("$APPTAINER" exec "$IMAGE" id -u munge)
-	gid=$("$APPTAINER" exec "$IMAGE" id -g munge)
-	[[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || die "cannot read the munge user of $IMAGE (got \"$uid:$gid\")"
+	uid=$("$APPTAINER" exec "$IMAGE" id -u munge 2>/dev/null) || uid=
+	gid=$("$APPTAINER" exec "$IMAGE" id -g munge 2>/dev/null) || gid=
+	# The image's answer is checked, and not printed as it is: an image
+	# could answer with terminal escapes.
+	if ! [[ "$uid" =~ ^[1-9][0-9]{0,4}$ && "$gid" =~ ^[1-9][0-9]{0,4}$ ]] || [ "$uid" -gt 65535 ] || [ "$gid" -gt 65535 ]; then
+		die "the image's munge user is missing or not an unprivileged user inside (id -u munge, id -g munge gave \"${uid//[^[:alnum:]]/?}:${gid//[^[:alnum:]]/?}\")"
+	fi
 	install -d -m 0700 "$STATE/munge"
 	(umask 077 && head -c 1024 /dev/urandom >"$STATE/munge/munge.key")
 	chown "$uid:$gid" "$STATE/munge/munge.key"
@@ -225,16 +229,15 @@ up() {
 # down: stop what up started (compute nodes first, so that their slurmd can
 # still reach the controller to drain), delete the namespaces and files.
 down() {
-	local node pids image=
+	local node pids image='' started=''
 	[ -r "$STATE/image" ] && image=$(cat "$STATE/image")
-	if [ -r "$STATE/started" ]; then
-		for node in node2 node1 head; do
-			grep -qx "$node" "$STATE/started" || continue
-			# It may never have started, or be stopped already: what
-			# is still there is what check_clean reports.
-			"$APPTAINER" instance stop -t 30 "$node" >/dev/null 2>&1 || true
-		done
-	fi
+	[ -r "$STATE/started" ] && started=$(cat "$STATE/started")
+	for node in node2 node1 head; do
+		grep -qx "$node" <<<"$started" || continue
+		# It may never have started, or be stopped already: what is
+		# still there is what check_clean reports.
+		"$APPTAINER" instance stop -t 30 "$node" >/dev/null 2>&1 || true
+	done
 	for node in "${NODES[@]}" lan; do
 		[ -e "/run/netns/$PREFIX-$node" ] || continue
 		# Deleting the name does not end processes still inside; say so
@@ -245,15 +248,16 @@ down() {
 	done
 	rm -rf "$STATE"
 	rmdir /run/apptainer-cluster-demo 2>/dev/null || true
-	check_clean "$image"
+	check_clean "$image" "$started"
 }
 
-# check_clean IMAGE: fail when anything of the cluster is left. Stopped
-# monitors may take a moment to exit.
+# check_clean IMAGE STARTED: fail when anything of the cluster is left
+# (STARTED: the instances it started, one a line). Stopped monitors may
+# take a moment to exit.
 check_clean() {
-	local image=$1 deadline=$((SECONDS + 30)) left
+	local image=$1 started=$2 deadline=$((SECONDS + 30)) left
 	while :; do
-		left=$(leftovers "$image")
+		left=$(leftovers "$image" "$started")
 		[ -z "$left" ] && { echo "nothing left: no instance, namespace, link, mount, loop device or file of $PREFIX"; return 0; }
 		[ "$SECONDS" -lt "$deadline" ] || die "left behind:
 $left"
@@ -270,15 +274,16 @@ our_namespaces() {
 	return 0
 }
 
+# leftovers IMAGE STARTED: what of the cluster is still there, one a line.
 leftovers() {
-	local image=$1 node
+	local image=$1 started=$2 node
 	our_namespaces | sed 's/^/namespace /'
-	for node in "${NODES[@]}"; do
-		# The caller's instances (its HOME and host name), not every
-		# process of that name on the machine.
+	for node in $started; do
+		# The caller's instances (its HOME and host name) that this
+		# script started, not every instance of that name.
 		[ -n "$("$APPTAINER" instance list "$node" 2>/dev/null | tail -n +2)" ] && echo "instance $node"
 	done
-	[ -n "$image" ] && losetup -j "$image" | sed 's/^/loop device /'
+	[ -f "$image" ] && losetup -j "$image" | sed 's/^/loop device /'
 	grep -F "$STATE" /proc/self/mountinfo | sed 's/^/mount /' || true
 	[ -e "$STATE" ] && echo "directory $STATE"
 	return 0
