@@ -84,10 +84,12 @@ resolve_image() {
 	echo "image: $IMAGE"
 }
 
-check_name() {
+check_settings() {
 	# The prefix becomes namespace and file names; link names stay short.
 	[[ "$PREFIX" =~ ^[a-z][a-z0-9]{0,15}$ ]] ||
-		die "invalid CLUSTER_DEMO_PREFIX \"$PREFIX\": use up to 16 lower-case letters and digits, starting with a letter"
+		die "invalid CLUSTER_DEMO_PREFIX \"${PREFIX//[^[:print:]]/?}\": use up to 16 lower-case letters and digits, starting with a letter"
+	[[ "$TIMEOUT" =~ ^[1-9][0-9]{0,4}$ ]] ||
+		die "invalid CLUSTER_DEMO_TIMEOUT \"${TIMEOUT//[^[:print:]]/?}\": a number of seconds"
 }
 
 make_network() {
@@ -360,7 +362,7 @@ run|up|down) ;;
 esac
 [ "$#" -le 1 ] || { usage >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root: it makes network namespaces and boots instances"
-check_name
+check_settings
 resolve_binary
 case "$cmd" in
 run)

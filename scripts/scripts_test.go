@@ -315,6 +315,7 @@ func TestClusterDemoRefuses(t *testing.T) {
 		{[]string{"up"}, "CLUSTER_DEMO_IMAGE=/nonexistent.sif", 1, "no image at /nonexistent.sif"},
 		{[]string{"sideways"}, "", 2, "cluster-demo.sh [run]"},
 		{[]string{"up", "extra"}, "", 2, "cluster-demo.sh [run]"},
+		{[]string{"up"}, "CLUSTER_DEMO_TIMEOUT=soon", 1, "invalid CLUSTER_DEMO_TIMEOUT"},
 		{[]string{"down"}, "", 0, "nothing left"},
 	} {
 		cmd := exec.Command("scripts/cluster-demo.sh", c.args...)
