@@ -347,3 +347,26 @@ func TestClusterDemoHostileImage(t *testing.T) {
 	}
 	waitClusterGone(t, img, "after the refused image")
 }
+
+// TestClusterDemoUpDown: up leaves the cluster running; a second demo is
+// refused without touching it; down removes it.
+func TestClusterDemoUpDown(t *testing.T) {
+	sif := slurmSIF(t)
+	var up, again, down lockedBuffer
+	if err := clusterDemo(t, sif, &up, "up").Run(); err != nil {
+		t.Fatalf("cluster-demo.sh up: %v\n%s", err, up.String())
+	}
+	err := clusterDemo(t, sif, &again, "run").Run()
+	if err == nil || !strings.Contains(again.String(), "a cluster "+clusterPrefix+" is already there") {
+		t.Errorf("a second demo over a running one: %v, want a refusal:\n%s", err, again.String())
+	}
+	r := apptainer(t, "exec", "instance://head", "sinfo", "-h", "-N", "-o", "%N %t")
+	mustSucceed(t, r, "sinfo after the refused demo")
+	if got := lines(r.Stdout); !slices.Equal(got, []string{"node1 idle", "node2 idle"}) {
+		t.Errorf("after the refused demo sinfo says %q, want node1 and node2 idle", got)
+	}
+	if err := clusterDemo(t, sif, &down, "down").Run(); err != nil || !strings.Contains(down.String(), "nothing left") {
+		t.Errorf("cluster-demo.sh down: %v\n%s", err, down.String())
+	}
+	waitClusterGone(t, sif, "after down")
+}

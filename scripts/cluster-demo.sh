@@ -197,11 +197,16 @@ wait_state() {
 	done
 }
 
-up() {
-	local node
+# check_free: refuse to make a cluster over another one. Called before the
+# EXIT trap is set, whose down would remove the other cluster.
+check_free() {
 	if [ -e "$STATE" ] || [ -n "$(our_namespaces)" ]; then
 		die "a cluster $PREFIX is already there (run: $SELF down)"
 	fi
+}
+
+up() {
+	local node
 	install -d -m 0700 /run/apptainer-cluster-demo "$STATE"
 	: >"$STATE/started"
 	echo "$IMAGE" >"$STATE/image"
@@ -347,6 +352,7 @@ on_exit_up() {
 }
 
 run() {
+	check_free
 	trap on_exit_run EXIT
 	trap 'exit 130' INT TERM
 	up
@@ -371,6 +377,7 @@ run)
 	;;
 up)
 	resolve_image
+	check_free
 	trap on_exit_up EXIT
 	trap 'exit 130' INT TERM
 	up
