@@ -13,6 +13,9 @@
 #   make lint      gofmt, go vet (also with -tags e2e), shellcheck
 #   make image     build or refresh the cached e2e Debian image
 #   make demo      the README demo: boot on a throwaway fake host network
+#   make cluster-demo
+#                  a three-node Slurm cluster in --boot-hostnet instances on
+#                  fake nodes: srun, sinfo, drain on stop (as root)
 #   make bench     benchmarks against systemd-nspawn and the bare host (as root)
 #   make deb       the Debian package, built from a copy of the tree into
 #                  $(BUILDDIR)/packages (docs/packaging.md)
@@ -33,7 +36,7 @@ E2E_TESTFLAGS ?=
 
 SHELL_SCRIPTS := mconfig .ci/run $(wildcard scripts/*.sh)
 
-.PHONY: all install uninstall test e2e e2e-loaded check lint image demo bench deb rpm ci clean distclean
+.PHONY: all install uninstall test e2e e2e-loaded check lint image demo cluster-demo bench deb rpm ci clean distclean
 
 all: $(BUILDDIR)/Makefile
 	$(MAKE) -C $(BUILDDIR)
@@ -83,6 +86,9 @@ image:
 
 demo:
 	scripts/demo.sh
+
+cluster-demo: all
+	APPTAINER=$(abspath $(BUILDDIR))/apptainer scripts/cluster-demo.sh
 
 # Extra bench flags, e.g. make bench BENCHFLAGS='-boots 20 -only boot'.
 # Results (results.md, start-ready.svg) go to $(BUILDDIR)/bench.

@@ -155,8 +155,10 @@ e2e: e2e-root $(BUILDDIR)/apptainer $(BUILDDIR)/apptainer-engine $(BUILDDIR)/app
 		sysvinit=$$(scripts/e2e-image.sh --recipe sysvinit) && \
 		example=$$(scripts/e2e-example.sh $(BUILDDIR)/apptainer | tail -n 1) && \
 		debdeps=$$(scripts/e2e-debs.sh "$$rootfs" | tail -n 1) && \
+		slurm=$$(scripts/e2e-example.sh $(BUILDDIR)/apptainer examples/slurm/slurm.def | tail -n 1) && \
 		APPTAINER_E2E_ROOTFS=$$rootfs APPTAINER_E2E_SYSVINIT_ROOTFS=$$sysvinit \
 		APPTAINER_E2E_EXAMPLE_SIF=$$example APPTAINER_E2E_DEB_DEPS=$$debdeps \
+		APPTAINER_E2E_SLURM_SIF=$$slurm \
 		$(GO) test -tags e2e -count=1 -timeout 60m $(E2E_TESTFLAGS) ./e2e/...
 
 # The tests most sensitive to timing on a loaded machine: the faults, the

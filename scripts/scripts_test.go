@@ -249,3 +249,133 @@ func links(t *testing.T) string {
 	}
 	return string(out)
 }
+
+// slurmNodeRole writes the slurm-node-role script that examples/slurm/slurm.def
+// installs into its image (the heredoc between <<'ROLE' and ROLE) into dir,
+// with stand-ins for the two programs it calls: hostname, which answers
+// host, and scontrol, which expands the one host list the table uses.
+func slurmNodeRole(t *testing.T, dir, host string) string {
+	t.Helper()
+	def, err := os.ReadFile("../examples/slurm/slurm.def")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)<<'ROLE'\n(.*?)\nROLE\n`).FindSubmatch(def)
+	if m == nil {
+		t.Fatal("examples/slurm/slurm.def has no slurm-node-role heredoc")
+	}
+	files := map[string]string{
+		"slurm-node-role": string(m[1]) + "\n",
+		"hostname":        "#!/bin/sh\n[ \"$1\" = -s ] || exit 9\necho " + host + "\n",
+		"scontrol": "#!/bin/sh\n[ \"$1 $2\" = 'show hostnames' ] || exit 9\n" +
+			"case \"$3\" in 'node[1-2]') printf 'node1\\nnode2\\n' ;; *) echo \"$3\" ;; esac\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "slurm-node-role")
+}
+
+// TestSlurmNodeRole: the image's slurmctld runs where the host name is a
+// SlurmctldHost of slurm.conf and slurmd where it is in a NodeName list;
+// the other unit is skipped (exit 1), a wrong call is an error (exit 2).
+func TestSlurmNodeRole(t *testing.T) {
+	const demo = "ClusterName=demo\nSlurmctldHost=head\nNodeName=node[1-2] CPUs=1 State=UNKNOWN\n"
+	tests := []struct {
+		name, conf, host, role string
+		want                   int
+	}{
+		{"head is the controller", demo, "head", "controller", 0},
+		{"head is no compute node", demo, "head", "compute", 1},
+		{"node1 computes", demo, "node1", "compute", 0},
+		{"node2 computes", demo, "node2", "compute", 0},
+		{"node2 is no controller", demo, "node2", "controller", 1},
+		{"node3 is not in the list", demo, "node3", "compute", 1},
+		{"a prefix of the name is not the name", demo, "hea", "controller", 1},
+		{"an address after the name", "SlurmctldHost=head(10.0.0.1)\n", "head", "controller", 0},
+		{"a backup controller", "SlurmctldHost=head\nSlurmctldHost=head2\n", "head2", "controller", 0},
+		{"keys are case-insensitive", "slurmctldhost = head\nnodename=gpu1 CPUs=8\n", "gpu1", "compute", 0},
+		{"a commented line counts for nothing", "#SlurmctldHost=head\n#NodeName=head\n", "head", "controller", 1},
+		{"NodeName=DEFAULT names no node", "NodeName=DEFAULT CPUs=2\nNodeName=gpu1\n", "DEFAULT", "compute", 1},
+		{"a node after the DEFAULT line", "NodeName=DEFAULT CPUs=2\nNodeName=gpu1\n", "gpu1", "compute", 0},
+		{"no slurm.conf", "", "head", "controller", 1},
+		{"an unknown role", demo, "head", "login", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			script := slurmNodeRole(t, dir, tt.host)
+			conf := filepath.Join(dir, "slurm.conf")
+			if tt.conf != "" {
+				if err := os.WriteFile(conf, []byte(tt.conf), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command("sh", script, tt.role)
+			cmd.Env = []string{"PATH=" + dir + ":/usr/bin:/bin", "SLURM_CONF=" + conf}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.want {
+				t.Errorf("slurm-node-role %s on %s: exit %d, want %d (output %q)", tt.role, tt.host, code, tt.want, out)
+			}
+		})
+	}
+}
+
+// TestClusterDemoRefuses: bad input to cluster-demo.sh gets a clear error
+// before anything is made, and down with nothing up succeeds.
+func TestClusterDemoRefuses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: cluster-demo.sh refuses to run otherwise")
+	}
+	if _, err := os.Stat("../builddir/apptainer"); err != nil {
+		t.Skip("no builddir/apptainer (run make)")
+	}
+	for _, prefix := range []string{"Bad", "a/../b", "x-y", "waytoolongprefix12"} {
+		cmd := exec.Command("scripts/cluster-demo.sh", "up")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CLUSTER_DEMO_PREFIX="+prefix, "CLUSTER_DEMO_IMAGE=/nonexistent.sif")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "invalid CLUSTER_DEMO_PREFIX") {
+			t.Errorf("prefix %q: %v, %q; want a failure saying the prefix is invalid", prefix, err, out)
+		}
+	}
+	prefix := fmt.Sprintf("t%d", os.Getpid())
+	for _, c := range []struct {
+		args []string
+		env  string
+		code int
+		want string
+	}{
+		{[]string{"up"}, "CLUSTER_DEMO_IMAGE=/nonexistent.sif", 1, "no image at /nonexistent.sif"},
+		{[]string{"sideways"}, "", 2, "cluster-demo.sh [run]"},
+		{[]string{"up", "extra"}, "", 2, "cluster-demo.sh [run]"},
+		{[]string{"up"}, "CLUSTER_DEMO_TIMEOUT=soon", 1, "invalid CLUSTER_DEMO_TIMEOUT"},
+		{[]string{"down"}, "", 0, "nothing left"},
+	} {
+		cmd := exec.Command("scripts/cluster-demo.sh", c.args...)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CLUSTER_DEMO_PREFIX="+prefix, c.env)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != c.code || !strings.Contains(string(out), c.want) {
+			t.Errorf("cluster-demo.sh %v: exit %d, %q; want exit %d saying %q", c.args, code, out, c.code, c.want)
+		}
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), prefix+"-") {
+		t.Errorf("namespaces of %s were made:\n%s", prefix, out)
+	}
+	if _, err := os.Stat("/run/apptainer-cluster-demo/" + prefix); err == nil {
+		t.Errorf("/run/apptainer-cluster-demo/%s was made", prefix)
+	}
+}
