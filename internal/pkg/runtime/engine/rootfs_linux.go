@@ -82,6 +82,40 @@ type assembler struct {
 	owner *mappedOwner
 	// unprivileged is an ordinary user's container (unpriv_linux.go).
 	unprivileged bool
+	// hostMounts are the mounts (their ids) of the host directories bound
+	// into the root so far (see confined).
+	hostMounts map[uint64]bool
+}
+
+// boundFromHost records the mount at target when its source is the
+// host's, not one the runtime made (the session, the runtime directory).
+func (a *assembler) boundFromHost(source, target string) {
+	for _, own := range []string{a.session, a.cfg.RunDir} {
+		if own != "" && (source == own || strings.HasPrefix(source, own+"/")) {
+			return
+		}
+	}
+	id, err := mountID(target)
+	if err != nil {
+		return
+	}
+	if a.hostMounts == nil {
+		a.hostMounts = map[uint64]bool{}
+	}
+	a.hostMounts[id] = true
+}
+
+// mountID is the id of the mount path is on (statx, Linux 5.8): two binds
+// of one file system have different ones.
+func mountID(path string) (uint64, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_MNT_ID, &stx); err != nil {
+		return 0, err
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, errors.New("no mount id")
+	}
+	return stx.Mnt_id, nil
 }
 
 func (a *assembler) root() string { return filepath.Join(a.session, "root") }
@@ -371,6 +405,9 @@ func (a *assembler) mountSpec(m specs.Mount) error {
 	if err := mount(source, target, fstype, flags, data); err != nil {
 		return err
 	}
+	if flags&unix.MS_BIND != 0 {
+		a.boundFromHost(source, target)
+	}
 	if readOnly {
 		// Always the mount, never its file system: a plain remount of a
 		// sysfs sharing the host's network namespace would make the
@@ -466,10 +503,17 @@ func (a *assembler) idmappedBind(m specs.Mount, readOnly bool) error {
 	if err != nil {
 		return err
 	}
+	if err := a.confined(m.Destination, target); err != nil {
+		return err
+	}
 	if err := a.mountPoint(target, st.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
 		return fmt.Errorf("failed to create mount point %s: %w", m.Destination, err)
 	}
-	return moveMount(fd, target)
+	if err := moveMount(fd, target); err != nil {
+		return err
+	}
+	a.boundFromHost(m.Source, target)
+	return nil
 }
 
 // mountPoint is mountPoint, with what it creates owned by the container's

@@ -284,22 +284,25 @@ func shadowParents(lower, upper string, dirs []string) error {
 	return nil
 }
 
-// confined refuses, for an ordinary user's container, a mount point that
-// does not exist yet and that the image's symbolic links lead onto another
-// file system than the root's: one the runtime bound from the host (the
-// host's /tmp, the home directory), where making it would leave a file or
-// directory on the host, in a place the image chose. Where dest resolves
-// to itself, or stays on the root, nothing is refused.
+// confined refuses a mount point that does not exist yet and that the
+// image's symbolic links lead onto another file system than the root's:
+// for root, one the runtime bound from the host (the host's /tmp, the home
+// directory, a --bind), where making it would leave a file or directory on
+// the host, in a place the image chose; for an ordinary user's container,
+// any other file system. Where dest resolves to itself, or stays on the
+// root, nothing is refused: Debian's /etc/resolv.conf, a link into the
+// runtime's own /run, keeps working.
 func (a *assembler) confined(dest, target string) error {
-	if !a.unprivileged {
-		return nil
-	}
 	missing := firstMissing(target)
 	if missing == "" || target == filepath.Join(a.root(), filepath.Clean("/"+dest)) {
 		return nil
 	}
-	var parent, root unix.Stat_t
-	if unix.Stat(filepath.Dir(missing), &parent) == nil && unix.Stat(a.root(), &root) == nil && parent.Dev == root.Dev {
+	parent, err := mountID(filepath.Dir(missing))
+	root, rerr := mountID(a.root())
+	if err != nil || rerr != nil {
+		return fmt.Errorf("mount point %s: cannot tell where the image's symbolic links lead it: refused", dest)
+	}
+	if parent == root || (!a.unprivileged && !a.hostMounts[parent]) {
 		return nil
 	}
 	return fmt.Errorf("mount point %s: the image's symbolic links lead it out of the image, to %s: refused", dest, termtext.Line(strings.TrimPrefix(target, a.root())))
