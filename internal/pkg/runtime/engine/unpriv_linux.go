@@ -14,6 +14,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,6 +69,28 @@ func unprivilegedAttr(attr *syscall.SysProcAttr, cfg *config.Config) {
 	}
 	attr.GidMappingsEnableSetgroups = os.Getuid() == 0
 	attr.AmbientCaps = unprivilegedStageCaps
+	if u.UID == 0 {
+		// The namespace's root (--fakeroot, root's --userns) gets
+		// capabilities of the namespace in its container, which the
+		// stage can only hand on if it holds them. Holding them all also
+		// keeps the FUSE helpers' Pdeathsig: a program root executes
+		// gets the bounding set, and the kernel clears the parent-death
+		// signal of an exec that gains capabilities.
+		attr.AmbientCaps = allCaps()
+	}
+}
+
+// allCaps are every capability the kernel knows.
+func allCaps() []uintptr {
+	last, err := capability.LastCap()
+	if err != nil {
+		return unprivilegedStageCaps
+	}
+	caps := make([]uintptr, 0, int(last)+1)
+	for c := capability.Cap(0); c <= last; c++ {
+		caps = append(caps, uintptr(c))
+	}
+	return caps
 }
 
 // sysIDMaps converts maps to the form SysProcAttr takes.

@@ -65,6 +65,17 @@ func TestUnprivilegedAttrMaps(t *testing.T) {
 	if len(attr.UidMappings) != 1 || attr.UidMappings[0].ContainerID != 0 || attr.GidMappings[0].HostID != 1001 {
 		t.Errorf("root-mapped maps %+v %+v", attr.UidMappings, attr.GidMappings)
 	}
+	// The namespace's root hands capabilities on: the stage holds all;
+	// the user's own stage only what it needs.
+	if slices.Contains(attr.AmbientCaps, unix.CAP_KILL) {
+		t.Errorf("the user's stage holds CAP_KILL: %v", attr.AmbientCaps)
+	}
+	c.Spec.Process.User = specs.User{UID: 0, GID: 0}
+	attr = syscall.SysProcAttr{}
+	unprivilegedAttr(&attr, c)
+	if !slices.Contains(attr.AmbientCaps, unix.CAP_KILL) || !slices.Contains(attr.AmbientCaps, unix.CAP_SYS_ADMIN) {
+		t.Errorf("the namespace root's stage lacks capabilities: %v", attr.AmbientCaps)
+	}
 	c.MapHelpers = true
 	attr = syscall.SysProcAttr{}
 	unprivilegedAttr(&attr, c)
