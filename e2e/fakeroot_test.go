@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,10 +30,12 @@ const (
 	subCount    = 65536
 )
 
-// withSubIDFiles writes lines to /etc/subuid and /etc/subgid (with the
-// given start ids) for the test, and puts each file back as it was at
-// cleanup: removed when there was none.
-func withSubIDFiles(t *testing.T, names ...string) {
+// withSubIDFiles gives each of names a range in /etc/subuid and
+// /etc/subgid for the test (from the start ids on), in place of any entry
+// it had (useradd gives a new user one where the files exist), and takes
+// every entry of the users in drop away; each file is put back as it was
+// at cleanup: removed when there was none.
+func withSubIDFiles(t *testing.T, drop []string, names ...string) {
 	t.Helper()
 	for file, start := range map[string]int{"/etc/subuid": subUIDStart, "/etc/subgid": subGIDStart} {
 		old, err := os.ReadFile(file)
@@ -50,7 +53,12 @@ func withSubIDFiles(t *testing.T, names ...string) {
 			}
 		})
 		var b bytes.Buffer
-		b.Write(old)
+		for _, line := range strings.Split(string(old), "\n") {
+			name, _, _ := strings.Cut(line, ":")
+			if line != "" && !slices.Contains(drop, name) && !slices.Contains(names, name) {
+				b.WriteString(line + "\n")
+			}
+		}
 		for i, n := range names {
 			fmt.Fprintf(&b, "%s:%d:%d\n", n, start+i*subCount, subCount)
 		}
@@ -99,6 +107,7 @@ func TestFakerootUser(t *testing.T) {
 	before := mountinfo(t)
 
 	t.Run("no subordinate range: root-mapped namespace", func(t *testing.T) {
+		withSubIDFiles(t, []string{u.name})
 		r := u.run(t, "exec", "--fakeroot", "-B", data+":/data", env.Busybox, "sh", "-c", "id -u; id -g; cat /proc/self/uid_map; echo x > /data/plain")
 		mustSucceed(t, r, "exec --fakeroot without a range")
 		if got, want := fields(r.Stdout), fmt.Sprintf("0 0 0 %d 1", u.uid); got != want {
@@ -110,7 +119,7 @@ func TestFakerootUser(t *testing.T) {
 		ownedBy(t, filepath.Join(data, "plain"), u.uid, u.gid)
 	})
 
-	withSubIDFiles(t, u.name)
+	withSubIDFiles(t, nil, u.name)
 	for _, img := range []string{env.Busybox, sif} {
 		kind := filepath.Ext(img)
 		if kind == "" {
@@ -234,7 +243,7 @@ func TestUsernsRoot(t *testing.T) {
 		}
 		mustFail(t, apptainer(t, "exec", "--fakeroot", env.Busybox, "true"), "could not use fakeroot")
 	})
-	withSubIDFiles(t, "root")
+	withSubIDFiles(t, nil, "root")
 	t.Run("--fakeroot with root's range", func(t *testing.T) {
 		r := apptainer(t, "exec", "--fakeroot", env.Busybox, "sh", "-c", "id -u; cat /proc/self/uid_map")
 		mustSucceed(t, r, "exec --fakeroot as root")

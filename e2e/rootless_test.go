@@ -441,7 +441,7 @@ func TestRootlessHostileImage(t *testing.T) {
 	if err := os.Remove(filepath.Join(victim, "probe")); err != nil {
 		t.Fatalf("the control wrote nothing: %v", err)
 	}
-	for _, flags := range [][]string{nil, {"--contain"}, {"--writable-tmpfs"}} {
+	for _, flags := range [][]string{nil, {"--contain"}, {"--writable-tmpfs"}, {"--fakeroot"}, {"--fakeroot", "--writable-tmpfs"}} {
 		args := append(append([]string{"exec"}, flags...), img, "true")
 		// Either the mount points are made inside the image's own tree,
 		// or the runtime refuses the image; never in the host directory.
