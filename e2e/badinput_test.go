@@ -53,7 +53,7 @@ var badCases = []badCase{
 	{args: "instance start --boot --boot-hostnet --boot-hostnet-guard loud {img} bad1", want: "invalid host-network guard mode"},
 	{args: "instance start --boot --boot-timeout -3 {img} bad1", want: "--boot-timeout must be a positive number of seconds"},
 	{args: "instance start --boot --boot-timeout soon {img} bad1", want: `invalid argument "soon" for "--boot-timeout"`},
-	{args: "instance start --boot --fakeroot {img} bad1", want: "--fakeroot is not supported by this build"},
+	{args: "instance start --boot --fakeroot {img} bad1", want: "--fakeroot instances are not supported by this build"},
 	{args: "exec --boot {bb} true", want: "unknown flag: --boot"},
 	{args: "instance start --dns 1.2.3 {bb} bad1", want: "dns ip 1.2.3 is not a valid IP address"},
 	// Bind specifications.

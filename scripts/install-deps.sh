@@ -33,12 +33,14 @@ readonly GO_MIN_MINOR=24
 #                               the squashfs in the user's namespace (fuse3: fusermount3)
 #   fuse-overlayfs              the root overlay of users without root where the kernel
 #                               refuses overlayfs to a user namespace (before Linux 5.11)
+#   uidmap                      newuidmap/newgidmap: --fakeroot of users with ranges in
+#                               /etc/subuid and /etc/subgid
 readonly PACKAGES=(
 	debootstrap systemd-container squashfs-tools containernetworking-plugins
 	iptables nftables busybox-static iproute2 util-linux iperf3 libcap2-bin
 	procps hyperfine strace make gcc libc6-dev git ca-certificates shellcheck
 	stress-ng libseccomp-dev docker-registry debhelper lintian rpm
-	squashfuse fuse3 fuse-overlayfs
+	squashfuse fuse3 fuse-overlayfs uidmap
 )
 
 step() { printf '==> %s\n' "$*" >&2; }

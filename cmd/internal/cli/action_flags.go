@@ -151,10 +151,10 @@ var actionFlags = []flagSpec{
 		Var: boolFlag(func(o *actionOptions) *bool { return &o.IPC })},
 	{Name: "pid", Short: "p", Usage: "run container in a new PID namespace", EnvKeys: []string{"PID", "UNSHARE_PID"}, Groups: groupActions,
 		Var: boolFlag(func(o *actionOptions) *bool { return &o.PID })},
-	{Name: "userns", Short: "u", Usage: "run container in a new user namespace", EnvKeys: []string{"USERNS", "UNSHARE_USERNS"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedBool},
-	{Name: "fakeroot", Short: "f", Usage: "run container with the appearance of running as root", EnvKeys: []string{"FAKEROOT"}, Groups: groupAll, Unsupported: true,
-		Var: unsupportedBool},
+	{Name: "userns", Short: "u", Usage: "run container in a new user namespace", EnvKeys: []string{"USERNS", "UNSHARE_USERNS"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.UserNS })},
+	{Name: "fakeroot", Short: "f", Usage: "run container with the appearance of running as root", EnvKeys: []string{"FAKEROOT"}, Groups: groupAll,
+		Var: boolFlag(func(o *actionOptions) *bool { return &o.Fakeroot })},
 
 	// Privileges.
 	{Name: "keep-privs", Usage: "let root user keep privileges in container (root only)", EnvKeys: []string{"KEEP_PRIVS"}, Groups: groupAll,

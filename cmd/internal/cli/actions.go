@@ -112,6 +112,9 @@ func buildConfig(o *actionOptions, image string) (*config.Config, error) {
 	if err := prepareWorkdir(o.Workdir, launcher.ScratchPaths(o.Options)); err != nil {
 		return nil, err
 	}
+	if o.Fakeroot {
+		host.SubUID, host.SubGID = subIDsOf(host)
+	}
 	cfg, msgs, err := launcher.Build(o.Options, conf, host)
 	for _, m := range msgs {
 		if m.Level == launcher.Warning {

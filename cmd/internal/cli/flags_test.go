@@ -82,15 +82,40 @@ func TestFlagGroups(t *testing.T) {
 }
 
 func TestUnsupportedFlags(t *testing.T) {
-	for _, args := range [][]string{{"--fakeroot"}, {"--userns"}, {"--compat"}, {"--nv"}} {
+	for _, args := range [][]string{{"--compat"}, {"--nv"}} {
 		_, _, err := parseAction(t, groupAll, args, nil)
 		if err == nil || !strings.Contains(err.Error(), "is not supported by this build") {
 			t.Errorf("%v: error %v, want not supported", args, err)
 		}
 	}
-	_, _, err := parseAction(t, groupAll, nil, map[string]string{"APPTAINER_FAKEROOT": "1"})
+	_, _, err := parseAction(t, groupAll, nil, map[string]string{"APPTAINER_NV": "1"})
 	if err == nil {
-		t.Error("APPTAINER_FAKEROOT accepted")
+		t.Error("APPTAINER_NV accepted")
+	}
+}
+
+func TestUsernsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args             []string
+		env              map[string]string
+		fakeroot, userns bool
+	}{
+		{[]string{"--fakeroot"}, nil, true, false},
+		{[]string{"-f"}, nil, true, false},
+		{[]string{"--userns"}, nil, false, true},
+		{[]string{"-u"}, nil, false, true},
+		{nil, map[string]string{"APPTAINER_FAKEROOT": "1"}, true, false},
+		{nil, map[string]string{"APPTAINER_UNSHARE_USERNS": "1"}, false, true},
+		{nil, nil, false, false},
+	} {
+		o, _, err := parseAction(t, groupAll, tc.args, tc.env)
+		if err != nil {
+			t.Errorf("%v %v: %v", tc.args, tc.env, err)
+			continue
+		}
+		if o.Fakeroot != tc.fakeroot || o.UserNS != tc.userns {
+			t.Errorf("%v %v: fakeroot %v userns %v, want %v %v", tc.args, tc.env, o.Fakeroot, o.UserNS, tc.fakeroot, tc.userns)
+		}
 	}
 }
 

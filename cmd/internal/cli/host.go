@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/apptainer/apptainer/internal/pkg/subid"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -130,4 +131,11 @@ func resolveImage(arg string) (string, error) {
 		return "", err
 	}
 	return abs, nil
+}
+
+// subIDsOf looks up h's user's subordinate ids for --fakeroot.
+func subIDsOf(h launcher.Host) (uids, gids launcher.SubIDs) {
+	uids.Range, uids.Err = subid.Lookup(subid.UIDFile, h.User, h.UID)
+	gids.Range, gids.Err = subid.Lookup(subid.GIDFile, h.User, h.UID)
+	return uids, gids
 }

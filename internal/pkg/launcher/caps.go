@@ -36,15 +36,22 @@ type capSet struct {
 // top, and CAP_SYS_BOOT unless ownPIDNS (a new PID namespace). On the host network CAP_NET_ADMIN, CAP_NET_RAW,
 // CAP_SYS_MODULE and CAP_SYS_TIME go too, unless --keep-privs or named in
 // --add-caps.
-func decideCaps(o Options, h Host, rootDefault string, ownPIDNS bool) (capSet, []Message, error) {
+//
+// With --fakeroot, the container's root holds every capability of its user
+// namespace as upstream's does (none with --no-privs): they act only on
+// what the namespace owns and on files of the ids it maps.
+func decideCaps(o Options, h Host, fakeroot bool, rootDefault string, ownPIDNS bool) (capSet, []Message, error) {
 	var msgs []Message
-	if h.UID != 0 {
-		if o.KeepPrivs {
-			return capSet{}, nil, fmt.Errorf("%w: Could not configure --keep-privs: --keep-privs requires root privileges", ErrPermission)
-		}
+	if h.UID != 0 && o.KeepPrivs {
+		return capSet{}, nil, fmt.Errorf("%w: Could not configure --keep-privs: --keep-privs requires root privileges", ErrPermission)
+	}
+	if h.UID != 0 && !fakeroot {
 		return capSet{NoNewPrivs: true}, nil, nil
 	}
 	mode := rootDefault
+	if fakeroot {
+		mode, h.HeldCaps = "full", nil
+	}
 	switch {
 	case o.KeepPrivs:
 		mode = "full"

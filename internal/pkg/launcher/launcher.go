@@ -37,6 +37,11 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err := checkFeatures(o, conf, h); err != nil {
 		return nil, nil, err
 	}
+	un, unMsgs, err := decideUserNS(o, conf, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs = append(msgs, unMsgs...)
 	limits, err := limitResources(o)
 	if err != nil {
 		return nil, nil, err
@@ -50,7 +55,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		return nil, nil, err
 	}
 	msgs = append(msgs, nsMsgs...)
-	caps, capMsgs, err := decideCaps(o, h, conf.RootDefaultCapabilities, hasNS(nd.list, specs.PIDNamespace))
+	caps, capMsgs, err := decideCaps(o, h, un.fakeroot, conf.RootDefaultCapabilities, hasNS(nd.list, specs.PIDNamespace))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,15 +67,13 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 	if err != nil {
 		return nil, nil, err
 	}
-	if h.UID != 0 {
-		// Checked after the root-only features so that each gets upstream's
-		// own message first.
-		if err := checkUnprivileged(o, userBinds); err != nil {
-			return nil, nil, err
-		}
+	// Checked after the root-only features so that each gets upstream's
+	// own message first.
+	if err := un.check(o, h, userBinds); err != nil {
+		return nil, nil, err
 	}
 	contain := o.Contain || o.ContainAll || o.Boot
-	home := homeDest(o, h)
+	home := homeDest(o, h, un.fakeroot)
 	mp, err := planMounts(o, h, mountInputs{
 		Contain:      contain,
 		PIDNS:        hasNS(nd.list, specs.PIDNamespace),
@@ -88,12 +91,13 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		NoSys:        !conf.MountSys,
 		Dev:          conf.MountDev,
 		NoDevPts:     !conf.MountDevPts,
-		Unprivileged: h.UID != 0,
+		Unprivileged: un.own,
 	}, userBinds, dns, conf.ConfigResolvConf)
 	if err != nil {
 		return nil, nil, err
 	}
 	c := newConfig(o, conf, h, nd, caps, mp, contain, home)
+	un.apply(c, o, h, contain, home)
 	procMsgs, err := decideProcess(c, o, h, home)
 	if err != nil {
 		return nil, nil, err
@@ -340,9 +344,6 @@ const IDMapSize = 65536
 func checkBasics(o Options, h Host) error {
 	if o.Image == "" || !filepath.IsAbs(o.Image) {
 		return fmt.Errorf("%w: image path %q must be absolute", ErrInvalid, o.Image)
-	}
-	if o.UserNS {
-		return fmt.Errorf("%w: --userns is not supported by this build", ErrInvalid)
 	}
 	if o.startsInstance() && o.InstanceName == "" {
 		return fmt.Errorf("%w: an instance name is required", ErrInvalid)

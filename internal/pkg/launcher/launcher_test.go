@@ -225,7 +225,7 @@ func TestBootInstance(t *testing.T) {
 	if _, _, err := Build(instanceOpts(func(o *Options) { o.Boot = true }), noPID, rootHost()); !errors.Is(err, ErrPermission) {
 		t.Errorf("--boot with allow pid ns = no: %v, want a permission error", err)
 	}
-	shared, _, err := decideCaps(Options{Boot: true}, rootHost(), "full", false)
+	shared, _, err := decideCaps(Options{Boot: true}, rootHost(), false, "full", false)
 	if err != nil || slices.Contains(shared.Caps, "CAP_SYS_BOOT") || !slices.Contains(shared.Caps, "CAP_SYS_ADMIN") {
 		t.Errorf("boot caps without a PID namespace of its own: %v (%v), want all but CAP_SYS_BOOT and CAP_SYS_RAWIO", shared.Caps, err)
 	}

@@ -362,7 +362,7 @@ func absPath(p, cwd string) string {
 }
 
 // homeDest is where the user's home appears inside the container.
-func homeDest(o Options, h Host) string {
+func homeDest(o Options, h Host, fakeroot bool) string {
 	if o.Home != "" {
 		src, dst, ok := strings.Cut(o.Home, ":")
 		if ok && dst != "" {
@@ -370,7 +370,8 @@ func homeDest(o Options, h Host) string {
 		}
 		return filepath.Clean(src)
 	}
-	if h.UID == 0 {
+	if h.UID == 0 || fakeroot {
+		// --fakeroot's root has root's home: the caller's, bound there.
 		return "/root"
 	}
 	if h.HomeDir == "" {

@@ -80,6 +80,9 @@ type Options struct {
 	IPC      bool
 	PID      bool
 	UserNS   bool
+	// Fakeroot (--fakeroot) runs the container's process as the root of a
+	// user namespace that maps root to the caller (see userns.go).
+	Fakeroot bool
 
 	Contain    bool
 	ContainAll bool
@@ -176,6 +179,9 @@ type Host struct {
 	CNIPluginDirs []string
 	// CNIConfDir is used when "cni configuration path" is unset.
 	CNIConfDir string
+	// SubUID and SubGID are the caller's subordinate ids; the CLI looks
+	// them up for --fakeroot only.
+	SubUID, SubGID SubIDs
 }
 
 // Level of a message returned with a config.

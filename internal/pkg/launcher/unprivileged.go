@@ -15,11 +15,15 @@ import (
 // kept by a monitor) stays root's in this build, and checkUnprivileged
 // says so before anything starts.
 
-// checkUnprivileged refuses, for a caller other than root, what this build
-// cannot run without root. The root-only features that upstream refuses
+// checkUnprivileged refuses, for a container in a user namespace of its
+// own (an ordinary user's; root's with --userns or --fakeroot), what this
+// build cannot run there. The root-only features that upstream refuses
 // with messages of its own (--boot, --keep-privs, networks) were refused
 // before, with those messages.
-func checkUnprivileged(o Options, userBinds []bind.Spec) error {
+func checkUnprivileged(o Options, h Host, userBinds []bind.Spec) error {
+	if h.UID == 0 {
+		return checkRootUserNS(o, userBinds)
+	}
 	switch {
 	case o.startsInstance():
 		return fmt.Errorf("%w: instances need root in this build: without root, only exec, run and shell are supported", ErrPermission)
@@ -33,6 +37,28 @@ func checkUnprivileged(o Options, userBinds []bind.Spec) error {
 	for _, b := range userBinds {
 		if b.IsImage() {
 			return fmt.Errorf("%w: binding from an image file (%s) needs root in this build: it is mounted through a loop device", ErrPermission, b.Source)
+		}
+	}
+	return nil
+}
+
+// checkRootUserNS is checkUnprivileged for root's --userns and
+// --fakeroot, whose container is built as an ordinary user's is.
+func checkRootUserNS(o Options, userBinds []bind.Spec) error {
+	const how = "in this build, --userns and --fakeroot"
+	switch {
+	case o.startsInstance():
+		return fmt.Errorf("%w: %s cannot start instances", ErrInvalid, how)
+	case o.Boot:
+		return fmt.Errorf("%w: %s cannot be combined with --boot", ErrInvalid, how)
+	case o.Net || o.NetnsPath != "":
+		return fmt.Errorf("%w: %s cannot be combined with --net, --network or --netns-path", ErrInvalid, how)
+	case len(o.Overlay) > 0:
+		return fmt.Errorf("%w: %s cannot be combined with --overlay (use --writable-tmpfs)", ErrInvalid, how)
+	}
+	for _, b := range userBinds {
+		if b.IsImage() {
+			return fmt.Errorf("%w: %s cannot bind from an image file (%s)", ErrInvalid, how, b.Source)
 		}
 	}
 	return nil

@@ -159,7 +159,8 @@ func TestUnprivilegedRefusals(t *testing.T) {
 		{"--overlay", userExec(func(o *Options) { o.Overlay = []string{"/ov"} }), nil, "--overlay needs root in this build"},
 		{"--add-caps", userExec(func(o *Options) { o.AddCaps = "CAP_NET_RAW" }), nil, "--add-caps requires root privileges"},
 		{"image bind", userExec(func(o *Options) { o.Binds = []string{"/data.img:/data:image-src=/"} }), nil, "binding from an image file (/data.img) needs root"},
-		{"--userns", userExec(func(o *Options) { o.UserNS = true }), nil, "--userns is not supported"},
+		{"user namespaces off in apptainer.conf", userExec(nil), noUserNS(), "Unprivileged installation found, user namespace needed but not allowed by configuration."},
+		{"--userns, user namespaces off", userExec(func(o *Options) { o.UserNS = true }), noUserNS(), "User namespace required but not allowed by configuration."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,4 +181,10 @@ func TestUnprivilegedRefusals(t *testing.T) {
 	if _, _, err := Build(userExec(nil), apptainerconf.Default(), userHost()); err != nil {
 		t.Fatalf("plain exec refused: %v", err)
 	}
+}
+
+func noUserNS() *apptainerconf.File {
+	c := apptainerconf.Default()
+	c.AllowUserNs = false
+	return c
 }

@@ -133,6 +133,14 @@ type Config struct {
 	// together with the other namespaces and in which it builds the root
 	// itself, with no privilege on the host (upstream's non-setuid mode).
 	Unprivileged bool `json:"unprivileged,omitempty"`
+	// UIDMap and GIDMap, when set, replace that user namespace's maps
+	// (--fakeroot, and root's --userns): the container's root is the
+	// caller, and with a subordinate range ids 1.. are the caller's
+	// subordinate ids. MapHelpers says newuidmap and newgidmap write
+	// them: a caller other than root may not map ids not its own.
+	UIDMap     []IDMap `json:"uidMap,omitempty"`
+	GIDMap     []IDMap `json:"gidMap,omitempty"`
+	MapHelpers bool    `json:"mapHelpers,omitempty"`
 	// Cgroup asks for a cgroup per instance, with its own cgroup namespace
 	// and cgroup2 mounted at /sys/fs/cgroup.
 	Cgroup bool `json:"cgroup,omitempty"`
@@ -164,6 +172,14 @@ type Symlink struct {
 type UserNS struct {
 	HostID uint32 `json:"hostID"`
 	Size   uint32 `json:"size"`
+}
+
+// IDMap maps Size ids of a user namespace from ContainerID on to host ids
+// from HostID on.
+type IDMap struct {
+	ContainerID uint32 `json:"containerID"`
+	HostID      uint32 `json:"hostID"`
+	Size        uint32 `json:"size"`
 }
 
 // Instance holds what the monitor needs to keep an instance.

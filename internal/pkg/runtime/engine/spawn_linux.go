@@ -147,6 +147,12 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		}
 	}
 	cfg.RunDir = o.RunDir
+	var uidHelper, gidHelper string
+	if cfg.MapHelpers {
+		if uidHelper, gidHelper, err = findIDMapHelpers(); err != nil {
+			return c, err
+		}
+	}
 	if cfg.Unprivileged {
 		if err := checkSessionDir(); err != nil {
 			return c, err
@@ -194,6 +200,12 @@ func spawn(cfg *config.Config, o spawnOptions) (c *container, err error) {
 		return c, fmt.Errorf("failed to start container process: %w", err)
 	}
 	c.cmd, c.pid = cmd, cmd.Process.Pid
+	if cfg.MapHelpers {
+		if err := mapIDs(c.pid, cfg, uidHelper, gidHelper); err != nil {
+			cp.abort()
+			return c, err
+		}
+	}
 	if o.Started != nil {
 		o.Started(c.pid)
 	}

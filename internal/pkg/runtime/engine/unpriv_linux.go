@@ -14,6 +14,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/image"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/termtext"
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,14 +51,95 @@ func unprivilegedIDMaps(uid, gid uint32) (uids, gids []syscall.SysProcIDMap) {
 }
 
 // unprivilegedAttr makes attr clone the stage into its own user namespace
-// with the user's ids mapped, setgroups denied (the kernel requires it of
-// an unprivileged gid map) and the stage's capabilities kept through exec.
+// with the user's ids mapped (or cfg's maps: --fakeroot, root's
+// --userns), setgroups denied unless the caller is root (the kernel
+// requires it of an unprivileged gid map) and the stage's capabilities
+// kept through exec. Maps that newuidmap and newgidmap write
+// (cfg.MapHelpers) are not set here: mapIDs writes them once the stage
+// runs, and until then its ids are unmapped.
 func unprivilegedAttr(attr *syscall.SysProcAttr, cfg *config.Config) {
 	u := cfg.Spec.Process.User
 	attr.Cloneflags |= unix.CLONE_NEWUSER
-	attr.UidMappings, attr.GidMappings = unprivilegedIDMaps(u.UID, u.GID)
-	attr.GidMappingsEnableSetgroups = false
+	switch {
+	case cfg.MapHelpers:
+	case len(cfg.UIDMap) > 0:
+		attr.UidMappings, attr.GidMappings = sysIDMaps(cfg.UIDMap), sysIDMaps(cfg.GIDMap)
+	default:
+		attr.UidMappings, attr.GidMappings = unprivilegedIDMaps(u.UID, u.GID)
+	}
+	attr.GidMappingsEnableSetgroups = os.Getuid() == 0
 	attr.AmbientCaps = unprivilegedStageCaps
+	if u.UID == 0 {
+		// The namespace's root (--fakeroot, root's --userns) gets
+		// capabilities of the namespace in its container, which the
+		// stage can only hand on if it holds them. Holding them all also
+		// keeps the FUSE helpers' Pdeathsig: a program root executes
+		// gets the bounding set, and the kernel clears the parent-death
+		// signal of an exec that gains capabilities.
+		attr.AmbientCaps = allCaps()
+	}
+}
+
+// allCaps are every capability the kernel knows.
+func allCaps() []uintptr {
+	last, err := capability.LastCap()
+	if err != nil {
+		return unprivilegedStageCaps
+	}
+	caps := make([]uintptr, 0, int(last)+1)
+	for c := capability.Cap(0); c <= last; c++ {
+		caps = append(caps, uintptr(c))
+	}
+	return caps
+}
+
+// sysIDMaps converts maps to the form SysProcAttr takes.
+func sysIDMaps(maps []config.IDMap) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(maps))
+	for _, m := range maps {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	return out
+}
+
+// idMapArgs are newuidmap's or newgidmap's arguments for maps of process
+// pid: the pid, then each map as "inside outside count".
+func idMapArgs(pid int, maps []config.IDMap) []string {
+	args := []string{strconv.Itoa(pid)}
+	for _, m := range maps {
+		args = append(args, strconv.FormatUint(uint64(m.ContainerID), 10), strconv.FormatUint(uint64(m.HostID), 10), strconv.FormatUint(uint64(m.Size), 10))
+	}
+	return args
+}
+
+// findIDMapHelpers finds newuidmap and newgidmap, which write the maps of
+// a --fakeroot user namespace with the subordinate ids /etc/subuid and
+// /etc/subgid grant the user: they are setuid root (or hold
+// CAP_SETUID/CAP_SETGID), the only way a user maps ids not its own.
+func findIDMapHelpers() (uidHelper, gidHelper string, err error) {
+	if uidHelper, err = helperProgram("newuidmap"); err == nil {
+		gidHelper, err = helperProgram("newgidmap")
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("--fakeroot: %w: mapping the subordinate ids of %s and %s needs newuidmap and newgidmap in %s (Debian package uidmap)", err, "/etc/subuid", "/etc/subgid", helperPath)
+	}
+	return uidHelper, gidHelper, nil
+}
+
+// mapIDs writes the id maps of the stage pid's user namespace with
+// newgidmap and newuidmap. The stage waits for its config, sent after
+// this, before it does anything that its ids matter to.
+func mapIDs(pid int, cfg *config.Config, uidHelper, gidHelper string) error {
+	for _, h := range []struct {
+		prog string
+		maps []config.IDMap
+	}{{gidHelper, cfg.GIDMap}, {uidHelper, cfg.UIDMap}} {
+		out, err := exec.Command(h.prog, idMapArgs(pid, h.maps)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("--fakeroot: %s %s failed: %v: %s", filepath.Base(h.prog), strings.Join(idMapArgs(pid, h.maps), " "), err, termtext.Line(strings.TrimSpace(string(out))))
+		}
+	}
+	return nil
 }
 
 // checkSessionDir says what is wrong when the session directory, which
