@@ -19,7 +19,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // Subordinate ranges given for the tests: far above any id useradd hands
@@ -169,21 +168,7 @@ func TestFakerootUser(t *testing.T) {
 		}
 	})
 	t.Run("from the host: the user's ids", func(t *testing.T) {
-		cmd := exec.Command(env.Bin, "exec", "--fakeroot", env.Busybox, "sh", "-c", "echo ready; read line")
-		cmd.Dir = u.home
-		cmd.Env = []string{"HOME=" + u.home, "PATH=/usr/bin:/bin"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}}}
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { stdin.Close(); _ = cmd.Wait() }()
-		waitFor(t, 60*time.Second, "the container to print ready", func() (bool, string) { return strings.Contains(out.String(), "ready"), out.String() })
+		u.startWaiting(t, "exec", "--fakeroot", env.Busybox)
 		found := false
 		for _, p := range processesOf(u.uid) {
 			pid, _, _ := strings.Cut(p, ":")

@@ -71,6 +71,28 @@ func newTestUser(t *testing.T) testUser {
 }
 
 // run runs the binary under test as u, in u's home, with u's environment.
+// startWaiting starts apptainer ARGS... as the user, its container running
+// a shell that says "ready" and waits on its standard input, and returns
+// once it said so; the cleanup ends it.
+func (u testUser) startWaiting(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(env.Bin, append(args, "sh", "-c", "echo ready; read line")...)
+	cmd.Dir = u.home
+	cmd.Env = []string{"HOME=" + u.home, "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}}}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	waitFor(t, 60*time.Second, "the container to print ready", func() (bool, string) { return strings.Contains(out.String(), "ready"), out.String() })
+}
+
 func (u testUser) run(t *testing.T, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(env.Bin, args...)
@@ -324,21 +346,7 @@ func TestRootlessGainsNothing(t *testing.T) {
 		}
 	})
 	t.Run("from the host: the user's process, no capability", func(t *testing.T) {
-		cmd := exec.Command(env.Bin, "exec", env.Busybox, "sh", "-c", "echo ready; read line")
-		cmd.Dir = u.home
-		cmd.Env = []string{"HOME=" + u.home, "PATH=/usr/bin:/bin"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}}}
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { stdin.Close(); _ = cmd.Wait() }()
-		waitFor(t, 60*time.Second, "the container to print ready", func() (bool, string) { return strings.Contains(out.String(), "ready"), out.String() })
+		u.startWaiting(t, "exec", env.Busybox)
 		procs := processesOf(u.uid)
 		if len(procs) == 0 {
 			t.Fatal("no process of the user seen from the host (positive control of the check below)")
