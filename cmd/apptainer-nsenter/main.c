@@ -447,9 +447,11 @@ int main(int argc, char **argv) {
 		close(fds[i]);
 	}
 	free(copy);
-	if (joined_user) {
-		// Become the namespace's root: keeping host uid 0 (unmapped
-		// inside) would still let the process write host sysctls.
+	// Host root becomes the namespace's root: keeping host uid 0
+	// (unmapped inside) would still let the process write host sysctls.
+	// An ordinary user's ids are mapped in a namespace the user owns (to
+	// themselves, or to root for --fakeroot) and stay as they are.
+	if (joined_user && getuid() == 0) {
 		if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 			die("cannot become root of", "the joined user namespace");
 	}

@@ -64,6 +64,15 @@ func (p Paths) logDir() string {
 	return filepath.Join(p.ConfigDir, instancesDir, logSubDir, p.Hostname, p.User)
 }
 
+// RunParent holds the runtime directories of an ordinary user's instances,
+// <configdir>/instances/run/<hostname>: beside the instance files, not in
+// $XDG_RUNTIME_DIR, which a login manager empties at logout while an
+// instance lives on (and which batch jobs often lack). Root's are below
+// the runtime's run directory, where it keeps the records it trusts.
+func (p Paths) RunParent() string {
+	return filepath.Join(p.ConfigDir, instancesDir, "run", p.Hostname)
+}
+
 // Dir is the directory of instance name:
 // <configdir>/instances/app/<hostname>/<user>/<name>. It does not validate
 // name; every method that touches the disk does.

@@ -151,6 +151,9 @@ func instanceOf(o Options, h Host) *config.Instance {
 	if o.ShareNS {
 		in.ShareNS, in.StopWith = true, o.ShareNSParent
 	}
+	if h.UID != 0 {
+		in.RunDir = filepath.Join(RunParent(h), o.InstanceName)
+	}
 	return in
 }
 

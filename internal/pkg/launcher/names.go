@@ -3,6 +3,8 @@ package launcher
 import (
 	"fmt"
 	"path/filepath"
+
+	"github.com/apptainer/apptainer/internal/pkg/instance"
 )
 
 // Limits of the paths the runtime builds from an instance name.
@@ -17,28 +19,45 @@ const (
 	// The logs, NAME.out, NAME.err and NAME.hostnet.json, are shorter.
 	nameFileExtra = len(".") + len(".json") + len(".tmp-") + 13
 	// notifySocket is where a booted instance's notify socket lives in
-	// its runtime directory RUNROOT/instances/USER/NAME (the monitor's
-	// runDir and listenNotify).
+	// its runtime directory, PARENT/NAME (the monitor's runDir and
+	// listenNotify; PARENT is RunParent's).
 	notifySocket = "host/notify"
 )
 
-// MaxInstanceName returns the longest instance name user may give: every
-// file name made from it must fit in NAME_MAX and, for a booted instance,
-// the path of its notify socket under runRoot in sun_path. why says which
-// limit decides, for messages. An empty runRoot skips the socket.
-func MaxInstanceName(user, runRoot string, boot bool) (n int, why string) {
+// MaxInstanceName returns the longest instance name that may be given:
+// every file name made from it must fit in NAME_MAX and, for a booted
+// instance, the path of its notify socket in its runtime directory below
+// runParent (RunParent) in sun_path. why says which limit decides, for
+// messages. An empty runParent skips the socket.
+func MaxInstanceName(runParent string, boot bool) (n int, why string) {
 	n = nameMax - nameFileExtra
 	why = fmt.Sprintf("file names made from it, such as .NAME.json.tmp-XXXXXXXXXXXXX, must fit in %d bytes", nameMax)
-	if boot && runRoot != "" {
-		// RUNROOT/instances/USER/ NAME /host/notify, plus the NUL.
-		fixed := len(filepath.Join(runRoot, "instances", user)) + len("/") + len("/"+notifySocket) + 1
+	if boot && runParent != "" {
+		// PARENT/ NAME /host/notify, plus the NUL.
+		fixed := len(filepath.Clean(runParent)) + len("/") + len("/"+notifySocket) + 1
 		if s := sunPathMax - fixed; s < n {
 			n = s
 			why = fmt.Sprintf("the path of its notify socket, %s, must fit in a Unix socket address (%d bytes)",
-				filepath.Join(runRoot, "instances", user, "NAME", notifySocket), sunPathMax-1)
+				filepath.Join(runParent, "NAME", notifySocket), sunPathMax-1)
 		}
 	}
 	return n, why
+}
+
+// RunParent is the directory that holds the runtime directories of h's
+// user's instances: root's are below the runtime's run directory
+// (RunRoot/instances/root), where the runtime keeps the records it
+// trusts; an ordinary user's are in the user's configuration directory
+// (instance.Paths.RunParent), as the rest of a user's instance state is.
+// Empty when unknown (no RunRoot given for root).
+func RunParent(h Host) string {
+	if h.UID != 0 {
+		return instance.Paths{ConfigDir: h.ConfigDir, Hostname: h.Hostname}.RunParent()
+	}
+	if h.RunRoot == "" {
+		return ""
+	}
+	return filepath.Join(h.RunRoot, "instances", h.User)
 }
 
 // checkInstanceName refuses an instance name too long for the paths the
@@ -49,7 +68,7 @@ func checkInstanceName(o Options, h Host) error {
 	if !o.startsInstance() {
 		return nil
 	}
-	max, why := MaxInstanceName(h.User, h.RunRoot, o.Boot)
+	max, why := MaxInstanceName(RunParent(h), o.Boot)
 	if len(o.InstanceName) <= max {
 		return nil
 	}

@@ -21,7 +21,7 @@ func TestInstanceNameLimitsAreReal(t *testing.T) {
 	// The limit is computed for whatever run root is given: a temporary
 	// one serves as well as /run/apptainer.
 	runRoot := filepath.Join(t.TempDir(), "r")
-	n, _ := MaxInstanceName("root", runRoot, true)
+	n, _ := MaxInstanceName(filepath.Join(runRoot, "instances", "root"), true)
 	if n < 1 {
 		t.Skipf("temporary directory %s too long for a notify socket at all", runRoot)
 	}
@@ -43,7 +43,7 @@ func TestInstanceNameLimitsAreReal(t *testing.T) {
 		t.Errorf("a notify socket for a name of %d characters (one over) gave %v, want EINVAL", n+1, err)
 	}
 
-	files, _ := MaxInstanceName("root", "", false)
+	files, _ := MaxInstanceName("", false)
 	name := strings.Repeat("f", files)
 	paths := instance.Paths{ConfigDir: t.TempDir(), Hostname: "node7", User: "root"}
 	if err := paths.Create(&instance.File{Name: name, PPid: os.Getpid(), User: "root", Image: "/img"}); err != nil {

@@ -10,21 +10,21 @@ import (
 
 func TestMaxInstanceName(t *testing.T) {
 	tests := []struct {
-		name, user, runRoot string
-		boot                bool
-		want                int
-		why                 string
+		name, runParent string
+		boot            bool
+		want            int
+		why             string
 	}{
 		// 108 - len("/run/apptainer/instances/root/") - len("/host/notify") - 1
-		{"booted, root", "root", "/run/apptainer", true, 65, "/run/apptainer/instances/root/NAME/host/notify"},
-		{"booted, a longer user name", "alice.smith", "/run/apptainer", true, 58, "/run/apptainer/instances/alice.smith/NAME/host/notify"},
-		{"booted, a longer run root", "root", "/var/run/apptainer-test", true, 56, "must fit in a Unix socket address (107 bytes)"},
-		{"not booted: no socket, the file names decide", "root", "/run/apptainer", false, 231, ".NAME.json.tmp-XXXXXXXXXXXXX, must fit in 255 bytes"},
-		{"booted, run root unknown", "root", "", true, 231, "255 bytes"},
+		{"booted, root", "/run/apptainer/instances/root", true, 65, "/run/apptainer/instances/root/NAME/host/notify"},
+		{"booted, a user's store", "/home/alice.smith/.apptainer/instances/run/node7", true, 46, "/home/alice.smith/.apptainer/instances/run/node7/NAME/host/notify"},
+		{"booted, a longer run root", "/var/run/apptainer-test/instances/root", true, 56, "must fit in a Unix socket address (107 bytes)"},
+		{"not booted: no socket, the file names decide", "/run/apptainer/instances/root", false, 231, ".NAME.json.tmp-XXXXXXXXXXXXX, must fit in 255 bytes"},
+		{"booted, run directory unknown", "", true, 231, "255 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, why := MaxInstanceName(tt.user, tt.runRoot, tt.boot)
+			got, why := MaxInstanceName(tt.runParent, tt.boot)
 			if got != tt.want {
 				t.Errorf("MaxInstanceName = %d, want %d", got, tt.want)
 			}

@@ -11,9 +11,10 @@ import (
 // kernel lets the user mount what a user namespace may own (tmpfs, proc
 // of its own PID namespace, devpts, mqueue of its own IPC namespace,
 // overlayfs, FUSE, binds of what the user can see) and nothing that would
-// act on the host. What needs more (loop devices, cgroups, CNI, instances
-// kept by a monitor) stays root's in this build, and checkUnprivileged
-// says so before anything starts.
+// act on the host. An instance's monitor runs as the user too, and keeps
+// its runtime directory in the user's configuration directory
+// (RunParent). What needs more (loop devices, CNI) stays root's in this
+// build, and checkUnprivileged says so before anything starts.
 
 // checkUnprivileged refuses, for a container in a user namespace of its
 // own (an ordinary user's; root's with --userns or --fakeroot), what this
@@ -25,8 +26,6 @@ func checkUnprivileged(o Options, h Host, userBinds []bind.Spec) error {
 		return checkRootUserNS(o, userBinds)
 	}
 	switch {
-	case o.startsInstance():
-		return fmt.Errorf("%w: instances need root in this build: without root, only exec, run and shell are supported", ErrPermission)
 	case o.Net || o.NetnsPath != "":
 		return fmt.Errorf("%w: network namespaces need root in this build (--net, --network, --netns-path)", ErrPermission)
 	case len(o.Overlay) > 0:
@@ -47,8 +46,6 @@ func checkUnprivileged(o Options, h Host, userBinds []bind.Spec) error {
 func checkRootUserNS(o Options, userBinds []bind.Spec) error {
 	const how = "in this build, --userns and --fakeroot"
 	switch {
-	case o.startsInstance():
-		return fmt.Errorf("%w: %s cannot start instances", ErrInvalid, how)
 	case o.Boot:
 		return fmt.Errorf("%w: %s cannot be combined with --boot", ErrInvalid, how)
 	case o.Net || o.NetnsPath != "":

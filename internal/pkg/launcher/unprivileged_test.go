@@ -149,9 +149,6 @@ func TestUnprivilegedRefusals(t *testing.T) {
 		conf *apptainerconf.File
 		want string
 	}{
-		{"instance start", instanceOpts(nil), nil, "instances need root in this build"},
-		{"instance run", instanceOpts(func(o *Options) { o.Action = ActionInstanceRun }), nil, "instances need root in this build"},
-		{"--sharens", userExec(func(o *Options) { o.ShareNS = true; o.InstanceName = "x" }), nil, "instances need root in this build"},
 		{"--boot: upstream's message", instanceOpts(func(o *Options) { o.Boot = true }), nil, "Could not configure --boot: --boot requires root privileges"},
 		{"--keep-privs: upstream's message", userExec(func(o *Options) { o.KeepPrivs = true }), nil, "--keep-privs requires root privileges"},
 		{"--net: upstream's message", userExec(func(o *Options) { o.Net = true }), nil, "network requires root or a suid installation"},
@@ -187,4 +184,51 @@ func noUserNS() *apptainerconf.File {
 	c := apptainerconf.Default()
 	c.AllowUserNs = false
 	return c
+}
+
+// TestUserInstances: an ordinary user's instances (and root's with
+// --userns or --fakeroot) are built like their exec, in a user namespace
+// of their own; a user's keeps its runtime directory in the user's
+// configuration directory, root's below the run root.
+func TestUserInstances(t *testing.T) {
+	user := withSubIDs(userHost(), nil, nil)
+	root := withSubIDs(rootHost(), nil, nil)
+	for _, tc := range []struct {
+		name         string
+		opts         Options
+		host         Host
+		runDir       string
+		unprivileged bool
+		uid          uint32
+	}{
+		{"user instance start", instanceOpts(nil), user, "/home/alice/.apptainer/instances/run/node7/node1", true, 1000},
+		{"user instance run", instanceOpts(func(o *Options) { o.Action = ActionInstanceRun }), user, "/home/alice/.apptainer/instances/run/node7/node1", true, 1000},
+		{"user --fakeroot instance", instanceOpts(func(o *Options) { o.Fakeroot = true }), user, "/home/alice/.apptainer/instances/run/node7/node1", true, 0},
+		{"user --sharens", userExec(func(o *Options) { o.ShareNS = true; o.InstanceName = "x" }), user, "/home/alice/.apptainer/instances/run/node7/x", true, 1000},
+		{"root --fakeroot instance", instanceOpts(func(o *Options) { o.Fakeroot = true }), root, "", true, 0},
+		{"root --userns instance", instanceOpts(func(o *Options) { o.UserNS = true }), root, "", true, 0},
+		{"root instance (control)", instanceOpts(nil), root, "", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := Build(tc.opts, apptainerconf.Default(), tc.host)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if c.Instance == nil {
+				t.Fatal("no instance in the config")
+			}
+			if c.Instance.RunDir != tc.runDir {
+				t.Errorf("run directory %q, want %q", c.Instance.RunDir, tc.runDir)
+			}
+			if c.Unprivileged != tc.unprivileged {
+				t.Errorf("Unprivileged = %v, want %v", c.Unprivileged, tc.unprivileged)
+			}
+			if got := c.Spec.Process.User.UID; got != tc.uid {
+				t.Errorf("container uid %d, want %d", got, tc.uid)
+			}
+			if !hasNS(c.Spec.Linux.Namespaces, specs.PIDNamespace) {
+				t.Error("an instance without a PID namespace")
+			}
+		})
+	}
 }

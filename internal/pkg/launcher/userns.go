@@ -82,8 +82,6 @@ func decideUserNS(o Options, conf *apptainerconf.File, h Host) (usernsPlan, []Me
 // build.
 func checkFakeroot(o Options) error {
 	switch {
-	case o.startsInstance():
-		return fmt.Errorf("%w: --fakeroot instances are not supported by this build", ErrInvalid)
 	case o.Net || o.NetnsPath != "":
 		// Upstream gives a fakeroot container the "fakeroot" CNI
 		// network, set up by the setuid starter; this build has none.

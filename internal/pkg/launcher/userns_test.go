@@ -169,11 +169,9 @@ func TestFakerootRefusals(t *testing.T) {
 	}{
 		{"user --fakeroot --net", userExec(func(o *Options) { o.Fakeroot = true; o.Net = true }), user, "the fakeroot CNI network needs a setuid installation"},
 		{"root --fakeroot --net", execOpts(func(o *Options) { o.Fakeroot = true; o.Net = true }), root, "the fakeroot CNI network needs a setuid installation"},
-		{"root --fakeroot instance", instanceOpts(func(o *Options) { o.Fakeroot = true }), root, "--fakeroot instances are not supported"},
 		{"user --fakeroot --boot: upstream's --boot message", instanceOpts(func(o *Options) { o.Fakeroot = true; o.Boot = true }), user, "--boot requires root privileges"},
 		{"user --fakeroot --keep-privs", userExec(func(o *Options) { o.Fakeroot = true; o.KeepPrivs = true }), user, "--keep-privs requires root privileges"},
 		{"user --fakeroot --add-caps", userExec(func(o *Options) { o.Fakeroot = true; o.AddCaps = "CAP_NET_RAW" }), user, "--add-caps requires root privileges"},
-		{"root --userns instance", instanceOpts(func(o *Options) { o.UserNS = true }), root, "--userns and --fakeroot cannot start instances"},
 		{"root --userns --overlay", execOpts(func(o *Options) { o.UserNS = true; o.Overlay = []string{"/ov"} }), root, "cannot be combined with --overlay"},
 		{"root --userns --net", execOpts(func(o *Options) { o.UserNS = true; o.Net = true }), root, "cannot be combined with --net"},
 		{"--fakeroot, user namespaces off", userExec(func(o *Options) { o.Fakeroot = true }), user, "User namespace required but not allowed by configuration."},

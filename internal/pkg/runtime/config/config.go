@@ -190,6 +190,11 @@ type Instance struct {
 	// ConfigDir is the per-user configuration directory holding instance
 	// files and logs ($HOME/.apptainer).
 	ConfigDir string `json:"configDir"`
+	// RunDir is the runtime directory of an ordinary user's instance, in
+	// the user's configuration directory (launcher.RunParent); empty for
+	// root's, which is below the runtime's run directory, where the
+	// runtime finds the record it trusts.
+	RunDir string `json:"runDir,omitempty"`
 	// PidFile, when set, receives the instance PID after a successful start.
 	PidFile string `json:"pidFile,omitempty"`
 	// DelegatedCgroup puts a booted instance's cgroup2 cgroup below the

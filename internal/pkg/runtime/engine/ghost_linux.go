@@ -70,6 +70,34 @@ func ReleaseGhost(paths instance.Paths, f *instance.File) error {
 	return joinErrs(errs)
 }
 
+// ReleaseUserGhost is ReleaseGhost for an ordinary user's own store: the
+// user's dead instance had no cgroup, network or id range of the host's,
+// only its runtime directory in the user's configuration directory, which
+// is removed if the dead monitor f names owned it. Everything is the
+// user's, acted on with the user's privileges; the checks only keep a
+// damaged file from removing another directory.
+func ReleaseUserGhost(paths instance.Paths, f *instance.File) error {
+	parent := paths.RunParent()
+	if f.RunDir != filepath.Join(parent, f.Name) || instance.CheckName(f.Name) != nil {
+		return nil
+	}
+	unlock, err := instance.LockDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if instance.Alive(f) {
+		return nil
+	}
+	if owner, ok := runDirOwner(f.RunDir); !ok || owner != f.PPid {
+		return nil
+	}
+	return os.RemoveAll(f.RunDir)
+}
+
 // writeBeneath writes data into file name of directory dir without
 // following a symbolic link: the cgroup of an instance in a user
 // namespace is delegated to the instance's root.

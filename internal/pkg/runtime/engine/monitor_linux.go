@@ -531,7 +531,7 @@ func (m *monitor) setState(state string) {
 // file: the record first, so that a file never names a state the record
 // does not have.
 func (m *monitor) save() error {
-	if err := writeRecord(m.runDir, m.paths.ConfigDir, m.file); err != nil {
+	if err := m.writeRecord(); err != nil {
 		return err
 	}
 	return m.paths.Write(m.file)

@@ -109,7 +109,10 @@ func (m *monitor) describeInstance() error {
 		PPid: os.Getpid(), Name: inst.Name, User: inst.User, Image: m.cfg.Image,
 		LogOutPath: outPath, LogErrPath: errPath, State: instance.StateStarting,
 		Boot: m.cfg.Boot != nil, BootHostnet: m.cfg.HostNet != nil, ShareNSMode: inst.ShareNS,
-		Started: time.Now().UTC(), RunDir: instanceRunDir(inst.User, inst.Name),
+		Started: time.Now().UTC(), RunDir: inst.RunDir,
+	}
+	if f.RunDir == "" {
+		f.RunDir = instanceRunDir(inst.User, inst.Name)
 	}
 	m.file = f
 	if m.cfg.HostNet != nil {
@@ -201,7 +204,7 @@ func (m *monitor) claimName() error {
 	if m.baseline != nil {
 		m.baseline.runDir = m.runDir
 	}
-	if err := writeRecord(m.runDir, m.paths.ConfigDir, m.file); err != nil {
+	if err := m.writeRecord(); err != nil {
 		return err
 	}
 	if err := m.paths.Create(m.file); err != nil {
@@ -215,18 +218,30 @@ func (m *monitor) claimName() error {
 
 // prepareRunDir makes the runtime directory's /run/host, searchable but
 // not listable up to RunRoot: the root of a user namespace is no host
-// root, and must still reach its console and /run/host.
+// root, and must still reach its console and /run/host. An ordinary
+// user's runtime directory is the user's, in the user's configuration
+// directory, and reached by the user's ids.
 func (m *monitor) prepareRunDir() error {
 	if err := os.MkdirAll(filepath.Join(m.runDir, "host"), 0o755); err != nil {
 		return fmt.Errorf("failed to create %s: %w", m.runDir, err)
 	}
-	for d := m.runDir; d != filepath.Dir(RunRoot()); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o711); err != nil {
+	if !userMonitor() {
+		if err := m.openRunRoot(); err != nil {
 			return err
 		}
 	}
 	if u := m.cfg.UserNS; u != nil {
 		m.progress(fmt.Sprintf("user namespace: container ids 0-%d are host ids %d-%d", u.Size-1, u.HostID, u.HostID+u.Size-1))
+	}
+	return nil
+}
+
+// openRunRoot makes root's runtime directory searchable up to RunRoot.
+func (m *monitor) openRunRoot() error {
+	for d := m.runDir; d != filepath.Dir(RunRoot()); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -47,6 +47,8 @@ func Trusted(instance.Paths, *instance.File) (*instance.File, error) {
 
 func ReleaseGhost(instance.Paths, *instance.File) error { return errNotLinux }
 
+func ReleaseUserGhost(instance.Paths, *instance.File) error { return errNotLinux }
+
 func HostnetDiff(*instance.File) (hostnet.Diff, error) { return hostnet.Diff{}, errNotLinux }
 
 func InstanceStats(*instance.File) (*InstanceUsage, error) { return nil, errNotLinux }
