@@ -122,16 +122,19 @@ func startInstance(cmd *cobra.Command, o *actionOptions, image string) error {
 		}
 		stderrLog.Infof("%s shares the host network; %s, dropped %s", o.InstanceName,
 			masked, strings.Join(cfg.HostNet.DroppedCaps, ", "))
-		if cfg.UserNS != nil {
+		switch {
+		case cfg.UserNS != nil:
 			stderrLog.Infof("%s runs in a user namespace: container ids 0-%d are host ids %d-%d", o.InstanceName,
 				cfg.UserNS.Size-1, res.IDMapHost, res.IDMapHost+cfg.UserNS.Size-1)
-		} else {
+		case cfg.Unprivileged:
+			stderrLog.Infof("%s runs in a user namespace of its user's: %s", o.InstanceName, idMapText(cfg.UIDMap))
+		default:
 			stderrLog.Infof("%s runs without a user namespace: root inside is host root", o.InstanceName)
 		}
 		if res.HostnetChanges != "" {
 			stderrLog.Warningf("the host network changed while %s booted:\n%s", o.InstanceName, res.HostnetChanges)
 		} else if cfg.HostNet.Guard != config.GuardOff {
-			stderrLog.Infof("host-network guard: host network unchanged%s", guardWhen(res.Readiness))
+			stderrLog.Infof("host-network guard: host network unchanged%s%s", guardWhen(res.Readiness), guardScope(cfg))
 		}
 	}
 	stderrLog.Infof("instance started successfully")
@@ -235,6 +238,33 @@ func progressPrinter(log *logger, tty bool) func(string) {
 
 // guardWhen says when the guard compared, for an init that does not
 // report readiness: its check ran when the start was taken as done.
+// guardScope says what an ordinary user's guard leaves out: the
+// firewall, which only root may read.
+func guardScope(cfg *config.Config) string {
+	if !cfg.Unprivileged || os.Getuid() == 0 {
+		return ""
+	}
+	return "; the firewall was not compared: reading it needs root, and the instance's user namespace cannot change it"
+}
+
+// idMapText describes a user namespace's uid map for messages: "container
+// id 0 is host id 1000, container ids 1-65536 are host ids
+// 100000-165535".
+func idMapText(maps []config.IDMap) string {
+	parts := make([]string, 0, len(maps))
+	for _, m := range maps {
+		if m.Size == 1 {
+			parts = append(parts, fmt.Sprintf("container id %d is host id %d", m.ContainerID, m.HostID))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("container ids %d-%d are host ids %d-%d", m.ContainerID, m.ContainerID+m.Size-1, m.HostID, m.HostID+m.Size-1))
+	}
+	if len(parts) == 0 {
+		return "no ids mapped"
+	}
+	return strings.Join(parts, ", ")
+}
+
 func guardWhen(readiness string) string {
 	switch readiness {
 	case engine.ReadySettled:

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/apptainer/apptainer/internal/pkg/instance"
+	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 )
 
 func TestListPattern(t *testing.T) {
@@ -35,5 +36,21 @@ func TestListedHidesShareNS(t *testing.T) {
 	}
 	if sharedInstanceName(77) != "sharens_instance_77" {
 		t.Errorf("shared instance name %q", sharedInstanceName(77))
+	}
+}
+
+func TestIDMapText(t *testing.T) {
+	for _, tc := range []struct {
+		maps []config.IDMap
+		want string
+	}{
+		{[]config.IDMap{{ContainerID: 0, HostID: 1000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}},
+			"container id 0 is host id 1000, container ids 1-65536 are host ids 100000-165535"},
+		{[]config.IDMap{{ContainerID: 1000, HostID: 1000, Size: 1}}, "container id 1000 is host id 1000"},
+		{nil, "no ids mapped"},
+	} {
+		if got := idMapText(tc.maps); got != tc.want {
+			t.Errorf("idMapText(%v) = %q, want %q", tc.maps, got, tc.want)
+		}
 	}
 }

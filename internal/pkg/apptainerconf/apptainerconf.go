@@ -128,6 +128,12 @@ type File struct {
 
 	// Booted instances (this project's directives).
 	AllowBootHostnet     bool
+	// AllowBootHostnetUsers and AllowBootHostnetGroups are the ordinary
+	// users (names or uids) and groups who may start --boot-hostnet
+	// instances of their own (rootless, with --fakeroot); empty lists
+	// leave the feature to root.
+	AllowBootHostnetUsers  []string
+	AllowBootHostnetGroups []string
 	BootHostnetMaskUnits []string
 	BootHostnetGuard     string
 	BootTimeout          int

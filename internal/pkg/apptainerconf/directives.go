@@ -210,6 +210,8 @@ var directives = []directive{
 	text("cni plugin path", absolutePath, func(f *File) *string { return &f.CNIPluginPath }),
 
 	yesNo("allow boot hostnet", func(f *File) *bool { return &f.AllowBootHostnet }),
+	list("allow boot hostnet users", nil, func(f *File) *[]string { return &f.AllowBootHostnetUsers }),
+	list("allow boot hostnet groups", nil, func(f *File) *[]string { return &f.AllowBootHostnetGroups }),
 	list("boot hostnet mask units", unitName, func(f *File) *[]string { return &f.BootHostnetMaskUnits }),
 	oneOf("boot hostnet guard", guardModes,
 		func(f *File) *string { return &f.BootHostnetGuard }),

@@ -68,6 +68,8 @@ var directiveCases = []directiveCase{
 	{"cni configuration path", "/etc/cni/net.d", func(f *File) any { return f.CNIConfPath }, "/etc/cni/net.d", "cni/net.d"},
 	{"cni plugin path", "/usr/lib/cni", func(f *File) any { return f.CNIPluginPath }, "/usr/lib/cni", "./bin"},
 	{"allow boot hostnet", "no", func(f *File) any { return f.AllowBootHostnet }, false, "sometimes"},
+	{"allow boot hostnet users", "alice, 1001", func(f *File) any { return f.AllowBootHostnetUsers }, []string{"alice", "1001"}, ""},
+	{"allow boot hostnet groups", "hpc", func(f *File) any { return f.AllowBootHostnetGroups }, []string{"hpc"}, ""},
 	{"boot hostnet mask units", "my-vpn.service, ifup@.service", func(f *File) any { return f.BootHostnetMaskUnits },
 		[]string{"my-vpn.service", "ifup@.service"}, "my vpn.service"},
 	{"boot hostnet guard", "fail", func(f *File) any { return f.BootHostnetGuard }, string(config.GuardFail), "panic"},

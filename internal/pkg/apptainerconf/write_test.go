@@ -57,6 +57,8 @@ func changedFile() *File {
 		CNIConfPath:               "/etc/cni/net.d",
 		CNIPluginPath:             "/usr/lib/cni",
 		AllowBootHostnet:          false,
+		AllowBootHostnetUsers:     []string{"alice"},
+		AllowBootHostnetGroups:    []string{"hpc", "1002"},
 		BootHostnetMaskUnits:      []string{"x.service", "y@.socket"},
 		BootHostnetGuard:          string(config.GuardOff),
 		BootTimeout:               1,

@@ -87,4 +87,9 @@ type SnapshotOptions struct {
 	// namespace, which is when the guard asks for them. They add a few
 	// hundred small reads.
 	Kernel bool
+	// SkipFirewall, when set, says why the firewall is not recorded: the
+	// snapshot's Netfilter is only that reason. An ordinary user's guard
+	// may not read the firewall (nft needs CAP_NET_ADMIN), and its
+	// instance, in a user namespace the user owns, may not change it.
+	SkipFirewall string
 }

@@ -63,7 +63,7 @@ func takeSnapshot(opts SnapshotOptions, deferFirewall bool) (*Snapshot, func() e
 		<-nf.done // no goroutine writes s after we return
 		return nil, nil, err
 	}
-	if deferFirewall && gen != 0 && lookTool("nft") != "" {
+	if deferFirewall && gen != 0 && lookTool("nft") != "" && opts.SkipFirewall == "" {
 		return s, finish, nil
 	}
 	if err := finish(); err != nil {
@@ -89,8 +89,12 @@ type netfilterRecording struct {
 // thread's network namespace while the rest is recorded.
 func recordNetfilter(s *Snapshot, opts SnapshotOptions, gen uint32) *netfilterRecording {
 	r := &netfilterRecording{gen: gen}
-	if opts.PreviousNetfilter.reusableAt(gen) {
-		s.Netfilter = *opts.PreviousNetfilter
+	if opts.SkipFirewall != "" || opts.PreviousNetfilter.reusableAt(gen) {
+		if opts.SkipFirewall != "" {
+			s.Netfilter = Netfilter{Unavailable: opts.SkipFirewall}
+		} else {
+			s.Netfilter = *opts.PreviousNetfilter
+		}
 		done := make(chan error, 1)
 		done <- nil
 		r.done = done

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
+	"github.com/apptainer/apptainer/internal/pkg/network"
 )
 
 // ErrPermission marks refusals of root-only features and of features an
@@ -13,8 +16,10 @@ var ErrPermission = errors.New("permission denied")
 // ErrInvalid marks options that contradict each other or are malformed.
 var ErrInvalid = errors.New("invalid options")
 
-// checkBoot refuses --boot for non-root users and outside instances, with
-// upstream's message.
+// checkBoot refuses --boot outside instances, and for an ordinary user
+// without --fakeroot (upstream's message, and the way out): init must be
+// root in its container, which for a user only a root-mapped user
+// namespace makes it.
 func checkBoot(o Options, h Host) error {
 	if !o.Boot {
 		return nil
@@ -22,8 +27,8 @@ func checkBoot(o Options, h Host) error {
 	if !o.Action.IsInstance() {
 		return fmt.Errorf("%w: --boot is only available with instance start and instance run", ErrInvalid)
 	}
-	if h.UID != 0 {
-		return fmt.Errorf("%w: Could not configure --boot: --boot requires root privileges", ErrPermission)
+	if h.UID != 0 && !o.Fakeroot {
+		return fmt.Errorf("%w: Could not configure --boot: --boot requires root privileges (an ordinary user boots with --fakeroot)", ErrPermission)
 	}
 	return nil
 }
@@ -49,7 +54,7 @@ func checkDelegatedCgroup(o Options) error {
 // checkBootHostnet refuses --boot-hostnet where it cannot work or is not
 // allowed. It runs before any namespace decision, so nothing is started for
 // a refused combination.
-func checkBootHostnet(o Options, h Host, allowed bool) error {
+func checkBootHostnet(o Options, h Host, conf *apptainerconf.File) error {
 	if !o.BootHostnet {
 		if len(o.BootHostnetUnmask) > 0 {
 			return fmt.Errorf("%w: --boot-hostnet-unmask requires --boot-hostnet", ErrInvalid)
@@ -85,11 +90,30 @@ func checkBootHostnet(o Options, h Host, allowed bool) error {
 			return fmt.Errorf("%w: --boot-hostnet shares the host network namespace and cannot be combined with %s", ErrInvalid, c.flag)
 		}
 	}
-	if h.UID != 0 {
-		return fmt.Errorf("%w: Could not configure --boot-hostnet: --boot-hostnet requires root privileges", ErrPermission)
-	}
-	if !allowed {
+	if !conf.AllowBootHostnet {
 		return fmt.Errorf("%w: --boot-hostnet is disabled by the administrator (allow boot hostnet = no in apptainer.conf)", ErrPermission)
+	}
+	return checkRootlessBootHostnet(o, h, conf)
+}
+
+// checkRootlessBootHostnet lets an ordinary user boot on the host network
+// only where apptainer.conf lists the user or one of the user's groups
+// ("allow boot hostnet users/groups"), and only with --fakeroot: the
+// instance is then in a user namespace the user owns, to which the kernel
+// refuses every change of the host's network.
+func checkRootlessBootHostnet(o Options, h Host, conf *apptainerconf.File) error {
+	if h.UID == 0 {
+		return nil
+	}
+	caller := network.Caller{UID: h.UID, User: h.User, GIDs: h.GIDs, Groups: h.Groups}
+	if !(network.Allow{NetUsers: conf.AllowBootHostnetUsers, NetGroups: conf.AllowBootHostnetGroups}).Permits(caller) {
+		return fmt.Errorf("%w: Could not configure --boot-hostnet: user %s is not allowed to boot instances on the host network (allow boot hostnet users / allow boot hostnet groups in apptainer.conf; default: root only)", ErrPermission, h.User)
+	}
+	if !o.Fakeroot {
+		return fmt.Errorf("%w: Could not configure --boot: --boot requires root privileges (an ordinary user boots with --fakeroot)", ErrPermission)
+	}
+	if o.BootHostnetUserns != nil && !*o.BootHostnetUserns {
+		return fmt.Errorf("%w: --boot-hostnet-userns=false: an ordinary user's instance always runs in the user's own user namespace", ErrInvalid)
 	}
 	return nil
 }
@@ -102,10 +126,14 @@ func checkBootHostnet(o Options, h Host, allowed bool) error {
 // container's init cannot reconfigure the host's interfaces. With
 // --boot-hostnet the user asks to stay on the host network instead; the
 // safeguards in hostnet.go take over that protection.
-func bootInstance(o Options, ns namespaces) (namespaces, string) {
+//
+// An ordinary user's booted instance (--fakeroot) gets a network namespace
+// with loopback only: CNI networks need root.
+func bootInstance(o Options, ns namespaces, rootless bool) (namespaces, string) {
 	ns.UTS = true
 	if !o.BootHostnet {
 		ns.Net = true
+		ns.LoopbackOnly = rootless
 	}
 	hostname := o.Hostname
 	if hostname == "" {

@@ -118,9 +118,11 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 		}
 		c.HostNet = hn
 		c.Spec.Process.Args = append(c.Spec.Process.Args, policy.InitArgs(hn.MaskedUnits)...)
-		if nd.userns {
+		if nd.userns && !un.own {
 			// Root without a user namespace can still write most of the
-			// host's net.* sysctls; mapped root cannot.
+			// host's net.* sysctls; mapped root cannot. A container in a
+			// user namespace of its own (an ordinary user's) has one
+			// already.
 			c.UserNS = &config.UserNS{Size: IDMapSize}
 		}
 	}
@@ -130,7 +132,7 @@ func Build(o Options, conf *apptainerconf.File, h Host) (*config.Config, []Messa
 // checkFeatures refuses a feature the caller or apptainer.conf does not
 // allow, each with its own message, in upstream's order.
 func checkFeatures(o Options, conf *apptainerconf.File, h Host) error {
-	if err := checkBootHostnet(o, h, conf.AllowBootHostnet); err != nil {
+	if err := checkBootHostnet(o, h, conf); err != nil {
 		return err
 	}
 	if err := checkBoot(o, h); err != nil {
@@ -180,7 +182,7 @@ func decideNamespaces(o Options, conf *apptainerconf.File, h Host) (nsDecision, 
 	}
 	hostname := o.Hostname
 	if o.Boot {
-		ns, hostname = bootInstance(o, ns)
+		ns, hostname = bootInstance(o, ns, h.UID != 0)
 		if len(hostname) > 64 {
 			return nsDecision{}, nil, fmt.Errorf("%w: hostname %q is longer than 64 characters (--boot uses the instance name unless --hostname is given)", ErrInvalid, hostname)
 		}

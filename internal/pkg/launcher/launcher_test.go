@@ -122,7 +122,7 @@ func TestRefusals(t *testing.T) {
 		{"hostnet with --network", boot(func(o *Options) { o.Network = "bridge" }), nil, rootHost(), ErrInvalid, "cannot be combined with --network"},
 		{"hostnet with --network-args", boot(func(o *Options) { o.NetworkArgs = []string{"portmap=80/tcp"} }), nil, rootHost(), ErrInvalid, "cannot be combined with --network-args"},
 		{"hostnet with --netns-path", boot(func(o *Options) { o.NetnsPath = "/proc/1/ns/net" }), nil, rootHost(), ErrInvalid, "cannot be combined with --netns-path"},
-		{"hostnet as non-root", boot(func(*Options) {}), nil, user, ErrPermission, "--boot-hostnet requires root privileges"},
+		{"hostnet as non-root", boot(func(*Options) {}), nil, user, ErrPermission, "user alice is not allowed to boot instances on the host network"},
 		{"hostnet disabled by conf", boot(func(*Options) {}), deny, rootHost(), ErrPermission, "allow boot hostnet = no"},
 		{"boot with uts ns disallowed", instanceOpts(func(o *Options) { o.Boot = true }), func() *apptainerconf.File {
 			c := apptainerconf.Default()

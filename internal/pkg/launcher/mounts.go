@@ -135,7 +135,11 @@ func planKernelFS(p *mountPlan, in mountInputs) {
 	case in.Unprivileged:
 		// A user namespace may mount only the sysfs of a network
 		// namespace it owns.
-		p.add(specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "nodev", "noexec"}})
+		opts := []string{"rbind", "nosuid", "nodev", "noexec"}
+		if in.Boot {
+			opts = append(opts, "ro")
+		}
+		p.add(specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: opts})
 	default:
 		p.add(specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts})
 	}

@@ -3,6 +3,8 @@ package launcher
 import (
 	"strings"
 
+	"github.com/apptainer/apptainer/internal/pkg/network"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -11,6 +13,9 @@ import (
 type namespaces struct {
 	PID, IPC, UTS, Net, User bool
 	NetnsPath                string
+	// LoopbackOnly makes the default network of a new network namespace
+	// "none" instead of "bridge" (an ordinary user's booted instance).
+	LoopbackOnly bool
 }
 
 // networkPlan is what setNamespaces decided about networking.
@@ -46,7 +51,11 @@ func setNamespaces(o Options, ns namespaces) ([]specs.LinuxNamespace, networkPla
 			ns.Net = true
 		}
 		if ns.Net {
-			if len(networks) == 0 {
+			switch {
+			case len(networks) > 0:
+			case ns.LoopbackOnly:
+				networks = []string{network.NoneNetwork}
+			default:
 				networks = []string{"bridge"}
 			}
 			if ns.NetnsPath != "" {

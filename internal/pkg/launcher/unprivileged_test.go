@@ -232,3 +232,86 @@ func TestUserInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestRootlessBoot: an ordinary user boots with --fakeroot, in a network
+// namespace with loopback only, or on the host network where
+// apptainer.conf lists the user or a group of the user's.
+func TestRootlessBoot(t *testing.T) {
+	user := withSubIDs(userHost(), nil, nil)
+	listed := func(users ...string) *apptainerconf.File {
+		var groups []string
+		if len(users) > 1 {
+			users, groups = users[:1], users[1:]
+		}
+		c := apptainerconf.Default()
+		c.AllowBootHostnetUsers, c.AllowBootHostnetGroups = users, groups
+		return c
+	}
+	boot := func(mod func(*Options)) Options {
+		return instanceOpts(func(o *Options) {
+			o.Boot, o.Fakeroot = true, true
+			if mod != nil {
+				mod(o)
+			}
+		})
+	}
+	hostnet := func(o *Options) { o.BootHostnet = true }
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		conf    *apptainerconf.File
+		hostnet bool
+	}{
+		{"--boot --fakeroot: loopback only", boot(nil), apptainerconf.Default(), false},
+		{"--boot-hostnet, listed by name", boot(hostnet), listed("alice"), true},
+		{"--boot-hostnet, listed by uid", boot(hostnet), listed("1000"), true},
+		{"--boot-hostnet, listed by group", boot(hostnet), listed("", "alice"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := Build(tc.opts, tc.conf, user)
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if !c.Unprivileged || c.UserNS != nil || c.Spec.Process.User.UID != 0 || c.Boot == nil {
+				t.Errorf("Unprivileged %v, runtime id range %v, uid %d, boot %v: want the user's own root-mapped namespace booting init",
+					c.Unprivileged, c.UserNS, c.Spec.Process.User.UID, c.Boot)
+			}
+			if got := newNetNamespace(c.Spec.Linux.Namespaces); got == tc.hostnet {
+				t.Errorf("new network namespace: %v, want %v", got, !tc.hostnet)
+			}
+			if tc.hostnet {
+				if c.HostNet == nil || c.Network != nil {
+					t.Fatalf("host network: safeguards %v, CNI %v", c.HostNet, c.Network)
+				}
+				if caps := c.Spec.Process.Capabilities.Bounding; slices.Contains(caps, "CAP_NET_ADMIN") || slices.Contains(caps, "CAP_NET_RAW") {
+					t.Errorf("a host-network instance keeps network capabilities: %v", caps)
+				}
+				return
+			}
+			if c.Network == nil || !slices.Equal(c.Network.Networks, []string{"none"}) {
+				t.Errorf("networks %v, want [none]: CNI needs root", c.Network)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		conf *apptainerconf.File
+		want string
+	}{
+		{"--boot without --fakeroot", instanceOpts(func(o *Options) { o.Boot = true }), apptainerconf.Default(), "an ordinary user boots with --fakeroot"},
+		{"--boot-hostnet, not listed (the default)", boot(hostnet), apptainerconf.Default(), "user alice is not allowed to boot instances on the host network"},
+		{"--boot-hostnet, another user listed", boot(hostnet), listed("bob", "ops"), "user alice is not allowed"},
+		{"--boot-hostnet, listed, without --fakeroot", instanceOpts(func(o *Options) { o.Boot, o.BootHostnet = true, true }), listed("alice"), "an ordinary user boots with --fakeroot"},
+		{"--boot-hostnet, listed, but allow boot hostnet = no", boot(hostnet), func() *apptainerconf.File { c := listed("alice"); c.AllowBootHostnet = false; return c }(), "disabled by the administrator"},
+		{"--boot-hostnet-userns=false", boot(func(o *Options) { o.BootHostnet = true; f := false; o.BootHostnetUserns = &f }), listed("alice"), "always runs in the user's own user namespace"},
+		{"--boot --fakeroot --net", boot(func(o *Options) { o.Net = true }), apptainerconf.Default(), "the fakeroot CNI network needs a setuid installation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Build(tc.opts, tc.conf, user)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Build: err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

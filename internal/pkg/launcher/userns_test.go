@@ -169,7 +169,6 @@ func TestFakerootRefusals(t *testing.T) {
 	}{
 		{"user --fakeroot --net", userExec(func(o *Options) { o.Fakeroot = true; o.Net = true }), user, "the fakeroot CNI network needs a setuid installation"},
 		{"root --fakeroot --net", execOpts(func(o *Options) { o.Fakeroot = true; o.Net = true }), root, "the fakeroot CNI network needs a setuid installation"},
-		{"user --fakeroot --boot: upstream's --boot message", instanceOpts(func(o *Options) { o.Fakeroot = true; o.Boot = true }), user, "--boot requires root privileges"},
 		{"user --fakeroot --keep-privs", userExec(func(o *Options) { o.Fakeroot = true; o.KeepPrivs = true }), user, "--keep-privs requires root privileges"},
 		{"user --fakeroot --add-caps", userExec(func(o *Options) { o.Fakeroot = true; o.AddCaps = "CAP_NET_RAW" }), user, "--add-caps requires root privileges"},
 		{"root --userns --overlay", execOpts(func(o *Options) { o.UserNS = true; o.Overlay = []string{"/ov"} }), root, "cannot be combined with --overlay"},

@@ -59,7 +59,7 @@ func CheckNetnsPermission(path string, c Caller, a Allow) error {
 	if !slices.Contains(trimmed(a.NetnsPaths), path) {
 		return &PermissionError{msg: fmt.Sprintf(`"%s" is not an allowed netns path in singularity.conf`, path)}
 	}
-	if !a.permits(c) {
+	if !a.Permits(c) {
 		return &PermissionError{msg: "you are not permitted to join network namespaces in apptainer.conf"}
 	}
 	return nil
@@ -75,7 +75,7 @@ func CheckNetworksPermission(networks []string, c Caller, a Allow) error {
 	if c.UID == 0 || len(networks) == 0 || IsNone(networks) {
 		return nil
 	}
-	if !a.permits(c) {
+	if !a.Permits(c) {
 		return &PermissionError{msg: errNetworkNotPermitted}
 	}
 	allowed := trimmed(a.NetNetworks)
@@ -91,9 +91,9 @@ func CheckNetworksPermission(networks []string, c Caller, a Allow) error {
 	return nil
 }
 
-// permits says whether the caller is in "allow net users" or "allow net
+// Permits says whether the caller is in "allow net users" or "allow net
 // groups".
-func (a Allow) permits(c Caller) bool {
+func (a Allow) Permits(c Caller) bool {
 	for _, u := range trimmed(a.NetUsers) {
 		if (u != "" && u == c.User) || isID(u, c.UID) {
 			return true

@@ -40,6 +40,15 @@ type baselineResult struct {
 	at time.Time
 }
 
+// firewallSkipped says why an ordinary user's guard does not record the
+// firewall, which only root may read; "" for root's.
+func firewallSkipped() string {
+	if !userMonitor() {
+		return ""
+	}
+	return "not recorded: reading the firewall needs root, and an instance in a user namespace of an ordinary user's cannot change it"
+}
+
 // takeBaseline is takeBaselineFor without the kernel state: the guard of
 // an instance in a user namespace.
 func takeBaseline(resolv string) <-chan baselineResult {
@@ -56,7 +65,7 @@ func takeBaseline(resolv string) <-chan baselineResult {
 func takeBaselineFor(resolv string, kernel bool) <-chan baselineResult {
 	out := make(chan baselineResult, 1)
 	go func() {
-		snap, finish, err := hostnet.TakeDeferred(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0), Kernel: kernel})
+		snap, finish, err := hostnet.TakeDeferred(hostnet.SnapshotOptions{ResolvConf: resolv, ListenerFilter: instanceListeners(0), Kernel: kernel, SkipFirewall: firewallSkipped()})
 		if err != nil {
 			out <- baselineResult{err: fmt.Errorf("failed to record the host network state: %w", err), at: time.Now()}
 			return
@@ -114,7 +123,7 @@ func (g *hostGuard) check(pid int) (hostnet.Diff, error) {
 	// without a user namespace), so `hostnet diff` needs no option.
 	now, err := hostnet.Take(hostnet.SnapshotOptions{
 		ResolvConf: g.resolv, ListenerFilter: instanceListeners(pid), PreviousNetfilter: &g.baseline.Netfilter,
-		Kernel: g.baseline.Kernel != nil,
+		Kernel: g.baseline.Kernel != nil, SkipFirewall: firewallSkipped(),
 	})
 	if err != nil {
 		return hostnet.Diff{}, err

@@ -95,6 +95,12 @@ func joinRequest(pid int, cgroupToo bool) (nsenter.Request, error) {
 		if err != nil {
 			return r, fmt.Errorf("failed to find the instance's cgroup: %w", err)
 		}
+		if os.Getuid() != 0 {
+			// An ordinary user's instance has a cgroup2 cgroup only;
+			// its processes are in the v1 ones of the user's session,
+			// where the joiner is already.
+			procs = procs[:1]
+		}
 		r.CgroupProcs = procs
 	}
 	return r, nil

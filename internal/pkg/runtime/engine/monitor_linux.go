@@ -325,8 +325,12 @@ func (m *monitor) prepareBoot() error {
 	// Only the instance's root may reach the socket: the host id of a user
 	// namespace's root, or root.
 	notifyOwner := 0
-	if u := m.cfg.UserNS; u != nil {
-		notifyOwner = int(u.HostID)
+	switch {
+	case m.cfg.UserNS != nil:
+		notifyOwner = int(m.cfg.UserNS.HostID)
+	case userMonitor():
+		// --fakeroot maps the instance's root to the user.
+		notifyOwner = os.Getuid()
 	}
 	if m.notify, err = listenNotify(host, notifyOwner); err != nil {
 		return err

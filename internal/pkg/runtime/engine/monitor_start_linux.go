@@ -13,6 +13,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // start brings the instance up and records it. Each step is one method;
@@ -88,7 +89,7 @@ func (m *monitor) startBaseline() *baselineWait {
 	// Without a user namespace root in the instance is host root: the
 	// guard also records the kernel's own settings (kernel.*, vm.*, fs.*
 	// sysctls, binfmt_misc), which only it could change.
-	return &baselineWait{results: takeBaselineFor(m.cfg.HostNet.ResolvConf, m.cfg.UserNS == nil)}
+	return &baselineWait{results: takeBaselineFor(m.cfg.HostNet.ResolvConf, m.cfg.UserNS == nil && !m.cfg.Unprivileged)}
 }
 
 // describeInstance fills the instance file with everything host-side this
@@ -135,7 +136,14 @@ func (m *monitor) describeInstance() error {
 		// Limits on a hybrid host live in the v1 hierarchies, which the
 		// instance then joins even in a user namespace.
 		v1 := m.cfg.UserNS == nil || cgroup.HasLimits(m.cfg.Spec.Linux.Resources)
-		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1, inst.DelegatedCgroup); err != nil {
+		delegated := inst.DelegatedCgroup
+		if userMonitor() {
+			// A user may only make cgroups below one delegated to it
+			// (systemd's user manager, or a Delegate=yes unit or
+			// scope), and no v1 ones.
+			v1, delegated = false, true
+		}
+		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1, delegated); err != nil {
 			return err
 		}
 		f.Cgroup = true
@@ -177,6 +185,9 @@ func instanceCgroups(user, name string, v1, delegated bool) ([]string, error) {
 			return nil, errors.New("--delegated-cgroup: this process runs in the root cgroup, which no service manager delegates; run it from a systemd unit with Delegate=yes")
 		}
 		unified = cgroup.DelegatedPath(mnt, own, user, name)
+		if err := checkDelegated(filepath.Join(mnt, own)); err != nil {
+			return nil, err
+		}
 	}
 	paths := []string{unified}
 	if v1 {
@@ -187,6 +198,16 @@ func instanceCgroups(user, name string, v1, delegated bool) ([]string, error) {
 		paths = append(paths, more...)
 	}
 	return paths, nil
+}
+
+// checkDelegated says what is wrong when this process may not make a
+// cgroup below its own, dir: the cgroup was not delegated to its user.
+// Root may, anywhere.
+func checkDelegated(dir string) error {
+	if unix.Access(dir, unix.W_OK) == nil && unix.Access(filepath.Join(dir, "cgroup.procs"), unix.W_OK) == nil {
+		return nil
+	}
+	return fmt.Errorf("a booted instance needs a cgroup of its own, which this process may only make below a cgroup delegated to it, and its cgroup %s is not: run it from a systemd unit or scope with Delegate=yes (for a user: systemd-run --user --scope -p Delegate=yes apptainer instance start ...)", dir)
 }
 
 // claimName makes the instance ours. The runtime directory and cgroup are

@@ -163,6 +163,14 @@ func setupUnprivileged(cfg *config.Config) error {
 	if _, _, e := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
 		return fmt.Errorf("failed to clear the ambient capabilities: %w", e)
 	}
+	if cfg.Cgroup {
+		// A booted instance: the monitor cloned the stage into the
+		// instance's cgroup, which becomes the root of the container's
+		// cgroup namespace, one the user namespace owns and may mount.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("failed to create cgroup namespace: %w", err)
+		}
+	}
 	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
