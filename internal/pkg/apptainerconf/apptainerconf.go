@@ -127,17 +127,17 @@ type File struct {
 	CNIPluginPath    string
 
 	// Booted instances (this project's directives).
-	AllowBootHostnet     bool
+	AllowBootHostnet bool
 	// AllowBootHostnetUsers and AllowBootHostnetGroups are the ordinary
 	// users (names or uids) and groups who may start --boot-hostnet
 	// instances of their own (rootless, with --fakeroot); empty lists
 	// leave the feature to root.
 	AllowBootHostnetUsers  []string
 	AllowBootHostnetGroups []string
-	BootHostnetMaskUnits []string
-	BootHostnetGuard     string
-	BootTimeout          int
-	BootHostnetUserns    string
+	BootHostnetMaskUnits   []string
+	BootHostnetGuard       string
+	BootTimeout            int
+	BootHostnetUserns      string
 	// BootConsoleLogSize is the size in MiB at which a booted instance's
 	// console log (NAME.out) is rotated to NAME.out.1; 0 never rotates.
 	BootConsoleLogSize int
