@@ -205,3 +205,40 @@ func TestRootlessBoot(t *testing.T) {
 		return len(procs) == 0, strings.Join(procs, "\n")
 	})
 }
+
+// TestRootlessDebianImage: a user's exec of a Debian image, whose
+// /etc/localtime is a symbolic link owned by root (an id the user
+// namespace does not map): the host's time zone is bound in its place,
+// in a SIF and in a sandbox.
+func TestRootlessDebianImage(t *testing.T) {
+	rootlessSetup(t)
+	u := newTestUser(t)
+	usableFuse(t)
+	sif := filepath.Join(readableDir(t), "debian.sif")
+	if err := os.Link(testSIF(t), sif); err != nil {
+		if out, err := exec.Command("cp", testSIF(t), sif).CombinedOutput(); err != nil {
+			t.Fatalf("copy the SIF: %v\n%s", err, out)
+		}
+	}
+	if err := os.Chmod(sif, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := bootImage(t)
+	if fi, err := os.Lstat(filepath.Join(img, "etc", "localtime")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the Debian image's /etc/localtime is not a symbolic link (%v): the test would prove nothing", err)
+	}
+	hostZone, err := os.ReadFile("/etc/localtime")
+	if err != nil {
+		t.Skipf("the host has no /etc/localtime to bind: %v", err)
+	}
+	for _, tc := range []struct{ kind, img string }{{"SIF", sif}, {"sandbox", img}} {
+		t.Run(tc.kind, func(t *testing.T) {
+			r := u.run(t, "exec", tc.img, "sh", "-c", "test ! -L /etc/localtime && cksum < /etc/localtime")
+			mustSucceed(t, r, "exec of a Debian image as a user")
+			want := output(t, "sh", "-c", "cksum < /etc/localtime")
+			if strings.TrimSpace(r.Stdout) != want {
+				t.Errorf("/etc/localtime inside has checksum %q, want the host's %q (%d bytes)", r.Stdout, want, len(hostZone))
+			}
+		})
+	}
+}

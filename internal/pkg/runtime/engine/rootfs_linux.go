@@ -294,6 +294,9 @@ func (a *assembler) overlayRoot(lower string) error {
 		if err := shadowParents(lower, upper, mountParents(a.cfg)); err != nil {
 			return err
 		}
+		if err := shadowLinks(lower, upper, bindDestinations(a.cfg)); err != nil {
+			return err
+		}
 		return unprivilegedOverlay(a.root(), data)
 	}
 	return mount("overlay", a.root(), "overlay", 0, data)

@@ -374,6 +374,50 @@ func shadowParents(lower, upper string, dirs []string) error {
 	return nil
 }
 
+// bindDestinations are the destinations of cfg's bind mounts, whose
+// symbolic link in the image the bind replaces (mountTarget).
+func bindDestinations(cfg *config.Config) []string {
+	var dests []string
+	for _, m := range cfg.Spec.Mounts {
+		if flags, _, _ := parseMountOptions(m.Options); flags&unix.MS_BIND != 0 {
+			dests = append(dests, m.Destination)
+		}
+	}
+	return dests
+}
+
+// shadowLinks hides, with a whiteout in the overlay's upper layer made
+// before it is mounted, each symbolic link of the image that a bind
+// replaces (Debian's /etc/localtime and /etc/resolv.conf): the mount
+// point is then made where the link was (mountTarget finds nothing
+// there). Removing the link through the mounted overlay would fail for an
+// ordinary user: the link is root's, an owner the user namespace does
+// not map, and the overlay refuses to act on it (EOVERFLOW). A whiteout
+// needs no privilege. Paths are resolved inside the image, as
+// shadowParents resolves them, and only a link is hidden.
+func shadowLinks(lower, upper string, dests []string) error {
+	for _, dest := range dests {
+		dir, base := filepath.Split(filepath.Clean("/" + dest))
+		parent, err := securePath(lower, dir)
+		if err != nil || base == "" {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(parent, base), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			continue
+		}
+		rel, err := filepath.Rel(lower, parent)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		shadow := filepath.Join(upper, rel, base)
+		if err := unix.Mknod(shadow, unix.S_IFCHR, 0); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("failed to prepare the mount point %s in place of the image's symbolic link: %w", dest, err)
+		}
+	}
+	return nil
+}
+
 // confined refuses a mount point that does not exist yet and that the
 // image's symbolic links lead onto another file system than the root's:
 // for root, one the runtime bound from the host (the host's /tmp, the home
