@@ -288,3 +288,136 @@ func TestParseRuntimeTime(t *testing.T) {
 		t.Error("no line accepted")
 	}
 }
+
+func TestParseSubIDs(t *testing.T) {
+	text := "# comment\nalice:100000:65536\nbob:165536:65536\nalice:300000:10\nalice:x:5\nalice:5:0\nalice:1:2:3\n  alice:400000:1  \n"
+	got := parseSubIDs(text, "alice")
+	want := []idRange{{100000, 65536}, {300000, 10}, {400000, 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if got := parseSubIDs(text, "carol"); got != nil {
+		t.Errorf("a user without entries got %v", got)
+	}
+	// A name that is a prefix of another's is not that one.
+	if got := parseSubIDs("alice2:1:1\n", "alice"); got != nil {
+		t.Errorf("alice got alice2's range %v", got)
+	}
+}
+
+func TestIDSetHas(t *testing.T) {
+	s := idSet{uid: 1001, ranges: []idRange{{100000, 65536}}}
+	for id, want := range map[int]bool{1001: true, 100000: true, 165535: true, 165536: false, 99999: false, 0: false, 1000: false} {
+		if got := s.has(id); got != want {
+			t.Errorf("has(%d) = %v, want %v", id, got, want)
+		}
+	}
+	// The zero set owns nothing, root least of all.
+	if (idSet{}).has(0) {
+		t.Error("the zero idSet has uid 0")
+	}
+}
+
+func TestStatusUIDs(t *testing.T) {
+	status := "Name:\tsh\nUmask:\t0022\nUid:\t1001\t1001\t0\t1001\nGid:\t1001\t1001\t1001\t1001\n"
+	if got, want := statusUIDs(status), []int{1001, 1001, 0, 1001}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := statusUIDs("Name:\tx\n"); got != nil {
+		t.Errorf("no Uid line: got %v", got)
+	}
+}
+
+func TestRefusalReason(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"first line", "FATAL:   --fakeroot instances are not supported by this build\nmore\n", "FATAL:   --fakeroot instances are not supported by this build"},
+		{"leading blank lines", "\n  \nWARNING: x\n", "WARNING: x"},
+		{"empty", "", "no message"},
+		{"column separator", "a | b", `a \| b`},
+		{"terminal escapes", "bad \x1b[31mred\x1b[0m \x9b2J", "bad ?[31mred?[0m ?2J"},
+		{"C1 control", "a\u009b2Jb", "a?2Jb"},
+		{"invalid UTF-8", "a\xffb", "a?b"},
+		{"long", strings.Repeat("x", 250), strings.Repeat("x", 200) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := refusalReason(tt.in); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTableUnmeasuredWithReason(t *testing.T) {
+	refused := &Series{Name: "user start", Unmeasured: "FATAL: refused"}
+	root := &Series{Name: "root start", Values: []float64{0.5, 0.7, 0.6}}
+	out, err := Table([]Row{{Case: refused, Peer: root}, {Case: root}, {Case: root, Peer: refused}})
+	if err != nil {
+		t.Fatalf("a row unmeasured with a reason must not fail the table: %v", err)
+	}
+	for _, want := range []string{
+		"| user start | 0 | - | - | - | root start | 600.0 ms | - | reported | not measured: FATAL: refused |",
+		"| root start | 3 | 600.0 ms | 500.0 ms | 700.0 ms | - | - | - | reported | - |",
+		"| root start | 0 | - | - | - | user start | - | - | reported | not measured: peer: FATAL: refused |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	// Control: the same row without a reason and without values fails.
+	if _, err := Table([]Row{{Case: &Series{Name: "user start"}, Peer: root}}); err == nil {
+		t.Error("an empty series without a reason did not fail the table")
+	}
+}
+
+func TestSelectRowsRootless(t *testing.T) {
+	series := map[string]*Series{}
+	for _, n := range []string{caseUserExecSIF, caseRootExecSIF, caseUserStart, caseRootUsernsStart} {
+		series[n] = &Series{Name: n}
+	}
+	var got []string
+	for _, r := range selectRows(rowSpecs, series) {
+		peer := ""
+		if r.Peer != nil {
+			peer = r.Peer.Name
+		}
+		got = append(got, r.Case.Name+" vs "+peer)
+	}
+	want := []string{
+		caseUserExecSIF + " vs " + caseRootExecSIF, caseRootExecSIF + " vs ",
+		caseUserStart + " vs " + caseRootUsernsStart, caseRootUsernsStart + " vs ",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestRecord(t *testing.T) {
+	tests := []struct {
+		name      string
+		round     int
+		first     bool
+		refused   string
+		wantErr   bool
+		wantVals  int
+		wantUnmea string
+	}{
+		{"warm-up worked: not counted", -1, true, "", false, 0, ""},
+		{"counted round", 0, false, "", false, 1, ""},
+		{"refused at the first attempt: unmeasured", -1, true, "FATAL: no", false, 0, "FATAL: no"},
+		{"refused later: failure", 1, false, "FATAL: no", true, 0, ""},
+		{"refused in a later warm-up: failure", -1, false, "FATAL: no", true, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Series{Name: "c"}
+			err := record(s, tt.round, tt.first, 42*time.Millisecond, tt.refused)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if len(s.Values) != tt.wantVals || s.Unmeasured != tt.wantUnmea {
+				t.Errorf("values %v unmeasured %q, want %d values, %q", s.Values, s.Unmeasured, tt.wantVals, tt.wantUnmea)
+			}
+		})
+	}
+}

@@ -9,36 +9,40 @@ import (
 
 // Case names: the first column of the table and the lanes of the plot.
 const (
-	caseHostnetStart  = "start→READY: instance start --boot --boot-hostnet"
-	caseNoUsernsStart = "start→READY: --boot --boot-hostnet-userns=false (no user namespace)"
-	caseCNIStart      = "start→READY: instance start --boot (CNI bridge)"
-	caseNspawnStart   = "start→READY: systemd-nspawn -b (host network)"
-	caseCompareStart  = "start→READY: instance start --boot --boot-hostnet, built from -compare (before)"
-	caseRuntime       = "runtime: CLI start → execve /sbin/init (strace, upper bound)"
-	caseRuntimeOwn    = "runtime: CLI start → exec /sbin/init (trace point)"
-	caseHostnetStop   = "stop: instance stop (--boot-hostnet, clean halt)"
-	caseCNIStop       = "stop: instance stop (--boot CNI bridge)"
-	caseNspawnStop    = "stop: systemd-nspawn (SIGTERM → exit)"
-	caseExec          = "exec instance://N /bin/true"
-	caseNsenter       = "nsenter -a -t PID /bin/true (floor)"
-	caseCLIStart      = "apptainer version (the CLI's own start-up)"
-	caseRSS           = "monitor RSS per booted instance (32 running)"
-	caseRSSPss        = "monitor PSS per booted instance (32 running; shared pages split)"
-	caseRSSAnon       = "monitor anonymous memory per booted instance (32 running)"
-	caseList          = "instance list --json (100 running)"
-	caseIperfLoHost   = "iperf3 loopback: bare host"
-	caseIperfLoHN     = "iperf3 loopback: --boot-hostnet instance"
-	caseIperfLoCNI    = "iperf3 loopback: --boot CNI instance (own lo)"
-	caseIperfVHost    = "iperf3 veth peer: bare host"
-	caseIperfVHN      = "iperf3 veth peer: --boot-hostnet instance"
-	caseIperfVCNI     = "iperf3 veth peer: --boot CNI instance (bridge+NAT)"
-	caseGuardBaseline = "guard: host-network snapshot, baseline (hostnet.Take)"
-	caseGuardCheck    = "guard: snapshot after READY/stop (firewall reused)"
-	caseGuardKernel   = "guard: baseline with kernel.*, vm.*, fs.*, binfmt_misc (no user namespace)"
-	caseEnvExec       = "exec IMAGE /bin/true (image environment: action script, 3 scripts)"
-	caseEnvExecPeer   = "exec IMAGE /bin/true (same image without /bin/sh: no action script)"
-	caseEnvJoin       = "exec instance://N /bin/true (plain instance, action script)"
-	caseEnvJoinPeer   = "exec instance://N /bin/true (plain instance without /bin/sh)"
+	caseHostnetStart    = "start→READY: instance start --boot --boot-hostnet"
+	caseNoUsernsStart   = "start→READY: --boot --boot-hostnet-userns=false (no user namespace)"
+	caseCNIStart        = "start→READY: instance start --boot (CNI bridge)"
+	caseNspawnStart     = "start→READY: systemd-nspawn -b (host network)"
+	caseCompareStart    = "start→READY: instance start --boot --boot-hostnet, built from -compare (before)"
+	caseRuntime         = "runtime: CLI start → execve /sbin/init (strace, upper bound)"
+	caseRuntimeOwn      = "runtime: CLI start → exec /sbin/init (trace point)"
+	caseHostnetStop     = "stop: instance stop (--boot-hostnet, clean halt)"
+	caseCNIStop         = "stop: instance stop (--boot CNI bridge)"
+	caseNspawnStop      = "stop: systemd-nspawn (SIGTERM → exit)"
+	caseExec            = "exec instance://N /bin/true"
+	caseNsenter         = "nsenter -a -t PID /bin/true (floor)"
+	caseCLIStart        = "apptainer version (the CLI's own start-up)"
+	caseRSS             = "monitor RSS per booted instance (32 running)"
+	caseRSSPss          = "monitor PSS per booted instance (32 running; shared pages split)"
+	caseRSSAnon         = "monitor anonymous memory per booted instance (32 running)"
+	caseList            = "instance list --json (100 running)"
+	caseIperfLoHost     = "iperf3 loopback: bare host"
+	caseIperfLoHN       = "iperf3 loopback: --boot-hostnet instance"
+	caseIperfLoCNI      = "iperf3 loopback: --boot CNI instance (own lo)"
+	caseIperfVHost      = "iperf3 veth peer: bare host"
+	caseIperfVHN        = "iperf3 veth peer: --boot-hostnet instance"
+	caseIperfVCNI       = "iperf3 veth peer: --boot CNI instance (bridge+NAT)"
+	caseGuardBaseline   = "guard: host-network snapshot, baseline (hostnet.Take)"
+	caseGuardCheck      = "guard: snapshot after READY/stop (firewall reused)"
+	caseGuardKernel     = "guard: baseline with kernel.*, vm.*, fs.*, binfmt_misc (no user namespace)"
+	caseEnvExec         = "exec IMAGE /bin/true (image environment: action script, 3 scripts)"
+	caseEnvExecPeer     = "exec IMAGE /bin/true (same image without /bin/sh: no action script)"
+	caseEnvJoin         = "exec instance://N /bin/true (plain instance, action script)"
+	caseEnvJoinPeer     = "exec instance://N /bin/true (plain instance without /bin/sh)"
+	caseUserExecSIF     = "exec SIF /bin/true as a user (squashfuse, user namespace)"
+	caseRootExecSIF     = "exec SIF /bin/true as root (kernel squashfs on a loop device)"
+	caseUserStart       = "start→READY as a user: instance start --boot --fakeroot SIF"
+	caseRootUsernsStart = "start→READY as root: instance start --boot --boot-hostnet SIF (user namespace)"
 )
 
 // traceSteps are the steps `instance start -v` reports, in order; each is
@@ -97,6 +101,10 @@ func buildRowSpecs() []rowSpec {
 		{caseGuardKernel, caseGuardBaseline, Reported, 0},
 		{caseEnvExec, caseEnvExecPeer, Reported, 0},
 		{caseEnvJoin, caseEnvJoinPeer, Reported, 0},
+		{caseUserExecSIF, caseRootExecSIF, Reported, 0},
+		{caseRootExecSIF, "", Reported, 0},
+		{caseUserStart, caseRootUsernsStart, Reported, 0},
+		{caseRootUsernsStart, "", Reported, 0},
 	}...)
 }
 

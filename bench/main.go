@@ -47,7 +47,7 @@ func main() {
 	flag.IntVar(&c.Boots, "boots", 10, "boot and stop cycles per runtime")
 	flag.IntVar(&c.Execs, "execs", 30, "iterations of exec and of instance list")
 	flag.IntVar(&c.Iperf, "iperf", 3, "iperf3 runs per configuration")
-	flag.StringVar(&c.Only, "only", "", "run only these groups: boot,trace,exec,rss,list,iperf,guard,env")
+	flag.StringVar(&c.Only, "only", "", "run only these groups: boot,trace,exec,rss,list,iperf,guard,env,rootless")
 	flag.StringVar(&c.Compare, "compare", "", "source tree (e.g. a git worktree of an earlier commit) whose --boot-hostnet start is timed in the same run, for a before/after row")
 	flag.Parse()
 

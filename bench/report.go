@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Comparison says how a row's median is judged against its target.
@@ -52,20 +53,78 @@ func Judge(r Row) (Verdict, error) {
 			v.Ratio = v.Case.Median / v.Peer.Median
 		}
 	}
+	v.TargetString = targetString(r)
 	switch r.Cmp {
 	case RatioAtMost:
 		v.Judged, v.Met = v.Ratio > 0, v.Ratio > 0 && v.Ratio <= r.Target
-		v.TargetString = fmt.Sprintf("<= %.2fx", r.Target)
 	case RatioAtLeast:
 		v.Judged, v.Met = v.Ratio > 0, v.Ratio >= r.Target
-		v.TargetString = fmt.Sprintf(">= %.2fx", r.Target)
 	case ValueAtMost:
 		v.Judged, v.Met = true, v.Case.Median <= r.Target
-		v.TargetString = "<= " + r.Case.Unit.Format(r.Target)
-	default:
-		v.TargetString = "reported"
 	}
 	return v, nil
+}
+
+// targetString is the target column of a row.
+func targetString(r Row) string {
+	switch r.Cmp {
+	case RatioAtMost:
+		return fmt.Sprintf("<= %.2fx", r.Target)
+	case RatioAtLeast:
+		return fmt.Sprintf(">= %.2fx", r.Target)
+	case ValueAtMost:
+		return "<= " + r.Case.Unit.Format(r.Target)
+	default:
+		return "reported"
+	}
+}
+
+// unmeasured returns why a row's case, or its peer, was not measured,
+// or "" when both were.
+func unmeasured(r Row) string {
+	if r.Case.Unmeasured != "" {
+		return r.Case.Unmeasured
+	}
+	if r.Peer != nil && r.Peer.Unmeasured != "" {
+		return "peer: " + r.Peer.Unmeasured
+	}
+	return ""
+}
+
+// refusalReason reduces a refused command's standard error to what a table
+// cell can hold: its first non-empty line, with control characters (the
+// terminal escapes a hostile image could put into a message) and the
+// table's column separator made harmless, and cut to a readable length.
+func refusalReason(stderr string) string {
+	const maxRunes = 200
+	line := ""
+	for _, l := range strings.Split(stderr, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			line = l
+			break
+		}
+	}
+	if line == "" {
+		return "no message"
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range line {
+		if n == maxRunes {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case c == '|':
+			b.WriteString(`\|`)
+		case c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == utf8.RuneError:
+			b.WriteRune('?')
+		default:
+			b.WriteRune(c)
+		}
+		n++
+	}
+	return b.String()
 }
 
 // Table renders rows as a Markdown table, so the same text goes to the
@@ -77,6 +136,19 @@ func Table(rows []Row) (string, error) {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	var errs []string
 	for _, r := range rows {
+		if why := unmeasured(r); why != "" {
+			// The peer's median, when it has one, still tells what the
+			// case will be compared with.
+			peer, peerMed := "-", "-"
+			if r.Peer != nil {
+				peer = r.Peer.Name
+				if p, err := Summarize(r.Peer.Values); err == nil {
+					peerMed = r.Peer.Unit.Format(p.Median)
+				}
+			}
+			fmt.Fprintf(&b, "| %s | 0 | - | - | - | %s | %s | - | %s | not measured: %s |\n", r.Case.Name, peer, peerMed, targetString(r), why)
+			continue
+		}
 		v, err := Judge(r)
 		if err != nil {
 			errs = append(errs, err.Error())

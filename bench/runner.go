@@ -265,6 +265,7 @@ func (r *runner) measure(ctx context.Context, c config) ([]Row, bool) {
 		{"iperf", r.iperfGroup},
 		{"guard", r.guardGroup},
 		{"env", r.envGroup},
+		{"rootless", r.rootlessGroup},
 	}
 	failed := false
 	for _, g := range groups {

@@ -24,6 +24,10 @@ type Series struct {
 	Name   string
 	Unit   Unit
 	Values []float64
+	// Unmeasured says why the case could not be measured in this build
+	// (a command it times is refused): the row shows the reason instead
+	// of numbers and the run does not fail for it.
+	Unmeasured string
 }
 
 // Add appends one measurement.
