@@ -190,16 +190,23 @@ func TestRootlessBootHostnet(t *testing.T) {
 // or without a delegated cgroup, the start is refused with what to do.
 func TestRootlessBoot(t *testing.T) {
 	h, sif := newRootlessHost(t)
-	mustFail(t, h.apptainer(t, "instance", "start", "--boot", sif, "rlboot"), "an ordinary user boots with --fakeroot")
-	t.Cleanup(func() { h.apptainer(t, "instance", "stop", "-F", "rlboot") })
-	r := h.apptainer(t, "instance", "start", "--boot", "--fakeroot", sif, "rlboot")
+	// Long enough that its notify socket's path, in the user's home, does
+	// not fit in a socket address: the monitor binds it through the
+	// directory's descriptor.
+	name := "rootless-boot-with-a-name-long-enough-to-overflow"
+	if p := filepath.Join(h.u.home, ".apptainer/instances/run/host", name, "host/notify"); len(p) < 108 {
+		t.Fatalf("the notify socket path %s fits in a socket address: the test would prove nothing", p)
+	}
+	mustFail(t, h.apptainer(t, "instance", "start", "--boot", sif, name), "an ordinary user boots with --fakeroot")
+	t.Cleanup(func() { h.apptainer(t, "instance", "stop", "-F", name) })
+	r := h.apptainer(t, "instance", "start", "--boot", "--fakeroot", sif, name)
 	mustSucceed(t, r, "a rootless boot")
-	links := h.apptainer(t, "exec", "instance://rlboot", "ip", "-o", "link", "show")
+	links := h.apptainer(t, "exec", "instance://"+name, "ip", "-o", "link", "show")
 	mustSucceed(t, links, "ip link inside")
 	if got := strings.Fields(links.Stdout); len(got) < 2 || got[1] != "lo:" || strings.Count(links.Stdout, "\n") != 1 {
 		t.Errorf("links inside: %q, want lo only", links.Stdout)
 	}
-	mustSucceed(t, h.apptainer(t, "instance", "stop", "rlboot"), "stop")
+	mustSucceed(t, h.apptainer(t, "instance", "stop", name), "stop")
 	waitFor(t, 60*time.Second, "the instance's processes to end", func() (bool, string) {
 		procs := processesOf(h.u.uid)
 		return len(procs) == 0, strings.Join(procs, "\n")

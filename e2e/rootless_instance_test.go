@@ -122,3 +122,27 @@ func TestRootlessInstances(t *testing.T) {
 		t.Errorf("the host's mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestRootlessInstanceStopByRoot: root stops a user's instance with -u by
+// acting as the user; other commands that would act on the user's files
+// as root say why they do not.
+func TestRootlessInstanceStopByRoot(t *testing.T) {
+	rootlessSetup(t)
+	u := newTestUser(t)
+	r := u.run(t, "instance", "start", env.Busybox, "bystop")
+	mustSucceed(t, r, "instance start as the user")
+	t.Cleanup(func() { u.run(t, "instance", "stop", "-F", "bystop") })
+	r = apptainer(t, "instance", "stats", "-u", u.name, "bystop")
+	mustFail(t, r, "user "+u.name+" started it without root, and root acts on it only as that user")
+	r = apptainer(t, "instance", "stop", "-u", u.name, "bystop")
+	mustSucceed(t, r, "root's instance stop -u USER of the user's instance")
+	waitFor(t, 30*time.Second, "the instance's processes to end", func() (bool, string) {
+		procs := processesOf(u.uid)
+		return len(procs) == 0, strings.Join(procs, "\n")
+	})
+	r = u.run(t, "instance", "list", "--json")
+	mustSucceed(t, r, "instance list after root's stop")
+	if strings.Contains(r.Stdout, "bystop") {
+		t.Errorf("the instance root stopped is still listed:\n%s", r.Stdout)
+	}
+}

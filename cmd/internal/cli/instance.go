@@ -111,6 +111,9 @@ func trustedInstance(paths instance.Paths, f *instance.File) (*instance.File, er
 		if now, gerr := paths.Get(f.Name); errors.Is(gerr, instance.ErrNotFound) || (gerr == nil && now.PPid != f.PPid) {
 			return nil, errInstanceGone
 		}
+		if startedByUser(paths, f) {
+			return nil, fmt.Errorf("instance %s: %w: user %s started it without root, and root acts on it only as that user (instance stop -u does; for anything else run the command as %s)", f.Name, err, paths.User, paths.User)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", f.Name, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,14 @@ func stopInstances(o *stopOptions, args []string) error {
 		if errors.Is(err, errInstanceGone) {
 			continue // stopped by itself meanwhile: nothing left to do
 		}
+		if o.user != "" && errors.Is(err, engine.ErrNoRecord) && startedByUser(paths, listed) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = runAsUser(o.user, stopArgs(o, listed.Name)...)
+			}()
+			continue
+		}
 		if err != nil {
 			errs[i] = err
 			continue
@@ -114,6 +123,19 @@ func stopInstances(o *stopOptions, args []string) error {
 	}
 	wg.Wait()
 	return errors.Join(append(errs, damaged)...)
+}
+
+// stopArgs are the arguments of `instance stop` for instance name with
+// o's signal, force and timeout, as the instance's user runs it.
+func stopArgs(o *stopOptions, name string) []string {
+	args := []string{"instance", "stop", "--timeout", strconv.Itoa(o.timeout)}
+	if o.signal != "" {
+		args = append(args, "--signal", o.signal)
+	}
+	if o.force {
+		args = append(args, "--force")
+	}
+	return append(args, "--", name)
 }
 
 // stopOne signals an instance's PID 1 and waits for its monitor to finish

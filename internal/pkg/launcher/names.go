@@ -68,7 +68,13 @@ func checkInstanceName(o Options, h Host) error {
 	if !o.startsInstance() {
 		return nil
 	}
-	max, why := MaxInstanceName(RunParent(h), o.Boot)
+	// A user's notify socket is bound through its directory's descriptor
+	// (engine's listenNotify), whatever the length of its path.
+	parent := ""
+	if h.UID == 0 {
+		parent = RunParent(h)
+	}
+	max, why := MaxInstanceName(parent, o.Boot)
 	if len(o.InstanceName) <= max {
 		return nil
 	}

@@ -44,9 +44,18 @@ func (l *notifyListener) expect(pid int) { l.init.Store(int64(pid)) }
 // monitor's check of the sender (only init counts) even runs.
 func listenNotify(dir string, owner int) (*notifyListener, error) {
 	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	// Bound through the directory's descriptor, so that the address fits
+	// in sun_path however long dir is: an ordinary user's runtime
+	// directory is in the user's home.
+	dirFD, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create notify socket: %w", err)
+	}
+	defer unix.Close(dirFD)
+	addr := fmt.Sprintf("/proc/self/fd/%d/notify", dirFD)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create notify socket %s: %w", path, err)
 	}
 	if err := os.Chmod(path, 0o700); err == nil {
 		err = os.Lchown(path, owner, owner)
