@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -170,6 +171,11 @@ type benchUser struct {
 	uid, gid int
 	home     string
 	ids      idSet // its uid and subordinate ranges: what its containers run as
+	// cgroup is the cgroup2 cgroup delegated to the user, as systemd's
+	// user manager delegates one, which its commands start in: a booted
+	// instance's cgroup is made below it. cgroupDir is open on it.
+	cgroup    string
+	cgroupDir *os.File
 }
 
 // newBenchUser adds a user with a home in the scratch tree (useradd gives
@@ -201,8 +207,65 @@ func (r *runner) newBenchUser() (*benchUser, error) {
 		u.ids = idSet{} // not ours to end
 		return nil, fmt.Errorf("processes already run as the new user %s's ids:\n%s", name, strings.Join(procs, "\n"))
 	}
-	fmt.Fprintf(os.Stderr, "rootless: user %s (uid %d, subordinate uids %v)\n", name, u.uid, u.ids.ranges)
+	if err := u.delegateCgroup(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "rootless: user %s (uid %d, subordinate uids %v, delegated cgroup %s)\n", name, u.uid, u.ids.ranges, u.cgroup)
 	return u, nil
+}
+
+// delegateCgroup makes the user's delegated cgroup: a cgroup2 directory
+// whose directory, cgroup.procs, cgroup.subtree_control and cgroup.threads
+// are the user's, as systemd hands them over (Delegate=yes). remove takes
+// it away.
+func (u *benchUser) delegateCgroup() error {
+	mnt := ""
+	for _, p := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st syscall.Statfs_t
+		if syscall.Statfs(p, &st) == nil && st.Type == 0x63677270 { // CGROUP2_SUPER_MAGIC
+			mnt = p
+			break
+		}
+	}
+	if mnt == "" {
+		return errors.New("no cgroup2 hierarchy: a user's booted instance needs one")
+	}
+	dir := filepath.Join(mnt, "apptainer-bench-"+u.name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	u.cgroup = dir
+	for _, p := range []string{dir, filepath.Join(dir, "cgroup.procs"), filepath.Join(dir, "cgroup.subtree_control"), filepath.Join(dir, "cgroup.threads")} {
+		if err := os.Chown(p, u.uid, u.gid); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	u.cgroupDir = f
+	return nil
+}
+
+// removeCgroup removes the delegated cgroup and what the user's instances
+// left below it, deepest first.
+func (u *benchUser) removeCgroup() {
+	if u.cgroupDir != nil {
+		u.cgroupDir.Close()
+	}
+	var dirs []string
+	_ = filepath.WalkDir(u.cgroup, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: cannot remove cgroup %s: %v\n", dirs[i], err)
+		}
+	}
 }
 
 // remove stops the user's instances, ends what still runs as its ids
@@ -221,6 +284,9 @@ func (u *benchUser) remove() {
 				fmt.Fprintf(os.Stderr, "bench: processes of %s survived SIGKILL:\n%s\n", u.name, strings.Join(left, "\n"))
 			}
 		}
+	}
+	if u.cgroup != "" {
+		u.removeCgroup()
 	}
 	if out, err := exec.Command("userdel", "-r", u.name).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: userdel -r %s: %v: %s\n", u.name, err, bytes.TrimSpace(out))
@@ -249,6 +315,10 @@ func (u *benchUser) cmd(args ...string) *exec.Cmd {
 		"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
 		Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{uint32(u.gid)}}}
+	if u.cgroupDir != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(u.cgroupDir.Fd())
+	}
 	return cmd
 }
 

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,7 +142,7 @@ func (m *monitor) describeInstance() error {
 			// scope), and no v1 ones.
 			v1, delegated = false, true
 		}
-		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1, delegated); err != nil {
+		if f.CgroupPaths, err = instanceCgroups(inst.User, inst.Name, v1, delegated, !inst.DelegatedCgroup); err != nil {
 			return err
 		}
 		f.Cgroup = true
@@ -170,19 +169,26 @@ func (m *monitor) describeInstance() error {
 // monitor's own cgroup, the unit's, so that systemd counts the instance's
 // processes as the unit's; the v1 ones, which are there for safety and
 // not systemd's business, stay where they are.
-func instanceCgroups(user, name string, v1, delegated bool) ([]string, error) {
+//
+// implied marks a delegated cgroup that nobody asked for (an ordinary
+// user's: a user has no other), for messages.
+func instanceCgroups(user, name string, v1, delegated, implied bool) ([]string, error) {
 	mnt, err := cgroup.Mountpoint()
 	if err != nil {
 		return nil, err
 	}
 	unified := cgroup.Path(mnt, user, name)
 	if delegated {
+		what := "--delegated-cgroup"
+		if implied {
+			what = "a booted instance of an ordinary user needs a cgroup delegated to the user"
+		}
 		own, err := cgroup.Own()
 		if err != nil {
-			return nil, fmt.Errorf("--delegated-cgroup: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if own == "/" {
-			return nil, errors.New("--delegated-cgroup: this process runs in the root cgroup, which no service manager delegates; run it from a systemd unit with Delegate=yes")
+			return nil, fmt.Errorf("%s: this process runs in the root cgroup, which no service manager delegates; run it from a systemd unit or scope with Delegate=yes (for a user: systemd-run --user --scope -p Delegate=yes apptainer instance start ...)", what)
 		}
 		unified = cgroup.DelegatedPath(mnt, own, user, name)
 		if err := checkDelegated(filepath.Join(mnt, own)); err != nil {
