@@ -53,7 +53,7 @@ var badCases = []badCase{
 	{args: "instance start --boot --boot-hostnet --boot-hostnet-guard loud {img} bad1", want: "invalid host-network guard mode"},
 	{args: "instance start --boot --boot-timeout -3 {img} bad1", want: "--boot-timeout must be a positive number of seconds"},
 	{args: "instance start --boot --boot-timeout soon {img} bad1", want: `invalid argument "soon" for "--boot-timeout"`},
-	{args: "instance start --boot --fakeroot {img} bad1", want: "--fakeroot instances are not supported by this build"},
+	{args: "instance start --boot --fakeroot {img} bad1", want: "--userns and --fakeroot cannot be combined with --boot for root"},
 	{args: "exec --boot {bb} true", want: "unknown flag: --boot"},
 	{args: "instance start --dns 1.2.3 {bb} bad1", want: "dns ip 1.2.3 is not a valid IP address"},
 	// Bind specifications.
@@ -89,8 +89,8 @@ var badCases = []badCase{
 	{args: "hostnet diff nosuch", want: "no instance found with name nosuch"},
 	{args: "hostnet audit /nonexistent", want: `failed to open image "/nonexistent"`},
 	// Root-only features used by an unprivileged user.
-	{as: "nobody", args: "instance start --boot {img} bad1", want: "Could not configure --boot: --boot requires root privileges"},
-	{as: "nobody", args: "instance start --boot --boot-hostnet {img} bad1", want: "--boot-hostnet requires root privileges"},
+	{as: "nobody", args: "instance start --boot {img} bad1", want: "Could not configure --boot: --boot requires root privileges (an ordinary user boots with --fakeroot)"},
+	{as: "nobody", args: "instance start --boot --boot-hostnet {img} bad1", want: "user nobody is not allowed to boot instances on the host network"},
 	{as: "nobody", args: "instance start --keep-privs {bb} bad1", want: "--keep-privs requires root privileges"},
 	{as: "nobody", args: "instance start -n {bb} bad1", want: "network requires root or a suid installation"},
 	{as: "nobody", args: "instance start --netns-path /run/netns/x {bb} bad1", want: `"/run/netns/x" is not an allowed netns path in singularity.conf`},

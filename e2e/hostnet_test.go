@@ -401,7 +401,7 @@ func TestBootHostnetRefusals(t *testing.T) {
 		mustFail(t, r, tt.want)
 	}
 	r := apptainerCmd(t, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", env.Bin, "instance", "start", "--boot", "--boot-hostnet", img, "user2")
-	mustFail(t, r, "--boot-hostnet requires root privileges")
+	mustFail(t, r, "user nobody is not allowed to boot instances on the host network")
 	// The administrator can turn the feature off.
 	withConf(t, "allow boot hostnet = no")
 	mustFail(t, h.apptainer(t, "instance", "start", "--boot", "--boot-hostnet", img, "refused3"), "allow boot hostnet = no")

@@ -439,6 +439,9 @@ int main(int argc, char **argv) {
 		close(procs[i]);
 	}
 	int joined_user = 0;
+	// Asked before the joins: in the joined user namespace host root is
+	// unmapped, and getuid() answers the overflow id.
+	int host_root = getuid() == 0;
 	for (int i = 0; i < n; i++) {
 		if (setns(fds[i], flags[i]) < 0)
 			die("cannot join namespace of type", names[i]);
@@ -451,7 +454,7 @@ int main(int argc, char **argv) {
 	// (unmapped inside) would still let the process write host sysctls.
 	// An ordinary user's ids are mapped in a namespace the user owns (to
 	// themselves, or to root for --fakeroot) and stay as they are.
-	if (joined_user && getuid() == 0) {
+	if (joined_user && host_root) {
 		if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 			die("cannot become root of", "the joined user namespace");
 	}

@@ -54,7 +54,7 @@ func decideUserNS(o Options, conf *apptainerconf.File, h Host) (usernsPlan, []Me
 		}
 		return p, nil, nil
 	}
-	if err := checkFakeroot(o); err != nil {
+	if err := checkFakeroot(o, h); err != nil {
 		return p, nil, err
 	}
 	p.fakeroot = true
@@ -80,8 +80,12 @@ func decideUserNS(o Options, conf *apptainerconf.File, h Host) (usernsPlan, []Me
 
 // checkFakeroot refuses what --fakeroot cannot be combined with in this
 // build.
-func checkFakeroot(o Options) error {
+func checkFakeroot(o Options, h Host) error {
 	switch {
+	case h.UID == 0 && o.Boot:
+		// Root's booted instances get a user namespace of their own
+		// from the runtime's id ranges (boot hostnet userns).
+		return fmt.Errorf("%w: in this build, --userns and --fakeroot cannot be combined with --boot for root (root's --boot-hostnet instances run in a user namespace of their own; see boot hostnet userns)", ErrInvalid)
 	case o.Net || o.NetnsPath != "":
 		// Upstream gives a fakeroot container the "fakeroot" CNI
 		// network, set up by the setuid starter; this build has none.

@@ -171,6 +171,7 @@ func TestFakerootRefusals(t *testing.T) {
 		{"root --fakeroot --net", execOpts(func(o *Options) { o.Fakeroot = true; o.Net = true }), root, "the fakeroot CNI network needs a setuid installation"},
 		{"user --fakeroot --keep-privs", userExec(func(o *Options) { o.Fakeroot = true; o.KeepPrivs = true }), user, "--keep-privs requires root privileges"},
 		{"user --fakeroot --add-caps", userExec(func(o *Options) { o.Fakeroot = true; o.AddCaps = "CAP_NET_RAW" }), user, "--add-caps requires root privileges"},
+		{"root --fakeroot --boot", instanceOpts(func(o *Options) { o.Fakeroot = true; o.Boot = true }), root, "cannot be combined with --boot for root"},
 		{"root --userns --overlay", execOpts(func(o *Options) { o.UserNS = true; o.Overlay = []string{"/ov"} }), root, "cannot be combined with --overlay"},
 		{"root --userns --net", execOpts(func(o *Options) { o.UserNS = true; o.Net = true }), root, "cannot be combined with --net"},
 		{"--fakeroot, user namespaces off", userExec(func(o *Options) { o.Fakeroot = true }), user, "User namespace required but not allowed by configuration."},
