@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +42,10 @@ func TestPackageDebInstall(t *testing.T) {
 		}
 		inChroot(t, root, args...)
 	}
+	// The ordinary user of the user part, and the images it runs, are the
+	// machine's before the install: only what the runtime makes of them
+	// may differ after the purge.
+	prepareInstallUser(t, root)
 	mustCopy(t, deb, filepath.Join(debs, "apptainer.deb"))
 	// debootstrap's minbase has no /etc/hosts (netbase's), which every
 	// real host has and apptainer.conf binds.
@@ -53,7 +58,10 @@ func TestPackageDebInstall(t *testing.T) {
 	installed := fileList(t, root)
 	checkInstalledFiles(t, root, before, installed)
 
-	bootFromInstall(t, root, img)
+	usableFuse(t)
+	h := installedHost(t, root, img)
+	bootFromInstall(t, h, root)
+	userFromInstall(t, h, root)
 
 	// Remove keeps the conffiles, purge removes them.
 	inChroot(t, root, "dpkg", "--remove", "apptainer")
@@ -75,7 +83,7 @@ func TestPackageDebInstall(t *testing.T) {
 // purgeMayLeave are what may differ in the root after a purge: dpkg's
 // database and log, and the instance files the runtime wrote for root in
 // its home (user data, which no package removes).
-var purgeMayLeave = []string{"/var/lib/dpkg/", "/var/log/dpkg.log", "/root/.apptainer/"}
+var purgeMayLeave = []string{"/var/lib/dpkg/", "/var/log/dpkg.log", "/root/.apptainer/", "/home/" + installUser + "/.apptainer/"}
 
 // checkInstalledFiles checks the installed package: its files in their
 // FHS places, the configuration marked as conffiles. It is also the
@@ -104,11 +112,9 @@ func checkInstalledFiles(t *testing.T, root string, before, installed map[string
 	}
 }
 
-// bootFromInstall boots img with --boot-hostnet on a fake host with the
-// installed binaries and their installed configuration (run with the
-// root as their /), and checks that the fake host's network is unchanged
-// while it runs and after it stopped.
-func bootFromInstall(t *testing.T, root, img string) {
+// installedHost is a fake host where the installed system at root can
+// run (see installed).
+func installedHost(t *testing.T, root, img string) *fakeHost {
 	t.Helper()
 	h := newFakeHost(t)
 	// What the runtime needs of the system it is installed on, in the fake
@@ -123,20 +129,37 @@ func bootFromInstall(t *testing.T, root, img string) {
 	} {
 		h.mustRun(t, m...)
 	}
-	// The kernel refuses a user namespace to a chrooted process, so the
-	// installed apptainer runs with the root pivoted to, as on a machine
-	// of its own: a mount namespace per command, made from the fake
-	// host's, whose root is the installed system.
 	if err := os.MkdirAll(filepath.Join(root, "tmp", ".oldroot"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// installedAs runs the installed apptainer with args in the fake host h:
+// the kernel refuses a user namespace to a chrooted process, so it runs
+// with the root pivoted to, as on a machine of its own (a mount namespace
+// per command, made from the fake host's, whose root is the installed
+// system). wrapper, when given, runs it (setpriv as a user); env is its
+// environment.
+func installedAs(t *testing.T, h *fakeHost, root string, wrapper, env []string, args ...string) result {
+	t.Helper()
 	const pivot = `cd "$1" && pivot_root . tmp/.oldroot && umount -l /tmp/.oldroot && shift && exec "$@"`
+	cmdline := append(append([]string{"unshare", "--mount", "--propagation", "private", "--", "sh", "-c", pivot, "sh", root}, wrapper...), "/usr/bin/apptainer")
+	a := h.nsenterArgs(append(cmdline, args...)...)
+	cmd := exec.Command(a[0], a[1:]...)
+	cmd.Env = env
+	return runResult(t, cmd)
+}
+
+// bootFromInstall boots the image at /mnt with --boot-hostnet on the fake
+// host h with the installed binaries and their installed configuration,
+// and checks that the fake host's network is unchanged while it runs and
+// after it stopped.
+func bootFromInstall(t *testing.T, h *fakeHost, root string) {
+	t.Helper()
 	installed := func(args ...string) result {
 		t.Helper()
-		a := h.nsenterArgs(append([]string{"unshare", "--mount", "--propagation", "private", "--", "sh", "-c", pivot, "sh", root, "/usr/bin/apptainer"}, args...)...)
-		cmd := exec.Command(a[0], a[1:]...)
-		cmd.Env = []string{"HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-		return runResult(t, cmd)
+		return installedAs(t, h, root, nil, []string{"HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, args...)
 	}
 	const name = "pkgdemo"
 	t.Cleanup(func() {
@@ -320,5 +343,107 @@ func mustCopy(t *testing.T, src, dst string) {
 	t.Helper()
 	if err := copyFile(src, dst); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// installUser is the ordinary user of the package test, with a fixed uid
+// so that its processes can be told on the machine.
+const (
+	installUser    = "pkguser"
+	installUserUID = 64123
+)
+
+// prepareInstallUser adds the ordinary user to the system at root (with
+// a subordinate range, as useradd gives one where /etc/subuid exists) and
+// puts a busybox sandbox and SIF it may read in /srv.
+func prepareInstallUser(t *testing.T, root string) {
+	t.Helper()
+	for _, f := range []string{"etc/subuid", "etc/subgid"} {
+		fh, err := os.OpenFile(filepath.Join(root, f), os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Close()
+	}
+	// The image's /etc/resolv.conf leads to systemd-resolved's file,
+	// which is not running here; every real host has one, and
+	// apptainer.conf binds it for exec.
+	_ = os.Remove(filepath.Join(root, "etc/resolv.conf"))
+	if err := os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 127.0.0.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	uid := strconv.Itoa(installUserUID)
+	inChroot(t, root, "useradd", "-m", "-U", "-u", uid, "-s", "/bin/sh", installUser)
+	srv := filepath.Join(root, "srv")
+	if out, err := exec.Command("cp", "-a", env.Busybox, filepath.Join(srv, "bb")).CombinedOutput(); err != nil {
+		t.Fatalf("copy the busybox sandbox: %v\n%s", err, out)
+	}
+	sd := filepath.Join(srv, "bb", ".singularity.d")
+	if err := os.MkdirAll(sd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sd, "runscript"), []byte("#!/bin/sh\necho \"ran $*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, apptainer(t, "build", filepath.Join(srv, "bb.sif"), filepath.Join(srv, "bb")), "build a busybox SIF")
+	if err := os.Chmod(filepath.Join(srv, "bb.sif"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// userFromInstall: as a new ordinary user of the installed system,
+// exec, run, shell -c and an instance's start, exec instance:// and stop
+// work on a sandbox and on a SIF (squashfuse, from the package's
+// Recommends), --fakeroot makes the user root inside, and nothing is
+// left afterwards: no process of the user, no instance file, no runtime
+// directory.
+func userFromInstall(t *testing.T, h *fakeHost, root string) {
+	t.Helper()
+	home := "/home/" + installUser
+	uid := strconv.Itoa(installUserUID)
+	wrapper := []string{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--init-groups"}
+	as := func(args ...string) result {
+		t.Helper()
+		return installedAs(t, h, root, wrapper, []string{"HOME=" + home, "USER=" + installUser, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}, args...)
+	}
+	t.Cleanup(func() {
+		as("instance", "stop", "--all", "-F")
+		waitFor(t, 30*time.Second, "no process of "+installUser+" left", func() (bool, string) {
+			procs := processesOf(installUserUID)
+			return len(procs) == 0, strings.Join(procs, "\n")
+		})
+	})
+	for _, img := range []string{"/srv/bb", "/srv/bb.sif"} {
+		r := as("exec", img, "id", "-u")
+		mustSucceed(t, r, "the installed apptainer as a user: exec "+img)
+		if strings.TrimSpace(r.Stdout) != uid {
+			t.Errorf("exec %s: id -u printed %q, want %s", img, r.Stdout, uid)
+		}
+		if r := as("shell", img, "-c", "echo $((6*7))"); strings.TrimSpace(r.Stdout) != "42" {
+			t.Errorf("shell -c %s:\n%s", img, r)
+		}
+		if r := as("run", img, "a", "b"); strings.TrimSpace(r.Stdout) != "ran a b" {
+			t.Errorf("run %s: want \"ran a b\":\n%s", img, r)
+		}
+		if r := as("exec", "--fakeroot", img, "id", "-u"); strings.TrimSpace(r.Stdout) != "0" {
+			t.Errorf("exec --fakeroot %s: want id 0:\n%s", img, r)
+		}
+		name := "u" + strings.TrimPrefix(filepath.Ext(img), ".")
+		mustSucceed(t, as("instance", "start", img, name), "the installed apptainer as a user: instance start "+img)
+		if r := as("exec", "instance://"+name, "id", "-u"); strings.TrimSpace(r.Stdout) != uid {
+			t.Errorf("exec instance://%s: id -u printed %q, want %s\n%s", name, r.Stdout, uid, r)
+		}
+		mustSucceed(t, as("instance", "stop", name), "the installed apptainer as a user: instance stop")
+		waitFor(t, 30*time.Second, "the processes of "+name+" to end", func() (bool, string) {
+			procs := processesOf(installUserUID)
+			return len(procs) == 0, strings.Join(procs, "\n")
+		})
+		store := filepath.Join(root, home, ".apptainer", "instances")
+		// Instance directories are app/HOST/USER/NAME, runtime
+		// directories run/HOST/NAME; the logs stay, as upstream's.
+		left, _ := exec.Command("sh", "-c", `find "$1/app" -mindepth 3; find "$1/run" -mindepth 2`, "sh", store).Output()
+		if strings.TrimSpace(string(left)) != "" {
+			t.Errorf("files of stopped instance %s are left:\n%s", name, left)
+		}
 	}
 }

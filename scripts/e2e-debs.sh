@@ -1,6 +1,7 @@
 #!/bin/bash
 # e2e-debs.sh ROOTFS: download, or reuse, the Debian packages that the .deb's
-# Depends (dist/debian/control) need and the image ROOTFS lacks, with what
+# Depends (dist/debian/control), and the Recommends squashfuse and uidmap,
+# need and the image ROOTFS lacks, with what
 # they need in turn, so that the package install test can `dpkg -i` them
 # into a copy of the image without network (the e2e tests run in a network
 # namespace of their own). The .debs come from the image's own mirror (its
@@ -39,6 +40,9 @@ control_depends() {
 
 mapfile -t deps < <(control_depends "$src/dist/debian/control")
 [ "${#deps[@]}" -gt 0 ] || die "no Depends found in dist/debian/control"
+# Recommends the test's user part needs: a SIF without root (squashfuse)
+# and --fakeroot with a subordinate range (uidmap).
+deps+=(squashfuse uidmap)
 
 key=$({
 	printf '%s\n' "${deps[@]}"
