@@ -48,10 +48,28 @@ func newTestUser(t *testing.T) testUser {
 			u.uid, _ = strconv.Atoi(lu.Uid)
 		}
 		if u.uid != 0 {
-			waitFor(t, 30*time.Second, "no process of "+name+" left", func() (bool, string) {
-				procs := processesOf(u.uid)
-				return len(procs) == 0, strings.Join(procs, "\n")
-			})
+			// A failed test may leave the user's instances: they are
+			// stopped, and what still runs as the user (created for
+			// this test, so every such process is the test's) is
+			// killed after the wait is reported.
+			u.home = home
+			u.gid = u.uid
+			if lu, err := user.Lookup(name); err == nil {
+				u.gid, _ = strconv.Atoi(lu.Gid)
+			}
+			_ = u.run(t, "instance", "stop", "--all", "-F")
+			deadline := time.Now().Add(30 * time.Second)
+			for len(processesOf(u.uid)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if procs := processesOf(u.uid); len(procs) > 0 {
+				t.Errorf("processes of %s left 30 s after its instances were stopped (killed now):\n%s", name, strings.Join(procs, "\n"))
+				killAllOf(u.uid)
+				waitFor(t, 10*time.Second, "the killed processes of "+name+" to end", func() (bool, string) {
+					procs := processesOf(u.uid)
+					return len(procs) == 0, strings.Join(procs, "\n")
+				})
+			}
 		}
 		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
 			t.Errorf("userdel -r %s: %v\n%s", name, err, out)
@@ -100,6 +118,16 @@ func (u testUser) run(t *testing.T, args ...string) result {
 	cmd.Env = []string{"HOME=" + u.home, "USER=" + u.name, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{uint32(u.gid)}}}
 	return runResult(t, cmd)
+}
+
+// killAllOf sends SIGKILL to every process whose real uid is uid.
+func killAllOf(uid int) {
+	for _, p := range processesOf(uid) {
+		pid, _, _ := strings.Cut(p, ":")
+		if n, err := strconv.Atoi(pid); err == nil {
+			_ = syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
 }
 
 // processesOf lists the processes whose real uid is uid.
