@@ -254,9 +254,10 @@ func squashfuseSIF(img, dir string) error {
 // prog with args: the stage makes the mount itself, on a /dev/fuse it
 // opened, and hands the device to prog as /dev/fd/3, libfuse's way of
 // serving a mount made by someone else (prog needs no privilege). prog
-// runs in the foreground as the stage's child, and dies with it
-// (Pdeathsig): the container's process, which the stage becomes, or its
-// PID namespace ending takes it, and with it the mount.
+// runs in the foreground as the stage's child, in a mount namespace of its
+// own, and dies with it (Pdeathsig): the container's process, which the
+// stage becomes, or its PID namespace ending takes it, and with it the
+// mount.
 func fuseMount(dir, fstype, prog string, args ...string) error {
 	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -270,7 +271,12 @@ func fuseMount(dir, fstype, prog string, args ...string) error {
 	cmd := exec.Command(prog, append(append([]string{"-f"}, args...), "/dev/fd/3")...)
 	cmd.ExtraFiles = []*os.File{dev}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// In a mount namespace of its own (a copy of the stage's): the
+	// stage's pivot_root into the container's root would otherwise move
+	// the server's root too, onto the very file system it serves, and
+	// fuse-overlayfs, which resolves /proc/self/fd paths, would wait on
+	// itself for ever. The server needs none of the stage's later mounts.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWNS}
 	if err := cmd.Start(); err != nil {
 		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		return fmt.Errorf("failed to start %s: %w", prog, err)
