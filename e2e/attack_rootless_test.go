@@ -892,3 +892,71 @@ func TestAttackRootlessGhost(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackRootlessBootHostnetGate: a user whom apptainer.conf does not
+// list for "allow boot hostnet" tries other ways onto the host network
+// with a booted instance: --netns-path naming the host's namespace, and
+// the same through the environment. Each is refused or leaves the
+// instance in a network namespace of its own. Control: once listed, the
+// user's --boot-hostnet instance is in the host's namespace, as the
+// check below sees it.
+func TestAttackRootlessBootHostnetGate(t *testing.T) {
+	h, sif := newRootlessHost(t)
+	hostNS := readNS(t, h.NetNS)
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// netnsOf starts instance name with args as the user and returns the
+	// network namespace of its PID 1, "" when the start was refused.
+	netnsOf := func(t *testing.T, name string, extraEnv []string, args ...string) string {
+		t.Helper()
+		full := append(append([]string{"instance", "start", "--boot", "--fakeroot"}, args...), sif, name)
+		var r result
+		if len(extraEnv) > 0 {
+			// The variables come after setpriv's env, as env(1)
+			// assignments before the binary.
+			full = append(append(extraEnv, env.Bin), full...)
+			script := `cg=$1 uid=$2 gid=$3 home=$4; shift 4
+echo $$ > "$cg/cgroup.procs" && exec setpriv --reuid="$uid" --regid="$gid" --init-groups env HOME="$home" PATH=/usr/local/bin:/usr/bin:/bin LANG=C "$@"`
+			a := h.nsenterArgs(append([]string{"sh", "-c", script, "sh", h.cgroup, strconv.Itoa(h.u.uid), strconv.Itoa(h.u.gid), h.u.home}, full...)...)
+			r = runResult(t, exec.Command(a[0], a[1:]...))
+		} else {
+			r = h.apptainer(t, full...)
+		}
+		if r.Code != 0 {
+			t.Logf("refused: %s", strings.TrimSpace(r.Stderr))
+			return ""
+		}
+		t.Cleanup(func() {
+			h.apptainer(t, "instance", "stop", "-t", "20", name)
+			waitFor(t, 60*time.Second, "the processes of "+name+" to end", func() (bool, string) {
+				procs := processesOf(h.u.uid)
+				return len(procs) == 0, strings.Join(procs, "\n")
+			})
+		})
+		pid := fieldInt(t, instanceFields(t, filepath.Join(h.u.home, ".apptainer", "instances", "app", host, h.u.name, name, name+".json")), "pid")
+		return readNS(t, fmt.Sprintf("/proc/%d/ns/net", pid))
+	}
+	t.Run("--netns-path to the host's namespace", func(t *testing.T) {
+		if ns := netnsOf(t, "gate1", nil, "--netns-path", h.NetNS); ns == hostNS {
+			t.Errorf("an unlisted user's booted instance is on the host network through --netns-path")
+		}
+	})
+	t.Run("APPTAINER_NETNS_PATH to the host's namespace", func(t *testing.T) {
+		if ns := netnsOf(t, "gate2", []string{"APPTAINER_NETNS_PATH=" + h.NetNS}); ns == hostNS {
+			t.Errorf("an unlisted user's booted instance is on the host network through APPTAINER_NETNS_PATH")
+		}
+	})
+	t.Run("APPTAINER_BOOT_HOSTNET", func(t *testing.T) {
+		if ns := netnsOf(t, "gate3", []string{"APPTAINER_BOOT_HOSTNET=1"}); ns == hostNS {
+			t.Errorf("an unlisted user's booted instance is on the host network through APPTAINER_BOOT_HOSTNET")
+		}
+	})
+	t.Run("control: a listed user's --boot-hostnet", func(t *testing.T) {
+		withConf(t, "allow boot hostnet users = "+h.u.name)
+		if ns := netnsOf(t, "gate4", nil, "--boot-hostnet"); ns != hostNS {
+			t.Errorf("control: the listed user's --boot-hostnet instance is in %q, not the host's %q", ns, hostNS)
+		}
+	})
+}
