@@ -127,7 +127,10 @@ func planKernelFS(p *mountPlan, in mountInputs) {
 	sysOpts := slices.Clone(nosuid)
 	if in.Boot {
 		// A read-only /sys keeps udev and sysfs writers inside the container
-		// away from host devices.
+		// away from host devices. In an ordinary user's container the
+		// flag is not locked (the user's own mount namespace made the
+		// bind); there the kernel refuses the writes, the host's sysfs
+		// being host root's.
 		sysOpts = append(sysOpts, "ro")
 	}
 	switch {
