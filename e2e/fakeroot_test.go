@@ -91,11 +91,7 @@ func TestFakerootUser(t *testing.T) {
 	}
 	u := newTestUser(t)
 	dir := readableDir(t)
-	sif := filepath.Join(dir, "busybox.sif")
-	mustSucceed(t, apptainer(t, "build", sif, env.Busybox), "build a busybox SIF")
-	if err := os.Chmod(sif, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sif := userBusyboxSIF(t, dir)
 	data := filepath.Join(u.home, "data")
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)

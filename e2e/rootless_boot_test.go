@@ -31,15 +31,7 @@ func newRootlessHost(t *testing.T) (*rootlessHost, string) {
 	rootlessSetup(t)
 	u := newTestUser(t)
 	usableFuse(t)
-	sif := filepath.Join(readableDir(t), "boot.sif")
-	if err := os.Link(testSIF(t), sif); err != nil {
-		if out, err := exec.Command("cp", testSIF(t), sif).CombinedOutput(); err != nil {
-			t.Fatalf("copy the boot SIF: %v\n%s", err, out)
-		}
-	}
-	if err := os.Chmod(sif, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sif := userCopy(t, testSIF(t), "boot.sif")
 	cg := filepath.Join(unifiedMount(t), "e2e-rootless-"+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		t.Fatal(err)
@@ -221,15 +213,7 @@ func TestRootlessDebianImage(t *testing.T) {
 	rootlessSetup(t)
 	u := newTestUser(t)
 	usableFuse(t)
-	sif := filepath.Join(readableDir(t), "debian.sif")
-	if err := os.Link(testSIF(t), sif); err != nil {
-		if out, err := exec.Command("cp", testSIF(t), sif).CombinedOutput(); err != nil {
-			t.Fatalf("copy the SIF: %v\n%s", err, out)
-		}
-	}
-	if err := os.Chmod(sif, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sif := userCopy(t, testSIF(t), "debian.sif")
 	img := bootImage(t)
 	if fi, err := os.Lstat(filepath.Join(img, "etc", "localtime")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Fatalf("the Debian image's /etc/localtime is not a symbolic link (%v): the test would prove nothing", err)

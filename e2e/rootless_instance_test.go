@@ -20,11 +20,7 @@ func TestRootlessInstances(t *testing.T) {
 	rootlessSetup(t)
 	u := newTestUser(t)
 	dir := readableDir(t)
-	sif := filepath.Join(dir, "busybox.sif")
-	mustSucceed(t, apptainer(t, "build", sif, env.Busybox), "build a busybox SIF")
-	if err := os.Chmod(sif, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sif := userBusyboxSIF(t, dir)
 	usableFuse(t)
 	host, err := os.Hostname()
 	if err != nil {

@@ -218,6 +218,34 @@ func readableDir(t *testing.T) string {
 	return d
 }
 
+// userBusyboxSIF builds a SIF of the busybox image that every user may
+// read, in dir.
+func userBusyboxSIF(t *testing.T, dir string) string {
+	t.Helper()
+	sif := filepath.Join(dir, "busybox.sif")
+	mustSucceed(t, apptainer(t, "build", sif, env.Busybox), "build a busybox SIF")
+	if err := os.Chmod(sif, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return sif
+}
+
+// userCopy is a copy of the file src that every user may read, in a
+// directory of readableDir's (a hard link where the file system allows).
+func userCopy(t *testing.T, src, name string) string {
+	t.Helper()
+	dst := filepath.Join(readableDir(t), name)
+	if err := os.Link(src, dst); err != nil {
+		if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v\n%s", src, err, out)
+		}
+	}
+	if err := os.Chmod(dst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
 // mountinfo is the suite namespace's mount table, mount IDs left out.
 func mountinfo(t *testing.T) string {
 	t.Helper()
@@ -232,11 +260,7 @@ func TestRootlessExecRunShell(t *testing.T) {
 	rootlessSetup(t)
 	u := newTestUser(t)
 	dir := readableDir(t)
-	sif := filepath.Join(dir, "busybox.sif")
-	mustSucceed(t, apptainer(t, "build", sif, env.Busybox), "build a busybox SIF")
-	if err := os.Chmod(sif, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sif := userBusyboxSIF(t, dir)
 	if !usableFuse(t) {
 		t.Log("/dev/fuse is usable by users here; the refusal without it is not exercised")
 	} else {
