@@ -38,21 +38,28 @@ type notifyListener struct {
 // expect makes pid, the instance's PID 1, the one sender listened to.
 func (l *notifyListener) expect(pid int) { l.init.Store(int64(pid)) }
 
+// sunPathMax is the size of sockaddr_un's sun_path, NUL included.
+const sunPathMax = 108
+
 // listenNotify binds the notify socket inside dir (mounted as /run/host),
 // connectable by owner (the host uid of the instance's root) and host
 // root only: a host user who can reach it by path is refused before the
 // monitor's check of the sender (only init counts) even runs.
 func listenNotify(dir string, owner int) (*notifyListener, error) {
 	path := filepath.Join(dir, "notify")
-	// Bound through the directory's descriptor, so that the address fits
-	// in sun_path however long dir is: an ordinary user's runtime
-	// directory is in the user's home.
-	dirFD, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("failed to create notify socket: %w", err)
+	addr := path
+	if len(path) >= sunPathMax {
+		// Bound through the directory's descriptor, so that the address
+		// fits in sun_path: an ordinary user's runtime directory is in
+		// the user's home, which may be deep (root's instance names are
+		// limited so that theirs fits, see launcher.MaxInstanceName).
+		dirFD, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("failed to create notify socket: %w", err)
+		}
+		defer unix.Close(dirFD)
+		addr = fmt.Sprintf("/proc/self/fd/%d/notify", dirFD)
 	}
-	defer unix.Close(dirFD)
-	addr := fmt.Sprintf("/proc/self/fd/%d/notify", dirFD)
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create notify socket %s: %w", path, err)
