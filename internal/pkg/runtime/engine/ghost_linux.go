@@ -64,7 +64,7 @@ func ReleaseGhost(paths instance.Paths, f *instance.File) error {
 	}
 	ref := filepath.Join(runDir, "netns")
 	_ = unix.Unmount(ref, unix.MNT_DETACH)
-	if err := os.RemoveAll(runDir); err != nil {
+	if err := removeRunDir(runDir); err != nil {
 		errs = append(errs, err.Error())
 	}
 	return joinErrs(errs)
@@ -95,7 +95,7 @@ func ReleaseUserGhost(paths instance.Paths, f *instance.File) error {
 	if owner, ok := runDirOwner(f.RunDir); !ok || owner != f.PPid {
 		return nil
 	}
-	return os.RemoveAll(f.RunDir)
+	return removeRunDir(f.RunDir)
 }
 
 // writeBeneath writes data into file name of directory dir without

@@ -602,7 +602,9 @@ func (m *monitor) cleanup() {
 		}
 	}
 	if m.runDir != "" {
-		_ = os.RemoveAll(m.runDir)
+		if err := removeRunDir(m.runDir); err != nil {
+			fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
+		}
 	}
 	if m.releaseIDs != nil {
 		m.releaseIDs()

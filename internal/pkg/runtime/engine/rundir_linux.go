@@ -84,6 +84,23 @@ func NoteStopRequest(f *instance.File) error {
 	return unix.Close(fd)
 }
 
+// removeRunDir removes runtime directory dir. `instance stop` may record
+// its request there (NoteStopRequest) at any moment, also between the
+// last listing of a removal and its rmdir, which then fails with
+// ENOTEMPTY: the removal is tried again, and once the directory is gone
+// no request can be recorded in it any more.
+func removeRunDir(dir string) error {
+	var err error
+	// Each request is a single file: a few tries are plenty, and a
+	// hundred bound even a stop recorded again and again.
+	for range 100 {
+		if err = os.RemoveAll(dir); err == nil || !errors.Is(err, unix.ENOTEMPTY) {
+			return err
+		}
+	}
+	return err
+}
+
 // stopWasRequested reports whether `instance stop` recorded a stop request
 // in runtime directory dir.
 func stopWasRequested(dir string) bool {
