@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,44 +30,7 @@ import (
 // name carries tag.
 func newOtherUser(t *testing.T, tag string) testUser {
 	t.Helper()
-	name := fmt.Sprintf("apt%s%d", tag, os.Getpid()%1000000)
-	home := filepath.Join(env.Top, "home-"+name)
-	if out, err := exec.Command("useradd", "-m", "-d", home, "-s", "/bin/sh", "-U", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	lu, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := testUser{name: name, home: home}
-	u.uid, _ = strconv.Atoi(lu.Uid)
-	u.gid, _ = strconv.Atoi(lu.Gid)
-	t.Cleanup(func() {
-		if u.uid != 0 {
-			waitFor(t, 30*time.Second, "no process of "+name+" left", func() (bool, string) {
-				procs := processesOf(u.uid)
-				return len(procs) == 0, strings.Join(procs, "\n")
-			})
-		}
-		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel -r %s: %v\n%s", name, err, out)
-		}
-	})
-	if u.uid == 0 || u.gid == 0 {
-		t.Fatalf("implausible ids %d:%d for %s", u.uid, u.gid, name)
-	}
-	return u
-}
-
-// asUser runs a command as u, in u's home, with u's environment plus
-// extra.
-func asUser(t *testing.T, u testUser, extra []string, name string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = u.home
-	cmd.Env = append([]string{"HOME=" + u.home, "USER=" + u.name, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C"}, extra...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{uint32(u.gid)}}}
-	return runResult(t, cmd)
+	return newUser(t, "apt"+tag)
 }
 
 // userStore is u's instance store on this host: its instance files'
@@ -152,16 +114,6 @@ func fieldInt(t *testing.T, m map[string]any, key string) int {
 		t.Fatalf("instance file field %s = %v", key, m[key])
 	}
 	return int(v)
-}
-
-// deadPID is the PID of a process that has exited and been reaped.
-func deadPID(t *testing.T) int {
-	t.Helper()
-	c := exec.Command("true")
-	if err := c.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return c.Process.Pid
 }
 
 // ppidOf is the parent PID of pid, 0 when it cannot be read.
@@ -528,7 +480,7 @@ func TestAttackRootlessOtherUser(t *testing.T) {
 		for k, v := range fields {
 			ghost[k] = v
 		}
-		ghost["name"], ghost["ppid"], ghost["runDir"] = "ghost", deadPID(t), filepath.Join(vs.run, name)
+		ghost["name"], ghost["ppid"], ghost["runDir"] = "ghost", deadPid(t), filepath.Join(vs.run, name)
 		plantInstanceFile(t, attacker, as, "ghost", ghost)
 		attacker.run(t, "instance", "list")
 		if _, err := os.Stat(filepath.Join(as.app, "ghost")); !os.IsNotExist(err) {
@@ -622,7 +574,7 @@ func TestAttackRootlessRootOnUserStore(t *testing.T) {
 	for k, v := range forged {
 		ghost[k] = v
 	}
-	ghost["name"], ghost["ppid"] = "ghost", deadPID(t)
+	ghost["name"], ghost["ppid"] = "ghost", deadPid(t)
 	plantInstanceFile(t, u, s, "ghost", ghost)
 	plantDir(t, u, filepath.Join(s.app, "linkedfile"))
 	if err := os.Symlink(secret, filepath.Join(s.app, "linkedfile", "linkedfile.json")); err != nil {

@@ -37,26 +37,28 @@ type testUser struct {
 // process left is a failure) and the user is removed with its home.
 func newTestUser(t *testing.T) testUser {
 	t.Helper()
-	name := fmt.Sprintf("aptrl%d", os.Getpid()%1000000)
+	return newUser(t, "aptrl")
+}
+
+// newUser adds the user PREFIXPID, as newTestUser describes.
+func newUser(t *testing.T, prefix string) testUser {
+	t.Helper()
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%1000000)
 	home := filepath.Join(env.Top, "home-"+name)
 	if out, err := exec.Command("useradd", "-m", "-d", home, "-s", "/bin/sh", "-U", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
-		u := testUser{name: name}
+		u := testUser{name: name, home: home}
 		if lu, err := user.Lookup(name); err == nil {
 			u.uid, _ = strconv.Atoi(lu.Uid)
+			u.gid, _ = strconv.Atoi(lu.Gid)
 		}
 		if u.uid != 0 {
 			// A failed test may leave the user's instances: they are
 			// stopped, and what still runs as the user (created for
 			// this test, so every such process is the test's) is
 			// killed after the wait is reported.
-			u.home = home
-			u.gid = u.uid
-			if lu, err := user.Lookup(name); err == nil {
-				u.gid, _ = strconv.Atoi(lu.Gid)
-			}
 			_ = u.run(t, "instance", "stop", "--all", "-F")
 			deadline := time.Now().Add(30 * time.Second)
 			for len(processesOf(u.uid)) > 0 && time.Now().Before(deadline) {
@@ -113,9 +115,16 @@ func (u testUser) startWaiting(t *testing.T, args ...string) {
 
 func (u testUser) run(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(env.Bin, args...)
+	return asUser(t, u, nil, env.Bin, args...)
+}
+
+// asUser runs a command as u, in u's home, with u's environment plus
+// extra.
+func asUser(t *testing.T, u testUser, extra []string, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	cmd.Dir = u.home
-	cmd.Env = []string{"HOME=" + u.home, "USER=" + u.name, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C"}
+	cmd.Env = append([]string{"HOME=" + u.home, "USER=" + u.name, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C"}, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{uint32(u.gid)}}}
 	return runResult(t, cmd)
 }

@@ -23,7 +23,7 @@ import (
 // user, describes an instance that the user started without root: its
 // runtime directory is in the user's store (instance.Paths.RunParent).
 func startedByUser(paths instance.Paths, f *instance.File) bool {
-	return paths.User != "root" && f.RunDir == filepath.Join(paths.RunParent(), f.Name)
+	return paths.User != "root" && f.RunDir == paths.RunDir(f.Name)
 }
 
 // asUserCommand is this program run with args as user username, with the

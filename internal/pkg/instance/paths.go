@@ -73,6 +73,12 @@ func (p Paths) RunParent() string {
 	return filepath.Join(p.ConfigDir, instancesDir, "run", p.Hostname)
 }
 
+// RunDir is the runtime directory of an ordinary user's instance name,
+// in RunParent.
+func (p Paths) RunDir(name string) string {
+	return filepath.Join(p.RunParent(), name)
+}
+
 // Dir is the directory of instance name:
 // <configdir>/instances/app/<hostname>/<user>/<name>. It does not validate
 // name; every method that touches the disk does.

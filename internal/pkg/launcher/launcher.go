@@ -10,6 +10,7 @@ import (
 	"github.com/apptainer/apptainer/internal/pkg/apptainerconf"
 	"github.com/apptainer/apptainer/internal/pkg/bind"
 	"github.com/apptainer/apptainer/internal/pkg/hostnet/policy"
+	"github.com/apptainer/apptainer/internal/pkg/instance"
 	"github.com/apptainer/apptainer/internal/pkg/network"
 	"github.com/apptainer/apptainer/internal/pkg/runtime/config"
 	"github.com/apptainer/apptainer/internal/pkg/signal"
@@ -154,7 +155,7 @@ func instanceOf(o Options, h Host) *config.Instance {
 		in.ShareNS, in.StopWith = true, o.ShareNSParent
 	}
 	if h.UID != 0 {
-		in.RunDir = filepath.Join(RunParent(h), o.InstanceName)
+		in.RunDir = instance.Paths{ConfigDir: h.ConfigDir, Hostname: h.Hostname}.RunDir(o.InstanceName)
 	}
 	return in
 }

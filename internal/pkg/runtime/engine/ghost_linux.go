@@ -78,7 +78,7 @@ func ReleaseGhost(paths instance.Paths, f *instance.File) error {
 // damaged file from removing another directory.
 func ReleaseUserGhost(paths instance.Paths, f *instance.File) error {
 	parent := paths.RunParent()
-	if f.RunDir != filepath.Join(parent, f.Name) || instance.CheckName(f.Name) != nil {
+	if f.RunDir != paths.RunDir(f.Name) || instance.CheckName(f.Name) != nil {
 		return nil
 	}
 	unlock, err := instance.LockDir(parent)
