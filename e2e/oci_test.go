@@ -275,8 +275,22 @@ func TestBuildFromRegistry(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(cache, "cache", "blob", "blobs", "sha256")); len(left) != 0 || !strings.Contains(r.Stderr, "Removing blob cache entry") {
 		t.Errorf("cache clean left %d blobs:\n%s", len(left), r)
 	}
-	// Push the image again for the rest of the test.
-	if err := remote.Write(tag, busyboxImage(t)); err != nil {
+	// Push the image again for the rest of the test: its layers, which
+	// were deleted, then the image. remote.Write alone skips an image
+	// whose manifest the registry has, and a new busyboxImage made within
+	// the same second as the first is the same image (the digest follows
+	// the files' mtimes): the layers would stay missing.
+	repush := busyboxImage(t)
+	layers, err := repush.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		if err := remote.WriteLayer(tag.Context(), l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := remote.Write(tag, repush); err != nil {
 		t.Fatal(err)
 	}
 
